@@ -1,0 +1,591 @@
+//! `network create`: validate everything first, record intent, make the parent, commit.
+
+use std::collections::BTreeMap;
+
+use netlink::{LinkKind, MacvlanMode, NewLink, NsRef};
+
+use crate::error::{kernel_reason, Error, Result};
+use crate::model::*;
+use crate::{ids, Engine};
+
+/// Maximum length of a Linux interface name (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+
+/// A `network create` request as every front door hands it over: strings as the user typed them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreateRequest {
+    pub name: String,
+    /// `macvlan` (default when empty) or `ipvlan`.
+    pub driver: String,
+    pub subnets: Vec<String>,
+    pub gateways: Vec<String>,
+    pub ip_ranges: Vec<String>,
+    /// `--aux-address NAME=IP`, split.
+    pub aux_addresses: Vec<(String, String)>,
+    pub ipv6: bool,
+    pub internal: bool,
+    pub labels: Vec<(String, String)>,
+    /// `-o KEY=VALUE`, split.
+    pub options: Vec<(String, String)>,
+}
+
+/// What `create` hands back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub id: String,
+    /// Non-fatal remarks for the user (e.g. IPv6 enabled because an IPv6 subnet was given).
+    pub warnings: Vec<String>,
+}
+
+const MACVLAN_OPTIONS: &[&str] = &["parent", "macvlan_mode", "mtu"];
+const IPVLAN_OPTIONS: &[&str] = &["parent", "ipvlan_mode", "ipvlan_flag", "mtu"];
+
+/// Check an interface name the way the kernel will (dev_valid_name), with a clear message.
+pub fn check_ifname(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(format!("{what} must not be empty")));
+    }
+    if name.len() > IFNAME_MAX {
+        return Err(Error::invalid(format!(
+            "invalid {what} {name:?}: interface names are at most {IFNAME_MAX} bytes, this one has {}",
+            name.len()
+        )));
+    }
+    if name == "."
+        || name == ".."
+        || name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
+    {
+        return Err(Error::invalid(format!(
+            "invalid {what} {name:?}: interface names cannot be '.' or '..' or contain '/', ':' or whitespace"
+        )));
+    }
+    Ok(())
+}
+
+/// `name.vid` → (base, vid) with Docker's messages.
+fn parse_vlan(parent: &str) -> Result<(String, u16)> {
+    let parts: Vec<&str> = parent.split('.').collect();
+    if parts.len() != 2 || parts[0].is_empty() {
+        return Err(Error::invalid(format!(
+            "required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, instead received {parent}"
+        )));
+    }
+    let vid: i64 = parts[1].parse().map_err(|_| {
+        Error::invalid(format!(
+            "unable to parse a valid vlan id from: {parent} (ex. eth0.10 for vlan 10)"
+        ))
+    })?;
+    if !(1..=4094).contains(&vid) {
+        return Err(Error::invalid(format!(
+            "vlan id must be between 1-4094, received: {vid}"
+        )));
+    }
+    Ok((parts[0].to_string(), vid as u16))
+}
+
+/// Parsed and checked `-o` options.
+struct Options {
+    mode: Mode,
+    parent: Option<String>,
+    mtu: Option<u32>,
+}
+
+fn parse_options(driver: Driver, opts: &[(String, String)]) -> Result<Options> {
+    let valid = match driver {
+        Driver::Macvlan => MACVLAN_OPTIONS,
+        Driver::Ipvlan => IPVLAN_OPTIONS,
+    };
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (k, v) in opts {
+        if !valid.contains(&k.as_str()) {
+            return Err(Error::invalid(format!(
+                "unknown option {k:?} for the {driver} driver: valid options are {}",
+                valid.join(", ")
+            )));
+        }
+        if let Some(prev) = seen.insert(k, v) {
+            if prev != v {
+                return Err(Error::invalid(format!(
+                    "option {k} given twice with different values: {prev:?} and {v:?}"
+                )));
+            }
+        }
+    }
+    let mode = match driver {
+        Driver::Macvlan => {
+            let m = seen.get("macvlan_mode").copied().unwrap_or("bridge");
+            let mode = parse_macvlan_mode(m).ok_or_else(|| {
+                Error::invalid(format!(
+                    "requested macvlan mode '{m}' is not valid, 'bridge' mode is the macvlan driver default"
+                ))
+            })?;
+            Mode::Macvlan { mode }
+        }
+        Driver::Ipvlan => {
+            let m = seen.get("ipvlan_mode").copied().unwrap_or("l2");
+            let mode = parse_ipvlan_mode(m).ok_or_else(|| {
+                Error::invalid(format!(
+                    "requested ipvlan mode '{m}' is not valid, 'l2' mode is the ipvlan driver default"
+                ))
+            })?;
+            let f = seen.get("ipvlan_flag").copied().unwrap_or("bridge");
+            let flag = parse_ipvlan_flag(f).ok_or_else(|| {
+                Error::invalid(format!(
+                    "requested ipvlan flag '{f}' is not valid, 'bridge' is the ipvlan driver default"
+                ))
+            })?;
+            Mode::Ipvlan { mode, flag }
+        }
+    };
+    let parent = seen
+        .get("parent")
+        .map(|p| p.to_string())
+        .filter(|p| !p.is_empty());
+    let mtu = match seen.get("mtu") {
+        None => None,
+        Some(m) => {
+            let v: u32 = m.parse().ok().filter(|v| (68..=65535).contains(v)).ok_or_else(|| {
+                Error::invalid(format!(
+                    "invalid mtu {m:?}: expected a number between 68 and 65535 (and at most the parent's MTU)"
+                ))
+            })?;
+            Some(v)
+        }
+    };
+    Ok(Options { mode, parent, mtu })
+}
+
+fn kv_map(what: &str, kvs: &[(String, String)]) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for (k, v) in kvs {
+        if k.is_empty() {
+            return Err(Error::invalid(format!(
+                "invalid {what} {k}={v}: expected KEY=VALUE with a non-empty key"
+            )));
+        }
+        m.insert(k.clone(), v.clone());
+    }
+    Ok(m)
+}
+
+fn check_network_name(name: &str) -> Result<()> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !ok {
+        return Err(Error::invalid(format!(
+            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Create a network. Every check happens before anything changes; a kernel failure rolls
+    /// back what was made (the parent link) and the store record.
+    pub fn create_network(&self, req: &CreateRequest) -> Result<Created> {
+        let driver = match req.driver.as_str() {
+            "" | "macvlan" => Driver::Macvlan,
+            "ipvlan" => Driver::Ipvlan,
+            other => {
+                return Err(Error::invalid(format!(
+                    "invalid driver {other:?}: underlay provides the macvlan and ipvlan drivers"
+                )))
+            }
+        };
+        check_network_name(&req.name)?;
+        let opts = parse_options(driver, &req.options)?;
+        let labels = kv_map("label", &req.labels)?;
+        let options = kv_map("option", &req.options)?;
+        let pools = ipam::build_pools(
+            &req.subnets,
+            &req.ip_ranges,
+            &req.gateways,
+            &req.aux_addresses,
+        )?;
+        let mut warnings = Vec::new();
+        if pools.is_empty() {
+            return Err(Error::invalid(
+                "a --subnet is required: underlay does not guess subnets on a physical network, e.g. --subnet 172.16.86.0/24 --gateway 172.16.86.1",
+            ));
+        }
+        let has_v6 = pools.iter().any(|p| p.is_v6());
+        if req.ipv6 && !has_v6 {
+            return Err(Error::invalid(
+                "--ipv6 needs an IPv6 --subnet on this network, e.g. --subnet 2001:db8:abc8::/64",
+            ));
+        }
+        if has_v6 && !req.ipv6 {
+            warnings.push("IPv6 enabled because an IPv6 --subnet was given".to_string());
+        }
+        let ipam = ipam::NetworkIpam::new(pools);
+
+        let mut txn = self.store.write()?;
+        if crate::find_by_name(&*txn, &req.name)?.is_some() {
+            return Err(Error::conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let id = ids::network_id();
+        let mut internal = req.internal;
+
+        // Parent: decide what it is and whether we must make it.
+        let parent = match &opts.parent {
+            None => {
+                internal = true;
+                Parent::Dummy {
+                    name: format!("{}{}", driver.dummy_prefix(), &id[..12]),
+                }
+            }
+            Some(p) => {
+                if p == "lo" {
+                    return Err(Error::invalid(format!(
+                        "loopback interface is not a valid {driver} parent link"
+                    )));
+                }
+                check_ifname("parent interface name", p)?;
+                let found = self.link(&NsRef::Host, p)?;
+                let siblings = crate::on_parent(&*txn, p)?;
+                match found {
+                    Some(_) if p.contains('.') => match parse_vlan(p) {
+                        Ok((base, vid)) => {
+                            // A VLAN link another underlay network made stays ours to manage.
+                            let created = siblings.iter().any(|n| {
+                                matches!(&n.parent, Parent::Vlan { name, created: true, .. } if name == p)
+                            });
+                            Parent::Vlan {
+                                name: p.clone(),
+                                base,
+                                vid,
+                                created,
+                            }
+                        }
+                        Err(_) => Parent::Existing { name: p.clone() },
+                    },
+                    Some(_) => Parent::Existing { name: p.clone() },
+                    None if p.contains('.') => {
+                        let (base, vid) = parse_vlan(p)?;
+                        if self.link(&NsRef::Host, &base)?.is_none() {
+                            return Err(Error::invalid(format!(
+                                "-o parent interface was not found on the host: {base}"
+                            )));
+                        }
+                        Parent::Vlan {
+                            name: p.clone(),
+                            base,
+                            vid,
+                            created: true,
+                        }
+                    }
+                    None => {
+                        return Err(Error::invalid(format!(
+                            "invalid subinterface vlan name {p}, example formatting is eth0.10"
+                        )))
+                    }
+                }
+            }
+        };
+        let existing = crate::on_parent(&*txn, parent.name())?;
+        self.check_parent_sharing(&existing, &opts.mode, &parent, &ipam)?;
+        if let Some(mtu) = opts.mtu {
+            let limit = match &parent {
+                Parent::Vlan { base, .. } if !self.link_exists(parent.name())? => {
+                    self.link(&NsRef::Host, base)?.map(|l| l.mtu)
+                }
+                Parent::Dummy { .. } => None,
+                _ => self.link(&NsRef::Host, parent.name())?.map(|l| l.mtu),
+            };
+            if let Some(limit) = limit {
+                if mtu > limit {
+                    return Err(Error::invalid(format!(
+                        "invalid mtu {mtu}: it exceeds the MTU {limit} of parent interface {}",
+                        parent.name()
+                    )));
+                }
+            }
+        }
+
+        let mut net = Network {
+            id: id.clone(),
+            name: req.name.clone(),
+            created: ids::now_rfc3339(),
+            mode: opts.mode,
+            parent,
+            mtu: opts.mtu,
+            internal,
+            enable_ipv6: req.ipv6 || has_v6,
+            labels,
+            options,
+            ipam,
+            endpoints: BTreeMap::new(),
+            state: NetState::Creating,
+        };
+        // Write-ahead: the intent (including "we will create the parent") is durable before
+        // the kernel is touched, so restore can undo a create cut off at any point. The index
+        // goes first, so the name is taken from the first write on.
+        crate::index_add(&mut *txn, &net)?;
+        let undo = |txn: &mut dyn store::Txn, net: &Network| {
+            self.release_parent(&existing, net);
+            let _ = txn.delete(&net.key());
+            let _ = crate::index_remove(txn, net);
+        };
+        if let Err(e) = crate::save(&mut *txn, &net) {
+            undo(&mut *txn, &net);
+            return Err(e);
+        }
+        if let Err(e) = self.ensure_parent(&net) {
+            undo(&mut *txn, &net);
+            return Err(e);
+        }
+        net.state = NetState::Ready;
+        if let Err(e) = crate::save(&mut *txn, &net) {
+            undo(&mut *txn, &net);
+            return Err(e);
+        }
+        Ok(Created { id, warnings })
+    }
+
+    /// The kernel's rules and Docker's about networks sharing a parent, checked up front.
+    fn check_parent_sharing(
+        &self,
+        existing: &[Network],
+        mode: &Mode,
+        parent: &Parent,
+        ipam: &ipam::NetworkIpam,
+    ) -> Result<()> {
+        for other in existing
+            .iter()
+            .filter(|n| n.parent.name() == parent.name() && n.state != NetState::Removing)
+        {
+            match (mode, &other.mode) {
+                (Mode::Macvlan { mode: a }, Mode::Macvlan { mode: b }) => {
+                    if *a == MacvlanMode::Passthru {
+                        return Err(Error::conflict(format!(
+                            "cannot use mode passthru, macvlan network {} is already using parent interface {}",
+                            other.name,
+                            parent.name()
+                        )));
+                    }
+                    if *b == MacvlanMode::Passthru {
+                        return Err(Error::conflict(format!(
+                            "macvlan network {} is already using parent interface {} in mode passthru",
+                            other.name,
+                            parent.name()
+                        )));
+                    }
+                }
+                (Mode::Ipvlan { mode: a, .. }, Mode::Ipvlan { mode: b, .. }) => {
+                    if a != b {
+                        return Err(Error::conflict(format!(
+                            "ipvlan network {} already uses parent interface {} in mode {}: the kernel keeps one ipvlan mode per parent, so mode {} cannot be used there",
+                            other.name,
+                            parent.name(),
+                            ipvlan_mode_name(*b),
+                            ipvlan_mode_name(*a)
+                        )));
+                    }
+                }
+                (a, b) => {
+                    return Err(Error::conflict(format!(
+                        "{} network {} already uses parent interface {}: a parent cannot carry macvlan and ipvlan links at once, so a {} network cannot use it",
+                        b.driver(),
+                        other.name,
+                        parent.name(),
+                        a.driver()
+                    )));
+                }
+            }
+            for mine in ipam.pools() {
+                for theirs in other.ipam.pools() {
+                    if ipam::pools_overlap(&mine.subnet(), &theirs.subnet()) {
+                        return Err(Error::conflict(format!(
+                            "subnet {} overlaps with subnet {} of network {} on the same parent interface {}: networks on one parent share a layer-2 segment (overlapping subnets on different parents are fine)",
+                            mine.subnet(),
+                            theirs.subnet(),
+                            other.name,
+                            parent.name()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Make the parent if it is ours to make and missing; bring it up.
+    pub(crate) fn ensure_parent(&self, net: &Network) -> Result<()> {
+        let host = NsRef::Host;
+        match &net.parent {
+            Parent::Existing { name } => {
+                if !self.link_exists(name)? {
+                    return Err(Error::not_found(format!(
+                        "the requested parent interface {name} was not found on the host"
+                    )));
+                }
+                Ok(())
+            }
+            Parent::Vlan {
+                name, base, vid, ..
+            } => {
+                if self.link_exists(name)? {
+                    return Ok(());
+                }
+                let Some(base_link) = self.link(&host, base)? else {
+                    return Err(Error::not_found(format!(
+                        "-o parent interface was not found on the host: {base}"
+                    )));
+                };
+                self.create_parent(
+                    name,
+                    LinkKind::Vlan { id: *vid },
+                    Some(base_link.index),
+                    &format!("failed to create {name} vlan link"),
+                    "this kernel lacks 802.1Q VLAN support: CONFIG_VLAN_8021Q / module 8021q",
+                )
+            }
+            Parent::Dummy { name } => {
+                if self.link_exists(name)? {
+                    return Ok(());
+                }
+                self.create_parent(
+                    name,
+                    LinkKind::Dummy,
+                    None,
+                    &format!("failed to create dummy parent link {name}"),
+                    "this kernel lacks dummy link support: CONFIG_DUMMY / module dummy; give -o parent=IFACE instead",
+                )
+            }
+        }
+    }
+
+    /// Create a parent link in the host namespace and bring it up. `failed` starts the error
+    /// message; `missing_feature` is added when the kernel does not know the link kind.
+    fn create_parent(
+        &self,
+        name: &str,
+        kind: LinkKind,
+        parent_index: Option<u32>,
+        failed: &str,
+        missing_feature: &str,
+    ) -> Result<()> {
+        let req = NewLink {
+            name: name.to_string(),
+            kind,
+            parent_index,
+            target_ns: None,
+            mac: None,
+            mtu: None,
+            up: true,
+        };
+        self.nl.link_add(&NsRef::Host, &req).map_err(|e| {
+            let mut msg = format!("{failed}: {}", kernel_reason(&e));
+            if e.is_unsupported() {
+                msg.push_str(&format!(" ({missing_feature})"));
+            }
+            Error::kernel(msg)
+        })?;
+        self.set_up(name)
+    }
+
+    fn set_up(&self, name: &str) -> Result<()> {
+        let link = self
+            .link(&NsRef::Host, name)?
+            .ok_or_else(|| Error::kernel(format!("link {name} vanished right after creation")))?;
+        if link.up {
+            return Ok(());
+        }
+        let change = netlink::LinkChange {
+            up: Some(true),
+            ..Default::default()
+        };
+        self.nl
+            .link_set(&NsRef::Host, link.index, &change)
+            .map_err(|e| {
+                Error::kernel(format!(
+                    "failed to enable {name} the {} parent link {}",
+                    "macvlan",
+                    kernel_reason(&e)
+                ))
+            })
+    }
+
+    /// Delete the parent if underlay owns it and no other network (in `others`) uses it.
+    /// Best effort: used on rollback and removal; a failure is returned for reporting.
+    pub(crate) fn release_parent(&self, others: &[Network], net: &Network) -> Option<String> {
+        if !net.parent.owned() {
+            return None;
+        }
+        let name = net.parent.name();
+        let shared = others
+            .iter()
+            .any(|n| n.id != net.id && n.parent.name() == name);
+        if shared {
+            return None;
+        }
+        match self.link(&NsRef::Host, name) {
+            Ok(Some(link)) => match self.nl.link_del(&NsRef::Host, link.index) {
+                Ok(()) => None,
+                Err(e) if e.is_not_found() => None,
+                Err(e) => Some(format!(
+                    "could not delete parent link {name}: {}",
+                    kernel_reason(&e)
+                )),
+            },
+            Ok(None) => None,
+            Err(e) => Some(e.message),
+        }
+    }
+
+    pub(crate) fn link(&self, ns: &NsRef, name: &str) -> Result<Option<netlink::Link>> {
+        self.nl.link_by_name(ns, name).map_err(|e| {
+            Error::kernel(format!("cannot look up link {name}: {}", kernel_reason(&e)))
+        })
+    }
+
+    pub(crate) fn link_exists(&self, name: &str) -> Result<bool> {
+        Ok(self.link(&NsRef::Host, name)?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vlan_names() {
+        assert_eq!(parse_vlan("eth0.50").unwrap(), ("eth0".to_string(), 50));
+        assert_eq!(
+            parse_vlan("eth0.5.0").unwrap_err().message,
+            "required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, instead received eth0.5.0"
+        );
+        assert_eq!(
+            parse_vlan("eth0.x").unwrap_err().message,
+            "unable to parse a valid vlan id from: eth0.x (ex. eth0.10 for vlan 10)"
+        );
+        assert_eq!(
+            parse_vlan("eth0.4095").unwrap_err().message,
+            "vlan id must be between 1-4094, received: 4095"
+        );
+        assert_eq!(
+            parse_vlan("eth0.0").unwrap_err().message,
+            "vlan id must be between 1-4094, received: 0"
+        );
+    }
+
+    #[test]
+    fn ifnames() {
+        assert!(check_ifname("x", "eth0").is_ok());
+        assert!(check_ifname("x", "abcdefghijklmno").is_ok());
+        let e = check_ifname("parent interface name", "abcdefghijklmnop").unwrap_err();
+        assert!(e.message.contains("at most 15 bytes"), "{e}");
+        assert!(check_ifname("x", "a/b").is_err());
+        assert!(check_ifname("x", "").is_err());
+    }
+}

@@ -1,0 +1,572 @@
+//! Endpoints: connect a network namespace to a network, disconnect it.
+//!
+//! The link is created straight into the target namespace under a temporary name, renamed,
+//! addressed, brought up and given its routes. Any failure midway deletes the link and
+//! releases the addresses; the store records the intent first, so a process killed midway is
+//! cleaned up by `restore`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use netlink::{IpvlanMode, LinkChange, LinkKind, NewLink, NsRef, Route};
+
+use crate::create::check_ifname;
+use crate::error::{kernel_reason, Error, Result};
+use crate::model::*;
+use crate::{ids, Engine};
+
+/// `network connect` as every front door hands it over.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectRequest {
+    /// Network name, id or unique id prefix.
+    pub network: String,
+    /// A name under /run/netns, a path to a namespace file, or a PID.
+    pub netns: String,
+    pub ip: Option<String>,
+    pub ip6: Option<String>,
+    pub mac: Option<String>,
+    pub ifname: Option<String>,
+    /// Shown as the container's name (defaults to `netns`).
+    pub name: Option<String>,
+}
+
+/// What an attached endpoint looks like.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attached {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub ifname: String,
+    pub mac: Option<String>,
+    pub ipv4: Option<IpNet>,
+    pub ipv6: Option<IpNet>,
+    pub gateway4: Option<IpAddr>,
+    pub gateway6: Option<IpAddr>,
+}
+
+/// A resolved namespace argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Netns {
+    pub path: PathBuf,
+    pub id: (u64, u64),
+}
+
+impl Netns {
+    pub fn nsref(&self) -> NsRef {
+        NsRef::Path(self.path.clone())
+    }
+}
+
+/// Turn NETNS (a name under /run/netns, a path, or a PID) into a namespace file.
+pub fn resolve_netns(arg: &str) -> Result<Netns> {
+    let path = if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
+        PathBuf::from(format!("/proc/{arg}/ns/net"))
+    } else if arg.contains('/') {
+        PathBuf::from(arg)
+    } else if arg.is_empty() || arg == "." || arg == ".." {
+        return Err(Error::invalid(
+            "a network namespace is required: a name under /run/netns, a path to a namespace file, or a PID",
+        ));
+    } else {
+        Path::new("/run/netns").join(arg)
+    };
+    let not_found = || {
+        Error::not_found(format!(
+            "network namespace {arg:?} not found ({}): expected a name under /run/netns, a path to a namespace file, or a PID",
+            path.display()
+        ))
+    };
+    match netlink::netns::is_netns(&path) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Error::invalid(format!(
+                "{} is not a network namespace: expected a name under /run/netns, a path to a namespace file, or a PID",
+                path.display()
+            )))
+        }
+        Err(_) => return Err(not_found()),
+    }
+    let id = netlink::netns::identity(&path).map_err(|_| not_found())?;
+    Ok(Netns { path, id })
+}
+
+fn parse_ip(flag: &str, s: &str, v6: bool) -> Result<IpAddr> {
+    let ip: IpAddr = s.parse().map_err(|_| {
+        Error::invalid(format!(
+            "invalid {flag} {s:?}: expected an {} address, e.g. {}",
+            if v6 { "IPv6" } else { "IPv4" },
+            if v6 { "2001:db8::10" } else { "172.16.86.10" }
+        ))
+    })?;
+    if ip.is_ipv6() != v6 {
+        return Err(Error::invalid(format!(
+            "invalid {flag} {s}: it is an {} address; use {} for it",
+            if v6 { "IPv4" } else { "IPv6" },
+            if v6 { "--ip" } else { "--ip6" }
+        )));
+    }
+    Ok(ip)
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let mac = netlink::parse_mac(s).ok_or_else(|| {
+        Error::invalid(format!(
+            "invalid --mac-address {s:?}: expected six hex bytes like 02:42:ac:10:56:0a"
+        ))
+    })?;
+    if mac[0] & 1 == 1 || mac == [0; 6] {
+        return Err(Error::invalid(format!(
+            "invalid --mac-address {s}: a container needs a unicast address (the first byte must be even) other than 00:00:00:00:00:00"
+        )));
+    }
+    Ok(mac)
+}
+
+impl Engine {
+    /// Attach the namespace `req.netns` to a network.
+    pub fn connect(&self, req: &ConnectRequest) -> Result<Attached> {
+        let ns = resolve_netns(&req.netns)?;
+        let ip4 = req
+            .ip
+            .as_deref()
+            .map(|s| parse_ip("--ip", s, false))
+            .transpose()?;
+        let ip6 = req
+            .ip6
+            .as_deref()
+            .map(|s| parse_ip("--ip6", s, true))
+            .transpose()?;
+        let mac = req.mac.as_deref().map(parse_mac).transpose()?;
+        if let Some(name) = &req.ifname {
+            check_ifname("--ifname", name)?;
+        }
+
+        let mut txn = self.store.write()?;
+        let mut net = crate::find_net(&*txn, &req.network)?;
+        if net.state != NetState::Ready {
+            return Err(Error::conflict(format!(
+                "network {} is in the middle of being {}; run `underlay network restore`",
+                net.name,
+                if net.state == NetState::Creating {
+                    "created"
+                } else {
+                    "removed"
+                }
+            )));
+        }
+        if mac.is_some() && net.driver() == Driver::Ipvlan {
+            return Err(Error::invalid(
+                "ipvlan interfaces do not support custom mac address assignment",
+            ));
+        }
+        if let Some(ep) = net.endpoints.values().find(|e| e.netns_id == ns.id) {
+            return Err(Error::conflict(format!(
+                "network namespace {} is already connected to network {} (as {})",
+                req.netns, net.name, ep.ifname
+            )));
+        }
+        if net.is_passthru() {
+            if let Some(ep) = net.endpoints.values().next() {
+                return Err(Error::conflict(format!(
+                    "macvlan network {} is in passthru mode and already has an endpoint ({}): passthru gives the whole parent interface {} to one container",
+                    net.name,
+                    ep.name,
+                    net.parent.name()
+                )));
+            }
+        }
+        let has_v4 = net.ipam.has_family(ipam::Family::V4);
+        if ip4.is_some() && !has_v4 {
+            return Err(Error::invalid(format!(
+                "invalid --ip {}: network {} has no IPv4 subnet",
+                req.ip.as_deref().unwrap_or_default(),
+                net.name
+            )));
+        }
+        if ip6.is_some() && !net.enable_ipv6 {
+            return Err(Error::invalid(format!(
+                "invalid --ip6 {}: network {} has no IPv6 subnet",
+                req.ip6.as_deref().unwrap_or_default(),
+                net.name
+            )));
+        }
+        let parent = self.link(&NsRef::Host, net.parent.name())?.ok_or_else(|| {
+            Error::not_found(format!(
+                "the requested parent interface {} was not found on the host",
+                net.parent.name()
+            ))
+        })?;
+        let nsref = ns.nsref();
+        let ns_links = self.nl.links(&nsref).map_err(|e| {
+            Error::kernel(format!(
+                "cannot list links in network namespace {}: {}",
+                req.netns,
+                kernel_reason(&e)
+            ))
+        })?;
+        let ifname = match &req.ifname {
+            Some(name) => {
+                if ns_links.iter().any(|l| &l.name == name) {
+                    return Err(Error::conflict(format!(
+                        "interface {name} already exists in network namespace {}: choose another --ifname",
+                        req.netns
+                    )));
+                }
+                name.clone()
+            }
+            None => (0..)
+                .map(|n| format!("eth{n}"))
+                .find(|n| !ns_links.iter().any(|l| &l.name == n))
+                .unwrap_or_else(|| "eth0".to_string()),
+        };
+
+        // Reserve addresses (rolled back with the endpoint record on any failure below).
+        let mut ipam = net.ipam.clone();
+        // A requested address is reserved, otherwise the lowest free one of the family is taken.
+        let mut take = |family: ipam::Family, requested: Option<IpAddr>| -> Result<IpAddr> {
+            match requested {
+                Some(ip) => ipam.reserve(ip).map(|()| ip).map_err(reserve_error),
+                None => ipam.allocate(family).map_err(|_| {
+                    Error::conflict(format!(
+                        "no available {family} addresses on this network's address pools: {} ({})",
+                        net.name, net.id
+                    ))
+                }),
+            }
+        };
+        let v4 = has_v4.then(|| take(ipam::Family::V4, ip4)).transpose()?;
+        let v6 = net
+            .enable_ipv6
+            .then(|| take(ipam::Family::V6, ip6))
+            .transpose()?;
+        let with_prefix = |ip: IpAddr| -> Result<IpNet> {
+            let len = ipam.pool_for(ip).map(|p| p.prefix_len()).ok_or_else(|| {
+                Error::invalid(format!("no configured subnet contains IP address {ip}"))
+            })?;
+            IpNet::new(ip, len).map_err(|e| Error::invalid(e.to_string()))
+        };
+        let mac = match (net.driver(), mac) {
+            (Driver::Ipvlan, _) => None,
+            (Driver::Macvlan, Some(m)) => Some(m),
+            // passthru: the link takes over the parent's port; keep the parent's MAC.
+            (Driver::Macvlan, None) if net.is_passthru() => None,
+            (Driver::Macvlan, None) => Some(ids::random_mac()),
+        };
+        let ep = Endpoint {
+            id: ids::endpoint_id(),
+            name: req.name.clone().unwrap_or_else(|| req.netns.clone()),
+            netns: ns.path.display().to_string(),
+            netns_id: ns.id,
+            tmp_name: ids::tmp_link_name(),
+            ifname,
+            mac: mac.as_ref().map(netlink::format_mac),
+            ipv4: v4.map(with_prefix).transpose()?,
+            ipv6: v6.map(with_prefix).transpose()?,
+            state: EndpointState::Attaching,
+        };
+        net.ipam = ipam;
+        net.endpoints.insert(ep.id.clone(), ep.clone());
+        // Write-ahead: addresses and the link's names are durable before the kernel is touched.
+        crate::save(&mut *txn, &net)?;
+
+        let attached = self.attach_link(&net, &ep, parent.index, &nsref, mac);
+        // A cached socket would keep the namespace (and its link) alive after the container
+        // is gone; namespaces are reopened per operation.
+        let outcome = match attached {
+            Ok(()) => {
+                net.endpoints
+                    .get_mut(&ep.id)
+                    .expect("endpoint just inserted")
+                    .state = EndpointState::Attached;
+                crate::save(&mut *txn, &net).inspect_err(|_| {
+                    self.remove_endpoint_link(&net, &ep);
+                })
+            }
+            Err(e) => {
+                self.remove_endpoint_link(&net, &ep);
+                drop_endpoint(&mut net, &ep.id);
+                crate::save(&mut *txn, &net).and(Err(e))
+            }
+        };
+        self.nl.forget(&nsref);
+        outcome?;
+        Ok(Attached {
+            network_id: net.id.clone(),
+            endpoint_id: ep.id.clone(),
+            ifname: ep.ifname.clone(),
+            mac: ep.mac.clone(),
+            ipv4: ep.ipv4,
+            ipv6: ep.ipv6,
+            gateway4: ep.ipv4.and_then(|a| net.gateway_for(a.addr())),
+            gateway6: ep.ipv6.and_then(|a| net.gateway_for(a.addr())),
+        })
+    }
+
+    /// Create, name, address, raise and route the endpoint's link in its namespace.
+    pub(crate) fn attach_link(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        parent_index: u32,
+        ns: &NsRef,
+        mac: Option<[u8; 6]>,
+    ) -> Result<()> {
+        let kind = match net.mode {
+            Mode::Macvlan { mode } => LinkKind::Macvlan { mode },
+            Mode::Ipvlan { mode, flag } => LinkKind::Ipvlan { mode, flag },
+        };
+        let mut created = None;
+        for name in tmp_variants(&ep.tmp_name) {
+            let req = NewLink {
+                name: name.clone(),
+                kind: kind.clone(),
+                parent_index: Some(parent_index),
+                target_ns: Some(ns.clone()),
+                mac,
+                mtu: net.mtu,
+                up: false,
+            };
+            match self.nl.link_add(&NsRef::Host, &req) {
+                Ok(()) => {
+                    created = Some(name);
+                    break;
+                }
+                Err(e) if e.is_exists() => continue,
+                Err(e) => return Err(port_error(net, &e)),
+            }
+        }
+        let tmp = created.ok_or_else(|| {
+            Error::kernel(format!(
+                "failed to create the {} port: temporary link names kept clashing",
+                net.driver()
+            ))
+        })?;
+        let k = |what: &str, e: netlink::Error| {
+            Error::kernel(format!(
+                "failed to {what} in network namespace {}: {}",
+                ep.name,
+                kernel_reason(&e)
+            ))
+        };
+        let link = self
+            .nl
+            .link_by_name(ns, &tmp)
+            .map_err(|e| k("find the new link", e))?
+            .ok_or_else(|| Error::kernel(format!("link {tmp} vanished right after creation")))?;
+        let rename = LinkChange {
+            name: Some(ep.ifname.clone()),
+            ..Default::default()
+        };
+        self.nl
+            .link_set(ns, link.index, &rename)
+            .map_err(|e| k(&format!("rename {tmp} to {}", ep.ifname), e))?;
+        for addr in [ep.ipv4, ep.ipv6].into_iter().flatten() {
+            self.nl
+                .addr_add(ns, link.index, addr)
+                .map_err(|e| k(&format!("add address {addr} to {}", ep.ifname), e))?;
+        }
+        let up = LinkChange {
+            up: Some(true),
+            ..Default::default()
+        };
+        self.nl
+            .link_set(ns, link.index, &up)
+            .map_err(|e| k(&format!("bring {} up", ep.ifname), e))?;
+        for route in self.routes_for(net, ep, link.index) {
+            match self.nl.route_add(ns, &route) {
+                // The namespace already has a default route of this family through another
+                // network: like Docker, a container keeps one gateway; the first one stays.
+                Err(e) if e.is_exists() && route.dst.prefix_len() == 0 => continue,
+                r => r,
+            }
+            .map_err(|e| {
+                k(
+                    &format!(
+                        "add route {}{}",
+                        route.dst,
+                        route
+                            .gateway
+                            .map(|g| format!(" via {g}"))
+                            .unwrap_or_default()
+                    ),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Routes per driver and mode: none for internal networks; ipvlan l3/l3s get a connected
+    /// default route; everything else a default route via the subnet's gateway.
+    fn routes_for(&self, net: &Network, ep: &Endpoint, oif: u32) -> Vec<Route> {
+        if net.internal {
+            return Vec::new();
+        }
+        let l3 = matches!(
+            net.mode,
+            Mode::Ipvlan {
+                mode: IpvlanMode::L3 | IpvlanMode::L3s,
+                ..
+            }
+        );
+        let mut routes = Vec::new();
+        for (addr, default) in [
+            (ep.ipv4, "0.0.0.0/0".parse::<IpNet>()),
+            (ep.ipv6, "::/0".parse::<IpNet>()),
+        ] {
+            let (Some(addr), Ok(dst)) = (addr, default) else {
+                continue;
+            };
+            if l3 {
+                routes.push(Route {
+                    dst,
+                    gateway: None,
+                    oif,
+                });
+            } else if let Some(gw) = net.gateway_for(addr.addr()) {
+                routes.push(Route {
+                    dst,
+                    gateway: Some(gw),
+                    oif,
+                });
+            }
+        }
+        routes
+    }
+
+    /// Delete the endpoint's link from its namespace, whichever name it has by now. Best effort:
+    /// a namespace that is gone took the link with it.
+    pub(crate) fn remove_endpoint_link(&self, net: &Network, ep: &Endpoint) -> Option<String> {
+        let ns = NsRef::Path(PathBuf::from(&ep.netns));
+        match netlink::netns::identity(Path::new(&ep.netns)) {
+            Ok(id) if id == ep.netns_id => {}
+            _ => return None, // the namespace is gone (or the path names another one now)
+        }
+        let links = match self.nl.links(&ns) {
+            Ok(l) => l,
+            Err(e) => {
+                return Some(format!(
+                    "cannot list links in {}: {}",
+                    ep.name,
+                    kernel_reason(&e)
+                ))
+            }
+        };
+        let target = links.iter().find(|l| is_endpoint_link(net, ep, l));
+        let _forget = Forget(&*self.nl, &ns);
+        if let Some(link) = target {
+            if let Err(e) = self.nl.link_del(&ns, link.index) {
+                if !e.is_not_found() {
+                    return Some(format!(
+                        "cannot delete {} in {}: {}",
+                        link.name,
+                        ep.name,
+                        kernel_reason(&e)
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// Detach the namespace `netns` from `network`.
+    pub fn disconnect(&self, network: &str, netns: &str) -> Result<()> {
+        let resolved = resolve_netns(netns).ok();
+        let mut txn = self.store.write()?;
+        let mut net = crate::find_net(&*txn, network)?;
+        // By identity when the namespace exists; otherwise (or when the name now names another
+        // namespace) by the name or path the endpoint was attached with.
+        let by_id = resolved
+            .as_ref()
+            .and_then(|ns| net.endpoints.values().find(|e| e.netns_id == ns.id));
+        let ep = by_id
+            .or_else(|| {
+                net.endpoints
+                    .values()
+                    .find(|e| e.name == netns || e.netns == netns)
+            })
+            .cloned()
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "network namespace {netns} is not connected to network {}",
+                    net.name
+                ))
+            })?;
+        net.endpoints
+            .get_mut(&ep.id)
+            .expect("endpoint found above")
+            .state = EndpointState::Detaching;
+        crate::save(&mut *txn, &net)?;
+        if let Some(problem) = self.remove_endpoint_link(&net, &ep) {
+            // Keep the record (state Detaching) so `restore` retries; say what failed.
+            return Err(Error::kernel(problem));
+        }
+        drop_endpoint(&mut net, &ep.id);
+        crate::save(&mut *txn, &net)?;
+        Ok(())
+    }
+}
+
+/// Drops the client's cached socket for a namespace when it goes out of scope.
+struct Forget<'a>(&'a dyn netlink::Netlink, &'a NsRef);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.forget(self.1);
+    }
+}
+
+/// Names the link may have: the temporary name, its retry variants, the final name.
+fn tmp_variants(tmp: &str) -> Vec<String> {
+    vec![tmp.to_string(), format!("{tmp}1"), format!("{tmp}2")]
+}
+
+/// Is `link` (in the endpoint's namespace) the endpoint's link?
+fn is_endpoint_link(net: &Network, ep: &Endpoint, link: &netlink::Link) -> bool {
+    let kind_ok = link.kind.as_deref() == Some(net.driver().name());
+    let name_ok = link.name == ep.ifname || tmp_variants(&ep.tmp_name).contains(&link.name);
+    let mac_ok = match (&ep.mac, &link.mac) {
+        (Some(want), Some(have)) => *want == netlink::format_mac(have),
+        _ => true,
+    };
+    kind_ok && mac_ok && (name_ok || ep.mac.is_some())
+}
+
+/// Remove an endpoint from the network and give its addresses back.
+pub(crate) fn drop_endpoint(net: &mut Network, id: &str) {
+    if let Some(ep) = net.endpoints.remove(id) {
+        for a in [ep.ipv4, ep.ipv6].into_iter().flatten() {
+            let _ = net.ipam.release(a.addr());
+        }
+    }
+}
+
+fn reserve_error(e: ipam::Error) -> Error {
+    let msg = e.to_string();
+    match e {
+        ipam::Error::AddressInUse(_) => Error::conflict(msg),
+        _ => Error::invalid(msg),
+    }
+}
+
+fn port_error(net: &Network, e: &netlink::Error) -> Error {
+    let mut msg = format!(
+        "failed to create the {} port: {}",
+        net.driver(),
+        kernel_reason(e)
+    );
+    if e.is_unsupported() && net.driver() == Driver::Ipvlan {
+        msg.push_str(" (this kernel lacks ipvlan support: CONFIG_IPVLAN / module ipvlan)");
+    } else if e.errno() == Some(libc::EBUSY) {
+        msg.push_str(&format!(
+            " (parent interface {} is enslaved to a bond or bridge, or already carries {} links)",
+            net.parent.name(),
+            if net.driver() == Driver::Macvlan {
+                "ipvlan"
+            } else {
+                "macvlan"
+            }
+        ));
+    }
+    Error::kernel(msg)
+}

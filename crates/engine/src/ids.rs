@@ -1,0 +1,98 @@
+//! Identifiers, names and timestamps.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn random_hex(bytes: usize) -> String {
+    let mut out = String::with_capacity(bytes * 2);
+    for _ in 0..bytes {
+        out.push_str(&format!("{:02x}", rand::random::<u8>()));
+    }
+    out
+}
+
+/// A 64-hex-digit network id, as Docker's.
+pub fn network_id() -> String {
+    random_hex(32)
+}
+
+/// A 64-hex-digit endpoint id.
+pub fn endpoint_id() -> String {
+    random_hex(32)
+}
+
+/// Temporary link name for an endpoint being created (`ul` + 8 hex digits; 10 bytes, so the
+/// retry variants with one more character still fit IFNAMSIZ).
+pub fn tmp_link_name() -> String {
+    format!("ul{}", random_hex(4))
+}
+
+/// Random locally-administered unicast MAC.
+pub fn random_mac() -> [u8; 6] {
+    netlink::local_mac(rand::random::<[u8; 6]>())
+}
+
+/// Now as RFC 3339 in UTC with nanoseconds, like Docker's `Created`.
+pub fn now_rfc3339() -> String {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// Format seconds since the epoch (UTC) as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_dates() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(rfc3339(1_795_852_800, 0), "2026-11-28T08:00:00.000000000Z");
+    }
+
+    #[test]
+    fn macs_are_local_unicast() {
+        for _ in 0..100 {
+            let m = random_mac();
+            assert_eq!(m[0] & 1, 0);
+            assert_eq!(m[0] & 2, 2);
+        }
+    }
+
+    #[test]
+    fn ids_have_docker_shape() {
+        let id = network_id();
+        assert_eq!(id.len(), 64);
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(tmp_link_name().len(), 10);
+    }
+}

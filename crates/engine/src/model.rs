@@ -1,0 +1,287 @@
+//! What the engine stores: networks with their IPAM state and endpoints, one document each.
+//!
+//! Every operation writes its intent into the network's document before it touches the kernel
+//! (`NetState::Creating`/`Removing`, `EndpointState::Attaching`/`Detaching`), and its outcome
+//! after. `restore` finds documents left in an intermediate state and finishes or undoes them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use netlink::{IpvlanFlag, IpvlanMode, MacvlanMode};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    Macvlan,
+    Ipvlan,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Macvlan => "macvlan",
+            Driver::Ipvlan => "ipvlan",
+        }
+    }
+    /// Prefix of the dummy parent made when no parent is given (as Docker: `dm-`, `di-`).
+    pub fn dummy_prefix(self) -> &'static str {
+        match self {
+            Driver::Macvlan => "dm-",
+            Driver::Ipvlan => "di-",
+        }
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Driver-specific link settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "driver", rename_all = "lowercase")]
+pub enum Mode {
+    Macvlan {
+        #[serde(with = "macvlan_mode")]
+        mode: MacvlanMode,
+    },
+    Ipvlan {
+        #[serde(with = "ipvlan_mode")]
+        mode: IpvlanMode,
+        #[serde(with = "ipvlan_flag")]
+        flag: IpvlanFlag,
+    },
+}
+
+impl Mode {
+    pub fn driver(&self) -> Driver {
+        match self {
+            Mode::Macvlan { .. } => Driver::Macvlan,
+            Mode::Ipvlan { .. } => Driver::Ipvlan,
+        }
+    }
+}
+
+pub fn macvlan_mode_name(m: MacvlanMode) -> &'static str {
+    match m {
+        MacvlanMode::Bridge => "bridge",
+        MacvlanMode::Private => "private",
+        MacvlanMode::Vepa => "vepa",
+        MacvlanMode::Passthru => "passthru",
+    }
+}
+
+pub fn parse_macvlan_mode(s: &str) -> Option<MacvlanMode> {
+    Some(match s {
+        "bridge" => MacvlanMode::Bridge,
+        "private" => MacvlanMode::Private,
+        "vepa" => MacvlanMode::Vepa,
+        "passthru" => MacvlanMode::Passthru,
+        _ => return None,
+    })
+}
+
+pub fn ipvlan_mode_name(m: IpvlanMode) -> &'static str {
+    match m {
+        IpvlanMode::L2 => "l2",
+        IpvlanMode::L3 => "l3",
+        IpvlanMode::L3s => "l3s",
+    }
+}
+
+pub fn parse_ipvlan_mode(s: &str) -> Option<IpvlanMode> {
+    Some(match s {
+        "l2" => IpvlanMode::L2,
+        "l3" => IpvlanMode::L3,
+        "l3s" => IpvlanMode::L3s,
+        _ => return None,
+    })
+}
+
+pub fn ipvlan_flag_name(f: IpvlanFlag) -> &'static str {
+    match f {
+        IpvlanFlag::Bridge => "bridge",
+        IpvlanFlag::Private => "private",
+        IpvlanFlag::Vepa => "vepa",
+    }
+}
+
+pub fn parse_ipvlan_flag(s: &str) -> Option<IpvlanFlag> {
+    Some(match s {
+        "bridge" => IpvlanFlag::Bridge,
+        "private" => IpvlanFlag::Private,
+        "vepa" => IpvlanFlag::Vepa,
+        _ => return None,
+    })
+}
+
+macro_rules! serde_by_name {
+    ($module:ident, $ty:ty, $name:ident, $parse:ident, $what:literal) => {
+        mod $module {
+            use super::*;
+            pub fn serialize<S: serde::Serializer>(v: &$ty, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str($name(*v))
+            }
+            pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                let s = String::deserialize(d)?;
+                $parse(&s)
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown {} {s:?}", $what)))
+            }
+        }
+    };
+}
+serde_by_name!(
+    macvlan_mode,
+    MacvlanMode,
+    macvlan_mode_name,
+    parse_macvlan_mode,
+    "macvlan mode"
+);
+serde_by_name!(
+    ipvlan_mode,
+    IpvlanMode,
+    ipvlan_mode_name,
+    parse_ipvlan_mode,
+    "ipvlan mode"
+);
+serde_by_name!(
+    ipvlan_flag,
+    IpvlanFlag,
+    ipvlan_flag_name,
+    parse_ipvlan_flag,
+    "ipvlan flag"
+);
+
+/// How the parent link came to be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Parent {
+    /// A link that existed when the network was created; never created or deleted by underlay.
+    Existing { name: String },
+    /// An 802.1Q sub-interface `base.vid`. `created` says whether underlay made it (and so may
+    /// delete it with the last network on it).
+    Vlan {
+        name: String,
+        base: String,
+        vid: u16,
+        created: bool,
+    },
+    /// A dummy link `dm-<id12>`/`di-<id12>` made for a network without parent (always ours).
+    Dummy { name: String },
+}
+
+impl Parent {
+    pub fn name(&self) -> &str {
+        match self {
+            Parent::Existing { name } | Parent::Vlan { name, .. } | Parent::Dummy { name } => name,
+        }
+    }
+    /// Whether underlay created this link and is responsible for it.
+    pub fn owned(&self) -> bool {
+        match self {
+            Parent::Existing { .. } => false,
+            Parent::Vlan { created, .. } => *created,
+            Parent::Dummy { .. } => true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetState {
+    /// Intent recorded; the parent may or may not exist yet.
+    Creating,
+    Ready,
+    /// Removal started; the parent may or may not be gone yet.
+    Removing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointState {
+    /// Addresses reserved, the link may be partly set up in the namespace.
+    Attaching,
+    Attached,
+    /// Detach started; the link may still exist.
+    Detaching,
+}
+
+/// One network document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    /// RFC 3339 UTC, as Docker shows it.
+    pub created: String,
+    pub mode: Mode,
+    pub parent: Parent,
+    pub mtu: Option<u32>,
+    pub internal: bool,
+    pub enable_ipv6: bool,
+    pub labels: BTreeMap<String, String>,
+    /// The `-o` options as the user gave them (shown by inspect).
+    pub options: BTreeMap<String, String>,
+    pub ipam: ipam::NetworkIpam,
+    pub endpoints: BTreeMap<String, Endpoint>,
+    pub state: NetState,
+}
+
+impl Network {
+    pub fn driver(&self) -> Driver {
+        self.mode.driver()
+    }
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+    pub fn key(&self) -> String {
+        network_key(&self.id)
+    }
+    pub fn is_passthru(&self) -> bool {
+        matches!(
+            self.mode,
+            Mode::Macvlan {
+                mode: MacvlanMode::Passthru
+            }
+        )
+    }
+    /// Gateway of the pool that holds `addr`, if any.
+    pub fn gateway_for(&self, addr: IpAddr) -> Option<IpAddr> {
+        self.ipam.pool_for(addr).and_then(|p| p.gateway())
+    }
+}
+
+pub fn network_key(id: &str) -> String {
+    format!("networks/{id}")
+}
+
+/// One endpoint: a link in a network namespace with its addresses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    /// What the user called the namespace (a name, path or PID), shown as the container name.
+    pub name: String,
+    /// The namespace file used to reach it.
+    pub netns: String,
+    /// (st_dev, st_ino) of the namespace when attached: tells whether the path still names it.
+    pub netns_id: (u64, u64),
+    /// Temporary name the link is created under before being renamed to `ifname`.
+    pub tmp_name: String,
+    pub ifname: String,
+    pub mac: Option<String>,
+    pub ipv4: Option<IpNet>,
+    pub ipv6: Option<IpNet>,
+    pub state: EndpointState,
+}
+
+/// The state of a network and the kernel view, for `restore` reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// One human line per action taken or problem found.
+    pub lines: Vec<String>,
+    /// Networks whose parent is missing and could not be recreated (kept, not dropped).
+    pub degraded: Vec<String>,
+}

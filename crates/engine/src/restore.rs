@@ -1,0 +1,173 @@
+//! `restore`: bring the kernel back in line with the store after a crash, a reboot, or links
+//! deleted behind underlay's back. Interrupted operations are finished or undone; parents
+//! underlay owns are recreated; endpoints whose namespace is gone are released; endpoint links
+//! that vanished from a living namespace are recreated. Nothing is ever dropped silently: a
+//! network whose parent cannot be brought back is kept and reported.
+
+use std::path::Path;
+
+use netlink::NsRef;
+
+use crate::endpoint::drop_endpoint;
+use crate::error::Result;
+use crate::model::*;
+use crate::Engine;
+
+impl Engine {
+    pub fn restore(&self) -> Result<RestoreReport> {
+        let mut report = RestoreReport::default();
+        let mut txn = self.store.write()?;
+        let nets = crate::load_all(&*txn)?;
+        for net in &nets {
+            match net.state {
+                NetState::Creating => {
+                    if let Some(p) = self.release_parent(&nets, net) {
+                        report.lines.push(p);
+                    }
+                    txn.delete(&net.key())?;
+                    crate::index_remove(&mut *txn, net)?;
+                    report.lines.push(format!(
+                        "network {}: undid a create that was cut off",
+                        net.name
+                    ));
+                    continue;
+                }
+                NetState::Removing => {
+                    if let Some(p) = self.release_parent(&nets, net) {
+                        report.lines.push(format!("network {}: {p}", net.name));
+                        continue;
+                    }
+                    txn.delete(&net.key())?;
+                    crate::index_remove(&mut *txn, net)?;
+                    report.lines.push(format!(
+                        "network {}: finished a removal that was cut off",
+                        net.name
+                    ));
+                    continue;
+                }
+                NetState::Ready => {}
+            }
+            let mut net = net.clone();
+            let mut changed = false;
+            let parent = net.parent.name().to_string();
+            if !self.link_exists(&parent)? {
+                if net.parent.owned() {
+                    match self.ensure_parent(&net) {
+                        Ok(()) => report.lines.push(format!(
+                            "network {}: recreated parent link {parent}",
+                            net.name
+                        )),
+                        Err(e) => {
+                            report.lines.push(format!(
+                                "network {}: parent link {parent} is missing and could not be recreated: {e}; network kept",
+                                net.name
+                            ));
+                            report.degraded.push(net.name.clone());
+                        }
+                    }
+                } else {
+                    report.lines.push(format!(
+                        "network {}: parent interface {parent} is missing; network kept, endpoints cannot attach until it is back",
+                        net.name
+                    ));
+                    report.degraded.push(net.name.clone());
+                }
+            }
+            let parent_link = self.link(&NsRef::Host, &parent)?;
+            let eps: Vec<Endpoint> = net.endpoints.values().cloned().collect();
+            for ep in eps {
+                let alive = netlink::netns::identity(Path::new(&ep.netns))
+                    .map(|id| id == ep.netns_id)
+                    .unwrap_or(false);
+                match ep.state {
+                    EndpointState::Attaching | EndpointState::Detaching => {
+                        if let Some(p) = self.remove_endpoint_link(&net, &ep) {
+                            report.lines.push(format!("network {}: {p}", net.name));
+                            continue;
+                        }
+                        drop_endpoint(&mut net, &ep.id);
+                        changed = true;
+                        report.lines.push(format!(
+                            "network {}: {} of {} was cut off; undone and its addresses released",
+                            net.name,
+                            if ep.state == EndpointState::Attaching {
+                                "attach"
+                            } else {
+                                "detach"
+                            },
+                            ep.name
+                        ));
+                    }
+                    EndpointState::Attached if !alive => {
+                        drop_endpoint(&mut net, &ep.id);
+                        changed = true;
+                        report.lines.push(format!(
+                            "network {}: namespace of {} is gone; released {}",
+                            net.name,
+                            ep.name,
+                            addrs(&ep)
+                        ));
+                    }
+                    EndpointState::Attached => {
+                        let ns = NsRef::Path(ep.netns.clone().into());
+                        let present = self
+                            .nl
+                            .links(&ns)
+                            .map(|links| links.iter().any(|l| l.name == ep.ifname))
+                            .unwrap_or(true);
+                        if present {
+                            self.nl.forget(&ns);
+                            continue;
+                        }
+                        let Some(parent_link) = &parent_link else {
+                            report.lines.push(format!(
+                                "network {}: {} lost {} and it cannot be recreated while parent {parent} is missing",
+                                net.name, ep.name, ep.ifname
+                            ));
+                            continue;
+                        };
+                        let mac = ep.mac.as_deref().and_then(netlink::parse_mac);
+                        let attached = self.attach_link(&net, &ep, parent_link.index, &ns, mac);
+                        self.nl.forget(&ns);
+                        match attached {
+                            Ok(()) => report.lines.push(format!(
+                                "network {}: recreated {} in {} ({})",
+                                net.name,
+                                ep.ifname,
+                                ep.name,
+                                addrs(&ep)
+                            )),
+                            Err(e) => {
+                                self.remove_endpoint_link(&net, &ep);
+                                report.lines.push(format!(
+                                    "network {}: could not recreate {} in {}: {e}",
+                                    net.name, ep.ifname, ep.name
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            if changed {
+                crate::save(&mut *txn, &net)?;
+            }
+        }
+        // The index is a hint kept beside the documents: make it match them exactly.
+        let left = crate::load_all(&*txn)?;
+        crate::reindex(&mut *txn, &left)?;
+        Ok(report)
+    }
+}
+
+fn addrs(ep: &Endpoint) -> String {
+    let v: Vec<String> = [ep.ipv4, ep.ipv6]
+        .into_iter()
+        .flatten()
+        .map(|a| a.addr().to_string())
+        .collect();
+    if v.is_empty() {
+        "no addresses".to_string()
+    } else {
+        v.join(" ")
+    }
+}

@@ -1,0 +1,662 @@
+//! Engine tests against the fake kernel: rollback at every step, parents underlay creates
+//! (802.1Q, dummy) that this machine's kernel lacks, and restore of every intermediate state.
+//! Namespace arguments are real (empty) namespaces, so these tests need root; the kernel work
+//! itself goes to the fake.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use netlink::{FakeNetlink, Netlink, NsRef};
+
+use super::*;
+
+struct Fx {
+    engine: Engine,
+    nl: Arc<FakeNetlink>,
+    dir: tempfile::TempDir,
+    namespaces: Vec<File>,
+}
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+macro_rules! fx {
+    () => {
+        fx!(FakeNetlink::new())
+    };
+    ($nl:expr) => {{
+        if !root() {
+            eprintln!("skipped: needs root for namespace files");
+            return;
+        }
+        Fx::new($nl)
+    }};
+}
+
+impl Fx {
+    fn new(nl: FakeNetlink) -> Self {
+        let nl = Arc::new(nl);
+        nl.add_link(&NsRef::Host, "eth0", None, 1500);
+        nl.add_link(&NsRef::Host, "eth1", None, 9000);
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Self::engine_for(&nl, &dir);
+        Fx {
+            engine,
+            nl,
+            dir,
+            namespaces: Vec::new(),
+        }
+    }
+
+    fn engine_for(nl: &Arc<FakeNetlink>, dir: &tempfile::TempDir) -> Engine {
+        let store = store::DirStore::open(dir.path()).unwrap();
+        Engine::new(nl.clone() as Arc<dyn Netlink>, Box::new(store))
+    }
+
+    /// A new process on the same kernel and state.
+    fn restart(&mut self) {
+        self.engine = Self::engine_for(&self.nl, &self.dir);
+    }
+
+    /// A real, empty namespace, known to the fake; returns its path.
+    fn ns(&mut self) -> String {
+        let f = netlink::netns::new_netns().unwrap();
+        let p = netlink::netns::fd_path(&f);
+        self.nl.add_namespace(NsRef::Path(p.clone()));
+        self.namespaces.push(f);
+        p.display().to_string()
+    }
+
+    fn links(&self, ns: &str) -> Vec<String> {
+        let r = if ns == "host" {
+            NsRef::Host
+        } else {
+            NsRef::Path(PathBuf::from(ns))
+        };
+        self.nl
+            .links(&r)
+            .unwrap()
+            .into_iter()
+            .map(|l| format!("{} {:?}", l.name, l.kind))
+            .collect()
+    }
+
+    fn store(&self) -> Vec<(String, Vec<u8>)> {
+        let s = store::DirStore::open(self.dir.path()).unwrap();
+        let t = s.read().unwrap();
+        t.list("networks").unwrap()
+    }
+
+    fn create(&self, args: &[&str]) -> Result<Created> {
+        self.engine.create_network(&req(args))
+    }
+
+    fn connect(&self, net: &str, ns: &str) -> Result<Attached> {
+        self.engine.connect(&ConnectRequest {
+            network: net.into(),
+            netns: ns.into(),
+            ..Default::default()
+        })
+    }
+
+    /// Rewrite a stored network document (to stage an operation cut off midway).
+    fn edit(&self, name: &str, f: impl FnOnce(&mut Network)) {
+        let s = store::DirStore::open(self.dir.path()).unwrap();
+        let mut t = s.write().unwrap();
+        let mut nets = load_all(&*t).unwrap();
+        let net = nets.iter_mut().find(|n| n.name == name).unwrap();
+        f(net);
+        save(&mut *t, net).unwrap();
+    }
+}
+
+/// `name driver key=value...`: subnet=, gateway=, range=, aux=N:IP, o=K:V, internal, ipv6.
+fn req(args: &[&str]) -> CreateRequest {
+    let mut r = CreateRequest {
+        name: args[0].into(),
+        driver: args[1].into(),
+        ..Default::default()
+    };
+    for a in &args[2..] {
+        let (k, v) = a.split_once('=').unwrap_or((a, ""));
+        match k {
+            "subnet" => r.subnets.push(v.into()),
+            "gateway" => r.gateways.push(v.into()),
+            "range" => r.ip_ranges.push(v.into()),
+            "aux" => {
+                let (n, ip) = v.split_once(':').unwrap();
+                r.aux_addresses.push((n.into(), ip.into()));
+            }
+            "o" => {
+                let (n, x) = v.split_once(':').unwrap();
+                r.options.push((n.into(), x.into()));
+            }
+            "internal" => r.internal = true,
+            "ipv6" => r.ipv6 = true,
+            _ => panic!("bad test arg {a}"),
+        }
+    }
+    r
+}
+
+#[test]
+fn connect_rolls_back_at_every_kernel_step() {
+    let mut fx = fx!();
+    fx.create(&[
+        "n",
+        "macvlan",
+        "subnet=10.1.0.0/24",
+        "gateway=10.1.0.1",
+        "subnet=2001:db8::/64",
+        "gateway=2001:db8::1",
+        "o=parent:eth0",
+    ])
+    .unwrap();
+    let c = fx.ns();
+    let store_before = fx.store();
+    let host_before = fx.links("host");
+    let ns_before = fx.links(&c);
+    for method in [
+        "link_add",
+        "link_by_name",
+        "link_set",
+        "addr_add",
+        "route_add",
+        "links",
+    ] {
+        fx.nl.fail_next(method, libc::EPERM);
+        let err = fx.connect("n", &c).unwrap_err();
+        assert!(matches!(err.kind, Kind::Kernel), "{method}: {err:?}");
+        assert_eq!(
+            fx.links(&c),
+            ns_before,
+            "{method}: link left in the container"
+        );
+        assert_eq!(fx.links("host"), host_before, "{method}: host changed");
+        assert_eq!(
+            fx.store(),
+            store_before,
+            "{method}: store changed (addresses not released?)"
+        );
+    }
+    // And then it works, with the lowest addresses (nothing leaked).
+    let a = fx.connect("n", &c).unwrap();
+    assert_eq!(a.ipv4.unwrap().to_string(), "10.1.0.2/24");
+    assert_eq!(a.ipv6.unwrap().to_string(), "2001:db8::2/64");
+}
+
+#[test]
+fn temporary_name_clash_is_retried() {
+    let mut fx = fx!();
+    fx.create(&["n", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let c = fx.ns();
+    fx.nl.fail_next("link_add", libc::EEXIST);
+    let a = fx.connect("n", &c).unwrap();
+    assert_eq!(a.ifname, "eth0");
+    assert!(fx.links(&c).iter().any(|l| l.starts_with("eth0 ")));
+}
+
+#[test]
+fn vlan_parents_are_created_shared_and_removed_with_the_last_network() {
+    let fx = fx!();
+    fx.create(&["v50a", "macvlan", "subnet=10.50.0.0/25", "o=parent:eth0.50"])
+        .unwrap();
+    assert!(fx
+        .links("host")
+        .contains(&"eth0.50 Some(\"vlan\")".to_string()));
+    let l = fx
+        .nl
+        .link_by_name(&NsRef::Host, "eth0.50")
+        .unwrap()
+        .unwrap();
+    assert!(l.up && l.vlan_id == Some(50));
+    fx.create(&[
+        "v50b",
+        "macvlan",
+        "subnet=10.50.0.128/25",
+        "o=parent:eth0.50",
+    ])
+    .unwrap();
+    // Shared: the second network inherits ownership, the first rm keeps the link.
+    fx.engine.remove_network("v50a").unwrap();
+    assert!(fx.links("host").iter().any(|l| l.starts_with("eth0.50 ")));
+    fx.engine.remove_network("v50b").unwrap();
+    assert!(!fx.links("host").iter().any(|l| l.starts_with("eth0.50 ")));
+    // A user's own VLAN link is never deleted.
+    fx.nl.add_link(&NsRef::Host, "eth0.60", Some("vlan"), 1500);
+    fx.create(&["v60", "macvlan", "subnet=10.60.0.0/24", "o=parent:eth0.60"])
+        .unwrap();
+    fx.engine.remove_network("v60").unwrap();
+    assert!(fx.links("host").iter().any(|l| l.starts_with("eth0.60 ")));
+}
+
+#[test]
+fn restore_recreates_an_owned_vlan_parent_and_its_endpoints() {
+    let mut fx = fx!();
+    fx.create(&[
+        "v",
+        "macvlan",
+        "subnet=10.50.0.0/24",
+        "gateway=10.50.0.1",
+        "o=parent:eth0.50",
+    ])
+    .unwrap();
+    let c = fx.ns();
+    let a = fx.connect("v", &c).unwrap();
+    // A reboot-like loss: the VLAN link goes, and with it the container's macvlan.
+    let idx = fx
+        .nl
+        .link_by_name(&NsRef::Host, "eth0.50")
+        .unwrap()
+        .unwrap()
+        .index;
+    fx.nl.link_del(&NsRef::Host, idx).unwrap();
+    assert!(!fx.links(&c).iter().any(|l| l.starts_with("eth0 ")));
+    fx.restart();
+    let report = fx.engine.restore().unwrap();
+    let text = report.lines.join("\n");
+    assert!(text.contains("recreated parent link eth0.50"), "{text}");
+    assert!(text.contains("recreated eth0"), "{text}");
+    let link = fx
+        .nl
+        .link_by_name(&NsRef::Path(c.clone().into()), "eth0")
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.mac.map(|m| netlink::format_mac(&m)), a.mac);
+    assert!(report.degraded.is_empty());
+    // A second restore has nothing to do.
+    assert!(fx.engine.restore().unwrap().lines.is_empty());
+}
+
+#[test]
+fn missing_parent_is_kept_and_reported() {
+    let mut fx = fx!();
+    fx.create(&["n", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth1"])
+        .unwrap();
+    let idx = fx
+        .nl
+        .link_by_name(&NsRef::Host, "eth1")
+        .unwrap()
+        .unwrap()
+        .index;
+    fx.nl.remove_link(&NsRef::Host, idx);
+    let report = fx.engine.restore().unwrap();
+    assert_eq!(report.degraded, vec!["n".to_string()]);
+    assert_eq!(fx.engine.network("n").unwrap().name, "n");
+    let c = fx.ns();
+    let err = fx.connect("n", &c).unwrap_err();
+    assert_eq!(
+        err.message,
+        "the requested parent interface eth1 was not found on the host"
+    );
+}
+
+#[test]
+fn dummy_parent_for_a_network_without_parent() {
+    let mut fx = fx!();
+    let created = fx
+        .create(&["d", "macvlan", "subnet=10.9.0.0/24", "gateway=10.9.0.1"])
+        .unwrap();
+    let net = fx.engine.network("d").unwrap();
+    let dummy = format!("dm-{}", &created.id[..12]);
+    assert_eq!(net.parent.name(), dummy);
+    assert!(net.internal, "no parent means internal");
+    assert!(fx
+        .links("host")
+        .contains(&format!("{dummy} Some(\"dummy\")")));
+    // Containers on it reach each other on the host; no default route (internal).
+    let c = fx.ns();
+    fx.connect("d", &c).unwrap();
+    assert!(!fx.nl.calls().iter().any(|c| c.starts_with("route_add")));
+    fx.engine.disconnect("d", &c).unwrap();
+    fx.engine.remove_network("d").unwrap();
+    assert!(!fx.links("host").iter().any(|l| l.starts_with("dm-")));
+    // ipvlan: di- prefix.
+    let created = fx.create(&["i", "ipvlan", "subnet=10.8.0.0/24"]).unwrap();
+    assert_eq!(
+        fx.engine.network("i").unwrap().parent.name(),
+        format!("di-{}", &created.id[..12])
+    );
+}
+
+#[test]
+fn missing_kernel_features_are_named_and_nothing_is_left() {
+    let mut fx = fx!(FakeNetlink::with_unsupported(&["vlan", "dummy", "ipvlan"]));
+    let host = fx.links("host");
+    let e = fx
+        .create(&["v", "macvlan", "subnet=10.5.0.0/24", "o=parent:eth0.50"])
+        .unwrap_err();
+    assert!(
+        e.message
+            .starts_with("failed to create eth0.50 vlan link: operation not supported"),
+        "{e}"
+    );
+    assert!(e.message.contains("802.1Q"), "{e}");
+    let e = fx
+        .create(&["d", "macvlan", "subnet=10.5.0.0/24"])
+        .unwrap_err();
+    assert!(
+        e.message.contains("dummy") && e.message.contains("CONFIG_DUMMY"),
+        "{e}"
+    );
+    assert!(fx.store().is_empty());
+    assert_eq!(fx.links("host"), host);
+    fx.create(&["i", "ipvlan", "subnet=10.5.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let c = fx.ns();
+    let before = fx.store();
+    let e = fx.connect("i", &c).unwrap_err();
+    assert!(
+        e.message
+            .starts_with("failed to create the ipvlan port: operation not supported"),
+        "{e}"
+    );
+    assert!(e.message.contains("CONFIG_IPVLAN"), "{e}");
+    assert_eq!(fx.store(), before);
+}
+
+#[test]
+fn ipvlan_modes_routes_and_mac() {
+    let mut fx = fx!();
+    fx.create(&[
+        "l3",
+        "ipvlan",
+        "subnet=10.7.0.0/24",
+        "subnet=10.17.0.0/24",
+        "o=parent:eth1",
+        "o=ipvlan_mode:l3",
+    ])
+    .unwrap();
+    let c = fx.ns();
+    fx.connect("l3", &c).unwrap();
+    let routes = fx.nl.routes(&NsRef::Path(c.clone().into())).unwrap();
+    let default = routes
+        .iter()
+        .find(|r| r.dst.prefix_len() == 0)
+        .expect("default route");
+    assert_eq!(default.gateway, None, "l3: default dev eth0");
+    let c2 = fx.ns();
+    let e = fx
+        .engine
+        .connect(&ConnectRequest {
+            network: "l3".into(),
+            netns: c2,
+            mac: Some("02:00:00:00:00:01".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "ipvlan interfaces do not support custom mac address assignment"
+    );
+    // Same parent: other modes and macvlan are refused at create.
+    let e = fx
+        .create(&["l2", "ipvlan", "subnet=10.6.0.0/24", "o=parent:eth1"])
+        .unwrap_err();
+    assert!(e.message.contains("one ipvlan mode per parent"), "{e}");
+    let e = fx
+        .create(&["m", "macvlan", "subnet=10.6.0.0/24", "o=parent:eth1"])
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("cannot carry macvlan and ipvlan links at once"),
+        "{e}"
+    );
+    // Same mode: shared.
+    fx.create(&[
+        "l3b",
+        "ipvlan",
+        "subnet=10.6.0.0/24",
+        "o=parent:eth1",
+        "o=ipvlan_mode:l3",
+        "o=ipvlan_flag:private",
+    ])
+    .unwrap();
+    let calls = fx.nl.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.contains("ipvlan") && c.contains("l3")),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn restore_finishes_or_undoes_cut_off_operations() {
+    let mut fx = fx!();
+    fx.create(&[
+        "n",
+        "macvlan",
+        "subnet=10.1.0.0/24",
+        "gateway=10.1.0.1",
+        "o=parent:eth0",
+    ])
+    .unwrap();
+    let (c1, c2, c3) = (fx.ns(), fx.ns(), fx.ns());
+    fx.connect("n", &c1).unwrap();
+    fx.connect("n", &c2).unwrap();
+    fx.connect("n", &c3).unwrap();
+    // Cut off during attach of c1 and during detach of c2; c3 stays attached.
+    fx.edit("n", |n| {
+        for ep in n.endpoints.values_mut() {
+            if ep.netns == c1 {
+                ep.state = EndpointState::Attaching;
+            }
+            if ep.netns == c2 {
+                ep.state = EndpointState::Detaching;
+            }
+        }
+    });
+    // A create cut off after making its VLAN parent, and a removal cut off midway.
+    fx.create(&["v", "macvlan", "subnet=10.50.0.0/24", "o=parent:eth0.50"])
+        .unwrap();
+    fx.edit("v", |n| n.state = NetState::Creating);
+    fx.create(&["w", "macvlan", "subnet=10.51.0.0/24", "o=parent:eth0.51"])
+        .unwrap();
+    fx.edit("w", |n| n.state = NetState::Removing);
+    fx.restart();
+    let report = fx.engine.restore().unwrap();
+    let text = report.lines.join("\n");
+    assert!(text.contains("attach of"), "{text}");
+    assert!(text.contains("detach of"), "{text}");
+    assert!(text.contains("network v: undid a create"), "{text}");
+    assert!(text.contains("network w: finished a removal"), "{text}");
+    let n = fx.engine.network("n").unwrap();
+    assert_eq!(n.endpoints.len(), 1);
+    assert!(n
+        .endpoints
+        .values()
+        .all(|e| e.netns == c3 && e.state == EndpointState::Attached));
+    for c in [&c1, &c2] {
+        assert!(!fx.links(c).iter().any(|l| l.contains("macvlan")), "{c}");
+    }
+    assert!(!fx.links("host").iter().any(|l| l.starts_with("eth0.5")));
+    assert_eq!(fx.engine.networks().unwrap().len(), 1);
+    // The released addresses are handed out again, lowest first.
+    assert_eq!(
+        fx.connect("n", &c1).unwrap().ipv4.unwrap().to_string(),
+        "10.1.0.2/24"
+    );
+}
+
+#[test]
+fn passthru_and_sharing_rules() {
+    let mut fx = fx!();
+    fx.create(&["a", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    fx.create(&[
+        "b",
+        "macvlan",
+        "subnet=10.2.0.0/24",
+        "o=parent:eth0",
+        "o=macvlan_mode:vepa",
+    ])
+    .unwrap();
+    let e = fx
+        .create(&[
+            "p",
+            "macvlan",
+            "subnet=10.3.0.0/24",
+            "o=parent:eth0",
+            "o=macvlan_mode:passthru",
+        ])
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "cannot use mode passthru, macvlan network a is already using parent interface eth0"
+    );
+    fx.create(&[
+        "p",
+        "macvlan",
+        "subnet=10.3.0.0/24",
+        "o=parent:eth1",
+        "o=macvlan_mode:passthru",
+    ])
+    .unwrap();
+    let (c1, c2) = (fx.ns(), fx.ns());
+    fx.connect("p", &c1).unwrap();
+    let e = fx.connect("p", &c2).unwrap_err();
+    assert!(
+        e.message.contains("passthru") && e.message.contains("already has an endpoint"),
+        "{e}"
+    );
+    // Overlap: refused on the same parent, allowed on another.
+    let e = fx
+        .create(&["o", "macvlan", "subnet=10.1.0.128/25", "o=parent:eth0"])
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("overlaps with subnet 10.1.0.0/24 of network a"),
+        "{e}"
+    );
+    fx.nl.add_link(&NsRef::Host, "eth2", None, 1500);
+    fx.create(&["o", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth2"])
+        .unwrap();
+}
+
+#[test]
+fn exhaustion_names_the_network_and_pools_are_tried_in_order() {
+    let mut fx = fx!();
+    let id = fx
+        .create(&[
+            "n",
+            "macvlan",
+            "subnet=10.1.0.0/30",
+            "subnet=10.2.0.0/30",
+            "o=parent:eth0",
+        ])
+        .unwrap()
+        .id;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let c = fx.ns();
+        got.push(fx.connect("n", &c).unwrap().ipv4.unwrap().to_string());
+    }
+    assert_eq!(
+        got,
+        ["10.1.0.1/30", "10.1.0.2/30", "10.2.0.1/30", "10.2.0.2/30"]
+    );
+    let c = fx.ns();
+    let e = fx.connect("n", &c).unwrap_err();
+    assert_eq!(
+        e.message,
+        format!("no available IPv4 addresses on this network's address pools: n ({id})")
+    );
+}
+
+#[test]
+fn busy_parent_gets_a_hint() {
+    let mut fx = fx!();
+    fx.create(&["n", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let c = fx.ns();
+    fx.nl.fail_next("link_add", libc::EBUSY);
+    let e = fx.connect("n", &c).unwrap_err();
+    assert!(
+        e.message
+            .starts_with("failed to create the macvlan port: device or resource busy"),
+        "{e}"
+    );
+    assert!(e.message.contains("enslaved"), "{e}");
+}
+
+#[test]
+fn concurrent_engines_never_hand_out_an_address_twice() {
+    let mut fx = fx!();
+    fx.create(&["n", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let namespaces: Vec<String> = (0..24).map(|_| fx.ns()).collect();
+    let threads: Vec<_> = namespaces
+        .chunks(6)
+        .map(|chunk| {
+            let engine = Fx::engine_for(&fx.nl, &fx.dir);
+            let chunk = chunk.to_vec();
+            std::thread::spawn(move || {
+                chunk
+                    .iter()
+                    .map(|c| {
+                        engine
+                            .connect(&ConnectRequest {
+                                network: "n".into(),
+                                netns: c.clone(),
+                                ..Default::default()
+                            })
+                            .unwrap()
+                            .ipv4
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut all: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 24);
+}
+
+#[test]
+fn the_index_is_only_a_hint_and_restore_rebuilds_it() {
+    let mut fx = fx!();
+    let a = fx
+        .create(&["first", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth0"])
+        .unwrap()
+        .id;
+    fx.create(&["second", "macvlan", "subnet=10.2.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    // Lookups by name, full id and unique id prefix.
+    assert_eq!(fx.engine.network(&a).unwrap().name, "first");
+    assert_eq!(fx.engine.network(&a[..6]).unwrap().name, "first");
+    // Lose the whole index (as if a process died between writes on an old layout).
+    std::fs::remove_dir_all(fx.dir.path().join("names")).unwrap();
+    std::fs::remove_dir_all(fx.dir.path().join("parents")).unwrap();
+    fx.restart();
+    fx.engine.restore().unwrap();
+    assert_eq!(fx.engine.network("first").unwrap().id, a);
+    let e = fx
+        .create(&["c", "macvlan", "subnet=10.1.0.0/25", "o=parent:eth0"])
+        .unwrap_err();
+    assert!(e.message.contains("network first"), "{e}");
+    // A stale entry (its document gone) is ignored: the name can be taken again.
+    let s = store::DirStore::open(fx.dir.path()).unwrap();
+    s.write().unwrap().delete(&network_key(&a)).unwrap();
+    assert_eq!(fx.engine.network("first").unwrap_err().kind, Kind::NotFound);
+    fx.create(&["first", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    // Removal leaves no index entries behind.
+    fx.engine.remove_network("first").unwrap();
+    fx.engine.remove_network("second").unwrap();
+    // Only the planted stale entry is left, and restore clears it.
+    assert_eq!(s.read().unwrap().keys("parents").unwrap().len(), 1);
+    fx.engine.restore().unwrap();
+    let t = s.read().unwrap();
+    assert!(t.keys("names").unwrap().is_empty());
+    assert!(t.keys("parents").unwrap().is_empty());
+}

@@ -1,0 +1,253 @@
+//! Synchronous rtnetlink client for underlay.
+//!
+//! Knows links, addresses, routes and network namespaces; nothing about Docker, CNI or networks.
+//! Two implementations of [`Netlink`]: [`RealNetlink`] (NETLINK_ROUTE sockets, one per namespace,
+//! each created on a fresh short-lived OS thread that `setns`es first) and [`FakeNetlink`]
+//! (an in-memory model of namespaces and links that records every request, for unit tests
+//! without root).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+mod fake;
+pub mod netns;
+mod real;
+
+pub use fake::FakeNetlink;
+pub use real::RealNetlink;
+
+/// Which network namespace a request acts in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NsRef {
+    /// The namespace the process was in when the client was created (the "host").
+    Host,
+    /// A namespace file: `/run/netns/NAME`, `/proc/PID/ns/net`, `/proc/self/fd/N`, a bind mount…
+    Path(PathBuf),
+}
+
+impl std::fmt::Display for NsRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NsRef::Host => write!(f, "host namespace"),
+            NsRef::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MacvlanMode {
+    Private,
+    Vepa,
+    Bridge,
+    Passthru,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpvlanMode {
+    L2,
+    L3,
+    L3s,
+}
+
+/// ipvlan flags; Docker's "bridge" is no flag bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpvlanFlag {
+    Bridge,
+    Private,
+    Vepa,
+}
+
+/// What kind of link to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    Macvlan {
+        mode: MacvlanMode,
+    },
+    Ipvlan {
+        mode: IpvlanMode,
+        flag: IpvlanFlag,
+    },
+    /// 802.1Q sub-interface.
+    Vlan {
+        id: u16,
+    },
+    Dummy,
+    /// veth pair; `peer` is the peer's name, created in `peer_ns` (or the same namespace).
+    Veth {
+        peer: String,
+        peer_ns: Option<NsRef>,
+    },
+}
+
+impl LinkKind {
+    /// The kernel's name for the kind (IFLA_INFO_KIND).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LinkKind::Macvlan { .. } => "macvlan",
+            LinkKind::Ipvlan { .. } => "ipvlan",
+            LinkKind::Vlan { .. } => "vlan",
+            LinkKind::Dummy => "dummy",
+            LinkKind::Veth { .. } => "veth",
+        }
+    }
+}
+
+/// A request to create a link (RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLink {
+    pub name: String,
+    pub kind: LinkKind,
+    /// IFLA_LINK: ifindex of the lower device, resolved in the namespace the request is sent in.
+    pub parent_index: Option<u32>,
+    /// IFLA_NET_NS_FD: create the link straight into this namespace.
+    pub target_ns: Option<NsRef>,
+    pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+    /// Bring the link up as part of creation (IFF_UP).
+    pub up: bool,
+}
+
+/// What a link dump tells about one link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// IFLA_INFO_KIND: "macvlan", "ipvlan", "vlan", "dummy", "veth", …; None for plain devices.
+    pub kind: Option<String>,
+    pub mtu: u32,
+    pub mac: Option<[u8; 6]>,
+    /// IFF_UP is set.
+    pub up: bool,
+    /// IFLA_LINK (lower device index) when present.
+    pub parent_index: Option<u32>,
+    pub macvlan_mode: Option<MacvlanMode>,
+    pub ipvlan_mode: Option<IpvlanMode>,
+    pub vlan_id: Option<u16>,
+}
+
+/// Changes to an existing link (RTM_NEWLINK/RTM_SETLINK on its index). `None` = leave as is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkChange {
+    pub name: Option<String>,
+    pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+    pub up: Option<bool>,
+}
+
+/// A route to add (RTM_NEWROUTE, main table, NLM_F_CREATE|NLM_F_EXCL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Destination prefix; `0.0.0.0/0` / `::/0` for a default route.
+    pub dst: IpNet,
+    pub gateway: Option<IpAddr>,
+    pub oif: u32,
+}
+
+/// An address as dumped (RTM_GETADDR).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addr {
+    pub index: u32,
+    pub addr: IpNet,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The kernel answered with an errno. `op` names the request (e.g. "create link eth0").
+    #[error("{op}: {source}")]
+    Kernel {
+        op: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The namespace could not be opened or entered.
+    #[error("network namespace {ns}: {source}")]
+    Namespace {
+        ns: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("netlink protocol error: {0}")]
+    Protocol(String),
+}
+
+impl Error {
+    /// The errno the kernel answered with, if any.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Kernel { source, .. } | Error::Namespace { source, .. } => source.raw_os_error(),
+            Error::Protocol(_) => None,
+        }
+    }
+    pub fn is_exists(&self) -> bool {
+        self.errno() == Some(libc::EEXIST)
+    }
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.errno(), Some(libc::ENODEV) | Some(libc::ENOENT))
+    }
+    /// The kernel lacks the requested link kind (EOPNOTSUPP from RTM_NEWLINK).
+    pub fn is_unsupported(&self) -> bool {
+        self.errno() == Some(libc::EOPNOTSUPP)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The rtnetlink operations underlay needs. All calls are synchronous and act in `ns`.
+pub trait Netlink: Send + Sync {
+    /// All links in `ns`.
+    fn links(&self, ns: &NsRef) -> Result<Vec<Link>>;
+    /// The link called `name` in `ns`, or None.
+    fn link_by_name(&self, ns: &NsRef, name: &str) -> Result<Option<Link>>;
+    /// Create a link; the request is sent in `ns` (where `parent_index` is resolved).
+    fn link_add(&self, ns: &NsRef, link: &NewLink) -> Result<()>;
+    /// Change name / MAC / MTU / up state of link `index` in `ns`.
+    fn link_set(&self, ns: &NsRef, index: u32, change: &LinkChange) -> Result<()>;
+    /// Delete link `index` in `ns`.
+    fn link_del(&self, ns: &NsRef, index: u32) -> Result<()>;
+    /// Add an address; IPv6 addresses get IFA_F_NODAD (usable at once, no DAD delay).
+    fn addr_add(&self, ns: &NsRef, index: u32, addr: IpNet) -> Result<()>;
+    /// All addresses in `ns`.
+    fn addrs(&self, ns: &NsRef) -> Result<Vec<Addr>>;
+    /// Add a route in the main table.
+    fn route_add(&self, ns: &NsRef, route: &Route) -> Result<()>;
+    /// The unicast routes of the main table in `ns`, both families, including those the kernel
+    /// adds for addresses (a multipath route shows its first next hop).
+    fn routes(&self, ns: &NsRef) -> Result<Vec<Route>>;
+    /// Release what the client keeps open in `ns`. [`RealNetlink`] caches a socket per
+    /// namespace, and that socket keeps the namespace alive, with its links (a container's
+    /// macvlan would outlive the container): call this once done with a namespace.
+    fn forget(&self, _ns: &NsRef) {}
+}
+
+/// Generate a random locally-administered unicast MAC from 6 random bytes.
+pub fn local_mac(mut bytes: [u8; 6]) -> [u8; 6] {
+    bytes[0] &= 0xfe; // unicast
+    bytes[0] |= 0x02; // locally administered
+    bytes
+}
+
+/// Format a MAC as `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Parse `aa:bb:cc:dd:ee:ff` (or with `-`).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        if p.len() != 2 {
+            return None;
+        }
+        mac[i] = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(mac)
+}

@@ -1,0 +1,447 @@
+//! underlay's document store.
+//!
+//! State is a set of small documents addressed by keys such as `networks/<id>`. A writer takes
+//! the store's exclusive lock, reads what it needs, and replaces whole documents; every
+//! replacement is atomic on its own, so a process killed at any instant leaves each document
+//! either before or after its last write. The engine keeps every operation's intent and result
+//! in one document, which makes each step of an operation atomic too.
+//!
+//! The trait is shaped so an etcd backend fits later: a lock (etcd lock with a lease) and
+//! whole-document puts (which etcd would guard with compare-and-swap on revisions).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/underlay";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("state directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("invalid store key {0:?}: keys are lowercase letters, digits, '-', '_' and '/' separated names")]
+    BadKey(String),
+    #[error("this store handle is read-only (taken with a shared lock)")]
+    ReadOnly,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A view of the store under its lock. Reads see the latest committed documents; each `put`
+/// or `delete` is durable and atomic when it returns.
+pub trait Txn {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Every document whose key starts with `prefix/` (one directory level), sorted by key.
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Every key under `prefix/` at any depth (an etcd prefix query), sorted, without reading
+    /// the documents.
+    fn keys(&self, prefix: &str) -> Result<Vec<String>>;
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<()>;
+    /// Like `put`, atomic against a process dying at any instant, but not flushed to disk: for
+    /// derived data (an index) that can be rebuilt after a power loss. Much cheaper.
+    fn put_unsynced(&mut self, key: &str, value: &[u8]) -> Result<()>;
+    fn delete(&mut self, key: &str) -> Result<()>;
+}
+
+/// A store: hands out exclusive (read-write) or shared (read-only) views.
+pub trait Store: Send + Sync {
+    fn write(&self) -> Result<Box<dyn Txn + '_>>;
+    fn read(&self) -> Result<Box<dyn Txn + '_>>;
+    /// Where the state lives, for messages.
+    fn location(&self) -> String;
+}
+
+/// The embedded store: one JSON file per document in a directory, a `state.lock` file taken
+/// with flock (exclusive for writers, shared for readers). Writes go to a temporary file in the
+/// same directory, are fsynced, renamed over the document, and the directory is fsynced.
+#[derive(Debug)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    /// Open (creating if needed, mode 0700) the state directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let io_err = |source| Error::Io {
+            path: root.clone(),
+            source,
+        };
+        fs::create_dir_all(&root).map_err(io_err)?;
+        set_private(&root).map_err(io_err)?;
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn lock_file(&self) -> Result<File> {
+        let path = self.root.join("state.lock");
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Io { path, source })
+    }
+}
+
+fn set_private(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+}
+
+impl Store for DirStore {
+    fn write(&self) -> Result<Box<dyn Txn + '_>> {
+        let lock = self.lock_file()?;
+        lock.lock().map_err(|source| Error::Io {
+            path: self.root.join("state.lock"),
+            source,
+        })?;
+        let txn = DirTxn {
+            root: &self.root,
+            _lock: lock,
+            writable: true,
+        };
+        txn.remove_stale_temps()?;
+        Ok(Box::new(txn))
+    }
+
+    fn read(&self) -> Result<Box<dyn Txn + '_>> {
+        let lock = self.lock_file()?;
+        lock.lock_shared().map_err(|source| Error::Io {
+            path: self.root.join("state.lock"),
+            source,
+        })?;
+        Ok(Box::new(DirTxn {
+            root: &self.root,
+            _lock: lock,
+            writable: false,
+        }))
+    }
+
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+struct DirTxn<'a> {
+    root: &'a Path,
+    /// Holds the flock; dropping the file releases it (so does the process dying).
+    _lock: File,
+    writable: bool,
+}
+
+const TEMP_MARK: &str = ".tmp-";
+/// Where documents are written before being renamed into place (same filesystem).
+const TEMP_DIR: &str = ".tmp";
+
+fn check_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadKey(key.to_string()))
+    }
+}
+
+impl DirTxn<'_> {
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(self.root.join(format!("{key}.json")))
+    }
+
+    fn io<T>(&self, path: &Path, r: io::Result<T>) -> Result<T> {
+        r.map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Temporary files left by a writer that was killed mid-write are garbage: the rename that
+    /// would have published them never happened. They all live in one directory, so this costs
+    /// one directory read however many documents there are. Only a lock holder may do it.
+    fn remove_stale_temps(&self) -> Result<()> {
+        let dir = self.root.join(TEMP_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return self.io(&dir, Err(e)),
+        };
+        for entry in entries {
+            let path = self.io(&dir, entry)?.path();
+            let r = fs::remove_file(&path);
+            self.io(&path, r)?;
+        }
+        Ok(())
+    }
+}
+
+impl DirTxn<'_> {
+    fn collect_keys(&self, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+        let dir = self.root.join(prefix);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return self.io(&dir, Err(e)),
+        };
+        for entry in entries {
+            let entry = self.io(&dir, entry)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TEMP_MARK) {
+                continue;
+            }
+            if self.io(&entry.path(), entry.file_type())?.is_dir() {
+                if check_key(&name).is_ok() {
+                    self.collect_keys(&format!("{prefix}/{name}"), out)?;
+                }
+            } else if let Some(stem) = name.strip_suffix(".json") {
+                if check_key(stem).is_ok() {
+                    out.push(format!("{prefix}/{stem}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Txn for DirTxn<'_> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.path(key)?;
+        match fs::read(&path) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => self.io(&path, Err(e)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        check_key(prefix)?;
+        let dir = self.root.join(prefix);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return self.io(&dir, Err(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = self.io(&dir, entry)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(".json") else {
+                continue;
+            };
+            if name.starts_with(TEMP_MARK) || check_key(stem).is_err() {
+                continue;
+            }
+            let key = format!("{prefix}/{stem}");
+            // A concurrent writer cannot exist (we hold the lock), so a vanished file is a bug
+            // elsewhere; report it as an error rather than hide it.
+            let value = self.io(&entry.path(), fs::read(entry.path()))?;
+            out.push((key, value));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        check_key(prefix)?;
+        let mut out = Vec::new();
+        self.collect_keys(prefix, &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn put(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.write_doc(key, value, true)
+    }
+
+    fn put_unsynced(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.write_doc(key, value, false)
+    }
+
+    fn delete(&mut self, key: &str) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
+        let path = self.path(key)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return self.io(&path, Err(e)),
+        }
+        let dir = path.parent().unwrap_or(self.root).to_path_buf();
+        let r = sync_dir(&dir);
+        self.io(&dir, r)
+    }
+}
+
+impl DirTxn<'_> {
+    /// Temporary file, (fsync), rename over the document, (fsync of the directory).
+    fn write_doc(&mut self, key: &str, value: &[u8], durable: bool) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
+        let path = self.path(key)?;
+        let dir = path.parent().unwrap_or(self.root).to_path_buf();
+        let r = fs::create_dir_all(&dir);
+        self.io(&dir, r)?;
+        let tmp_dir = self.root.join(TEMP_DIR);
+        let r = fs::create_dir_all(&tmp_dir);
+        self.io(&tmp_dir, r)?;
+        // One writer at a time (the lock), so the key alone makes the name unique.
+        let tmp = tmp_dir.join(format!("{TEMP_MARK}{}", key.replace('/', "~")));
+        let write = || -> io::Result<()> {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&tmp)?;
+            f.write_all(value)?;
+            if durable {
+                f.sync_all()?;
+            }
+            drop(f);
+            fs::rename(&tmp, &path)?;
+            if durable {
+                sync_dir(&dir)?;
+            }
+            Ok(())
+        };
+        let r = write();
+        if r.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        self.io(&path, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_list_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path().join("state")).unwrap();
+        {
+            let mut t = store.write().unwrap();
+            t.put("networks/b", b"2").unwrap();
+            t.put("networks/a", b"1").unwrap();
+            assert_eq!(t.get("networks/a").unwrap().as_deref(), Some(&b"1"[..]));
+            assert_eq!(t.get("networks/zz").unwrap(), None);
+        }
+        let t = store.read().unwrap();
+        let all = t.list("networks").unwrap();
+        assert_eq!(
+            all,
+            vec![
+                ("networks/a".to_string(), b"1".to_vec()),
+                ("networks/b".to_string(), b"2".to_vec())
+            ]
+        );
+        drop(t);
+        let mut t = store.write().unwrap();
+        t.delete("networks/a").unwrap();
+        t.delete("networks/a").unwrap(); // idempotent
+        assert_eq!(t.list("networks").unwrap().len(), 1);
+        assert_eq!(t.keys("networks").unwrap(), vec!["networks/b".to_string()]);
+        assert!(t.keys("nothing").unwrap().is_empty());
+        t.put("parents/aa/x", b"").unwrap();
+        t.put("parents/bb/y", b"").unwrap();
+        assert_eq!(
+            t.keys("parents").unwrap(),
+            vec!["parents/aa/x", "parents/bb/y"]
+        );
+        assert_eq!(t.keys("parents/bb").unwrap(), vec!["parents/bb/y"]);
+    }
+
+    #[test]
+    fn read_only_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let mut t = store.read().unwrap();
+        assert!(matches!(t.put("x", b""), Err(Error::ReadOnly)));
+        assert!(matches!(t.delete("x"), Err(Error::ReadOnly)));
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let mut t = store.write().unwrap();
+        for key in ["", "../x", "a//b", "A", "a/.tmp", "/abs"] {
+            assert!(matches!(t.put(key, b""), Err(Error::BadKey(_))), "{key}");
+        }
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_and_never_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        store.write().unwrap().put("networks/a", b"old").unwrap();
+        // A writer killed between write and rename leaves its temp file behind.
+        fs::create_dir_all(dir.path().join(".tmp")).unwrap();
+        fs::write(dir.path().join(".tmp/.tmp-networks~a"), b"torn").unwrap();
+        {
+            let t = store.read().unwrap();
+            assert_eq!(t.list("networks").unwrap().len(), 1);
+            assert_eq!(t.get("networks/a").unwrap().unwrap(), b"old");
+        }
+        let _t = store.write().unwrap();
+        assert!(!dir.path().join(".tmp/.tmp-networks~a").exists());
+    }
+
+    #[test]
+    fn writers_in_threads_are_serialised() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(DirStore::open(dir.path()).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        let mut t = store.write().unwrap();
+                        let n: u64 = t
+                            .get("counter")
+                            .unwrap()
+                            .map(|v| String::from_utf8(v).unwrap().parse().unwrap())
+                            .unwrap_or(0);
+                        t.put("counter", (n + 1).to_string().as_bytes()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let t = store.read().unwrap();
+        assert_eq!(t.get("counter").unwrap().unwrap(), b"200");
+    }
+
+    #[test]
+    fn state_dir_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        DirStore::open(&root).unwrap();
+        let mode = fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what underlay's build and tests need on a fresh Debian 12 machine (idempotent).
+set -euo pipefail
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v ping >/dev/null || missing+=(iputils-ping)
+command -v nsenter >/dev/null || missing+=(util-linux)
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "deps: cargo not found: install Rust (rustup) first" >&2; exit 1; }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test of underlay: unit and property tests, then end-to-end tests in namespace labs
+# (needs root; each test builds its own namespaces and removes them, also on failure).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+if [[ $(id -u) != 0 ]]; then
+  echo "test.sh: end-to-end tests need root (network namespaces); run it with sudo" >&2
+  exit 1
+fi
+cargo build --workspace --all-targets --quiet
+cargo test --workspace --no-fail-fast 2>&1
+# The same product on a stock Debian kernel in QEMU: ipvlan, 802.1Q and dummy parents, which
+# this machine's kernel may lack. UNDERLAY_SKIP_VM=1 skips it (e.g. for a quick local run).
+if [[ ${UNDERLAY_SKIP_VM:-0} != 1 ]]; then
+  bash vm/run.sh
+fi
