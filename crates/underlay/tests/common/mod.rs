@@ -218,8 +218,19 @@ impl Lab {
         ok("ip", &a)
     }
 
-    /// One ping from `ns`; true when answered.
+    /// Whether `dst` answers a ping from `ns`. A reachable peer gets a few
+    /// tries: a neighbour entry left FAILED by an earlier probe, or a loaded
+    /// machine, can eat the first second.
     pub fn ping(&self, ns: &str, dst: &str) -> bool {
+        (0..4).any(|_| self.ping_once(ns, dst))
+    }
+
+    /// Whether `dst` stays silent to one ping from `ns` (one second).
+    pub fn silent(&self, ns: &str, dst: &str) -> bool {
+        !self.ping_once(ns, dst)
+    }
+
+    fn ping_once(&self, ns: &str, dst: &str) -> bool {
         let mut args = vec!["netns", "exec", ns, "ping", "-c", "1", "-W", "1"];
         if dst.contains(':') {
             args.push("-6");
