@@ -121,6 +121,30 @@ pub enum Error {
     /// The subnet is `0.0.0.0/0` or `::/0`.
     #[error("{} pool is empty", .0.lower())]
     PoolEmpty(Family),
+    /// A `rangeStart`/`rangeEnd` outside the subnet.
+    #[error("{what} {ip} not in network {subnet}")]
+    BoundOutsideSubnet {
+        /// `rangeStart` or `rangeEnd`.
+        what: &'static str,
+        /// The address.
+        ip: IpAddr,
+        /// The subnet.
+        subnet: IpNet,
+    },
+    /// `rangeStart` after `rangeEnd`.
+    #[error("rangeStart {start} is after rangeEnd {end}")]
+    BoundsReversed {
+        /// The start.
+        start: IpAddr,
+        /// The end.
+        end: IpAddr,
+    },
+    /// `rangeStart`..`rangeEnd` leaves nothing of the ip-range.
+    #[error("rangeStart and rangeEnd leave no address of {range} to hand out")]
+    BoundsOutsideRange {
+        /// The ip-range or subnet.
+        range: IpNet,
+    },
     /// The ip-range is not of the subnet's family.
     #[error("invalid ip-range {range}: parent subnet is an {family} block")]
     RangeFamilyMismatch {

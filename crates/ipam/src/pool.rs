@@ -54,6 +54,12 @@ pub struct Pool {
     gateway: Option<IpAddr>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     aux: BTreeMap<String, IpAddr>,
+    /// First and last address dynamic allocation may hand out (CNI host-local's
+    /// `rangeStart`/`rangeEnd`), within the ip-range or subnet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<IpAddr>,
     allocated: AddrSet,
     /// Network/broadcast/anycast, gateway and aux addresses; derived from
     /// the fields above, never stored. At most `3 + aux.len()` entries.
@@ -71,6 +77,10 @@ struct PoolRepr {
     #[serde(default)]
     aux: BTreeMap<String, IpAddr>,
     #[serde(default)]
+    start: Option<IpAddr>,
+    #[serde(default)]
+    end: Option<IpAddr>,
+    #[serde(default)]
     allocated: AddrSet,
 }
 
@@ -78,7 +88,8 @@ impl TryFrom<PoolRepr> for Pool {
     type Error = Error;
 
     fn try_from(repr: PoolRepr) -> Result<Pool> {
-        let mut pool = Pool::new(repr.subnet, repr.ip_range, repr.gateway, repr.aux)?;
+        let mut pool = Pool::new(repr.subnet, repr.ip_range, repr.gateway, repr.aux)?
+            .with_bounds(repr.start, repr.end)?;
         let allocated = repr.allocated;
         if allocated.is_empty() {
             return Ok(pool);
@@ -276,9 +287,43 @@ impl Pool {
                 .into_iter()
                 .map(|(name, ip)| (name, ip.value))
                 .collect(),
+            start: None,
+            end: None,
             allocated: AddrSet::new(family),
             reserved,
         })
+    }
+
+    /// Limits dynamic allocation to `start..=end` (either may be absent: the
+    /// ip-range's or subnet's own bound applies), as CNI host-local's
+    /// `rangeStart` and `rangeEnd`. Both must be addresses of the subnet, in
+    /// order, and leave some of the ip-range.
+    pub fn with_bounds(mut self, start: Option<IpAddr>, end: Option<IpAddr>) -> Result<Pool> {
+        for (what, ip) in [("rangeStart", start), ("rangeEnd", end)] {
+            if let Some(ip) = ip {
+                if !self.subnet.contains(&ip) {
+                    return Err(Error::BoundOutsideSubnet {
+                        what,
+                        ip,
+                        subnet: self.subnet,
+                    });
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (start, end) {
+            if addr_to_u128(a) > addr_to_u128(b) {
+                return Err(Error::BoundsReversed { start: a, end: b });
+            }
+        }
+        self.start = start;
+        self.end = end;
+        let range = self.dynamic_range();
+        if range.start() > range.end() {
+            return Err(Error::BoundsOutsideRange {
+                range: self.ip_range.unwrap_or(self.subnet),
+            });
+        }
+        Ok(self)
     }
 
     /// The subnet (host bits zero).
@@ -289,6 +334,16 @@ impl Pool {
     /// The ip-range dynamic allocation draws from, if one was configured.
     pub fn ip_range(&self) -> Option<IpNet> {
         self.ip_range
+    }
+
+    /// The first address dynamic allocation may hand out, if limited.
+    pub fn range_start(&self) -> Option<IpAddr> {
+        self.start
+    }
+
+    /// The last address dynamic allocation may hand out, if limited.
+    pub fn range_end(&self) -> Option<IpAddr> {
+        self.end
     }
 
     /// The gateway, if one was configured.
@@ -354,6 +409,8 @@ impl Pool {
     /// The addresses dynamic allocation draws from, as numbers.
     fn dynamic_range(&self) -> RangeInclusive<u128> {
         let (lo, hi) = bounds(self.ip_range.as_ref().unwrap_or(&self.subnet));
+        let lo = self.start.map_or(lo, |s| lo.max(addr_to_u128(s)));
+        let hi = self.end.map_or(hi, |e| hi.min(addr_to_u128(e)));
         lo..=hi
     }
 

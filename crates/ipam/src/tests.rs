@@ -878,3 +878,58 @@ fn large_pools() {
         assert_eq!(addr_to_u128(next), addr_to_u128(got[99_999]) + 1);
     }
 }
+
+#[test]
+fn range_bounds_limit_dynamic_allocation_like_host_local() {
+    let p = pool("172.16.86.0/24", &[], &["172.16.86.1"], &[]);
+    let mut p = p
+        .with_bounds(Some(ip("172.16.86.10")), Some(ip("172.16.86.11")))
+        .unwrap();
+    assert_eq!(p.allocate().unwrap(), ip("172.16.86.10"));
+    assert_eq!(p.allocate().unwrap(), ip("172.16.86.11"));
+    assert!(matches!(p.allocate(), Err(Error::NoAvailable { .. })));
+    // Static addresses stay allowed anywhere in the subnet.
+    p.reserve(ip("172.16.86.200")).unwrap();
+    // The bounds survive a store round trip.
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(json.contains("\"start\":\"172.16.86.10\""), "{json}");
+    let back: Pool = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, p);
+
+    // Only an end: allocation starts after the reserved network address and gateway.
+    let mut p = pool("172.16.86.0/24", &[], &["172.16.86.1"], &[])
+        .with_bounds(None, Some(ip("172.16.86.3")))
+        .unwrap();
+    assert_eq!(p.allocate().unwrap(), ip("172.16.86.2"));
+    assert_eq!(p.allocate().unwrap(), ip("172.16.86.3"));
+    assert!(p.allocate().is_err());
+}
+
+#[test]
+fn range_bounds_are_checked() {
+    let p = || pool("172.16.86.0/24", &["172.16.86.128/25"], &[], &[]);
+    assert_eq!(
+        p().with_bounds(Some(ip("10.0.0.5")), None)
+            .unwrap_err()
+            .to_string(),
+        "rangeStart 10.0.0.5 not in network 172.16.86.0/24"
+    );
+    assert_eq!(
+        p().with_bounds(None, Some(ip("2001:db8::1")))
+            .unwrap_err()
+            .to_string(),
+        "rangeEnd 2001:db8::1 not in network 172.16.86.0/24"
+    );
+    assert_eq!(
+        p().with_bounds(Some(ip("172.16.86.200")), Some(ip("172.16.86.150")))
+            .unwrap_err()
+            .to_string(),
+        "rangeStart 172.16.86.200 is after rangeEnd 172.16.86.150"
+    );
+    assert_eq!(
+        p().with_bounds(Some(ip("172.16.86.10")), Some(ip("172.16.86.20")))
+            .unwrap_err()
+            .to_string(),
+        "rangeStart and rangeEnd leave no address of 172.16.86.128/25 to hand out"
+    );
+}
