@@ -27,6 +27,14 @@ pub struct CreateRequest {
     pub labels: Vec<(String, String)>,
     /// `-o KEY=VALUE`, split.
     pub options: Vec<(String, String)>,
+    /// First and last address dynamic allocation may use, per subnet (`range_bounds[i]` goes
+    /// with `subnets[i]`): CNI host-local's `rangeStart`/`rangeEnd`.
+    pub range_bounds: Vec<(Option<String>, Option<String>)>,
+    /// `(destination, gateway)` routes every endpoint gets instead of default routes via the
+    /// gateways (CNI's `ipam.routes`); a missing gateway means the family's gateway.
+    pub routes: Option<Vec<(String, Option<String>)>>,
+    /// No subnets: addresses come with each connect from another IPAM, or there are none.
+    pub external_ipam: bool,
 }
 
 /// What `create` hands back.
@@ -157,6 +165,41 @@ fn parse_options(driver: Driver, opts: &[(String, String)]) -> Result<Options> {
     Ok(Options { mode, parent, mtu })
 }
 
+/// `(destination, gateway)` strings into routes, each gateway of its destination's family.
+fn parse_routes(routes: &[(String, Option<String>)]) -> Result<Vec<RouteSpec>> {
+    routes
+        .iter()
+        .map(|(dst, gw)| {
+            let d: ipnet::IpNet = dst.parse().map_err(|_| {
+                Error::invalid(format!(
+                    "invalid route destination {dst:?}: expected a prefix in CIDR notation, e.g. 0.0.0.0/0 or 10.0.0.0/8"
+                ))
+            })?;
+            let g = gw
+                .as_deref()
+                .map(|g| {
+                    g.parse::<std::net::IpAddr>().map_err(|_| {
+                        Error::invalid(format!(
+                            "invalid gateway {g:?} of route {dst}: expected an IP address"
+                        ))
+                    })
+                })
+                .transpose()?;
+            if let Some(g) = g {
+                if g.is_ipv4() != d.addr().is_ipv4() {
+                    return Err(Error::invalid(format!(
+                        "invalid route {dst} via {g}: the gateway is not of the destination's family"
+                    )));
+                }
+            }
+            Ok(RouteSpec {
+                dst: d.trunc(),
+                gw: g,
+            })
+        })
+        .collect()
+}
+
 fn kv_map(what: &str, kvs: &[(String, String)]) -> Result<BTreeMap<String, String>> {
     let mut m = BTreeMap::new();
     for (k, v) in kvs {
@@ -209,8 +252,33 @@ impl Engine {
             &req.gateways,
             &req.aux_addresses,
         )?;
+        let mut pools = pools;
+        for (i, (start, end)) in req.range_bounds.iter().enumerate() {
+            let parse = |what: &str, v: &Option<String>| -> Result<Option<std::net::IpAddr>> {
+                v.as_deref()
+                    .map(|t| {
+                        t.parse().map_err(|_| {
+                            Error::invalid(format!(
+                                "invalid {what} {t:?}: expected an IP address, e.g. 172.16.86.10"
+                            ))
+                        })
+                    })
+                    .transpose()
+            };
+            let (start, end) = (parse("rangeStart", start)?, parse("rangeEnd", end)?);
+            let pool = pools.get_mut(i).ok_or_else(|| {
+                Error::invalid("every rangeStart or rangeEnd must have a corresponding subnet")
+            })?;
+            *pool = pool.clone().with_bounds(start, end)?;
+        }
+        let routes = req.routes.as_deref().map(parse_routes).transpose()?;
         let mut warnings = Vec::new();
-        if pools.is_empty() {
+        if req.external_ipam && !pools.is_empty() {
+            return Err(Error::invalid(
+                "a network whose addresses come from another IPAM cannot have subnets of its own",
+            ));
+        }
+        if pools.is_empty() && !req.external_ipam {
             return Err(Error::invalid(
                 "a --subnet is required: underlay does not guess subnets on a physical network, e.g. --subnet 172.16.86.0/24 --gateway 172.16.86.1",
             ));
@@ -324,6 +392,8 @@ impl Engine {
             labels,
             options,
             ipam,
+            routes,
+            external_ipam: req.external_ipam,
             endpoints: BTreeMap::new(),
             state: NetState::Creating,
         };
@@ -551,6 +621,50 @@ impl Engine {
 
     pub(crate) fn link_exists(&self, name: &str) -> Result<bool> {
         Ok(self.link(&NsRef::Host, name)?.is_some())
+    }
+
+    /// The host link of the IPv4 (else IPv6) default route, as CNI's reference plugins pick
+    /// a `master` when none is given.
+    pub fn default_route_link(&self) -> Result<Option<String>> {
+        let routes = self.nl.routes(&NsRef::Host).map_err(|e| {
+            Error::kernel(format!(
+                "cannot list the host's routes: {}",
+                kernel_reason(&e)
+            ))
+        })?;
+        let mut defaults: Vec<&netlink::Route> =
+            routes.iter().filter(|r| r.dst.prefix_len() == 0).collect();
+        defaults.sort_by_key(|r| r.dst.addr().is_ipv6());
+        let Some(route) = defaults.first() else {
+            return Ok(None);
+        };
+        let links = self.nl.links(&NsRef::Host).map_err(|e| {
+            Error::kernel(format!(
+                "cannot list the host's links: {}",
+                kernel_reason(&e)
+            ))
+        })?;
+        Ok(links
+            .into_iter()
+            .find(|l| l.index == route.oif)
+            .map(|l| l.name))
+    }
+
+    /// Whether a network with parent `parent` could be used now: the parent exists, or, for an
+    /// 802.1Q name like `eth0.50`, its base link does (underlay makes the VLAN link).
+    pub fn parent_ready(&self, parent: &str) -> Result<()> {
+        if self.link_exists(parent)? {
+            return Ok(());
+        }
+        match parse_vlan(parent) {
+            Ok((base, _)) if self.link_exists(&base)? => Ok(()),
+            Ok((base, _)) => Err(Error::not_found(format!(
+                "parent interface {base} (of the 802.1Q link {parent}) was not found on the host"
+            ))),
+            Err(_) => Err(Error::not_found(format!(
+                "the requested parent interface {parent} was not found on the host"
+            ))),
+        }
     }
 }
 

@@ -29,6 +29,19 @@ pub struct ConnectRequest {
     pub ifname: Option<String>,
     /// Shown as the container's name (defaults to `netns`).
     pub name: Option<String>,
+    /// The runtime's container id (CNI): the attachment is (container id, ifname), and one
+    /// namespace may then hold several interfaces of one network.
+    pub container_id: Option<String>,
+    /// Addresses handed out by another IPAM, for a network created with `external_ipam`.
+    pub external: Option<ExternalIpam>,
+}
+
+/// Addresses another IPAM handed out for one endpoint, with their gateways and routes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExternalIpam {
+    pub ipv4: Option<IpNet>,
+    pub ipv6: Option<IpNet>,
+    pub info: ExternalAddrs,
 }
 
 /// What an attached endpoint looks like.
@@ -159,10 +172,35 @@ impl Engine {
                 "ipvlan interfaces do not support custom mac address assignment",
             ));
         }
-        if let Some(ep) = net.endpoints.values().find(|e| e.netns_id == ns.id) {
+        if let Some(cid) = &req.container_id {
+            let ifname = req.ifname.as_deref().unwrap_or("eth0");
+            if let Some(ep) = net
+                .endpoints
+                .values()
+                .find(|e| e.container_id.as_deref() == Some(cid) && e.ifname == ifname)
+            {
+                return Err(Error::conflict(format!(
+                    "container {cid} is already attached to network {} as {} (endpoint {})",
+                    net.name, ep.ifname, ep.id
+                )));
+            }
+        } else if let Some(ep) = net.endpoints.values().find(|e| e.netns_id == ns.id) {
             return Err(Error::conflict(format!(
                 "network namespace {} is already connected to network {} (as {})",
                 req.netns, net.name, ep.ifname
+            )));
+        }
+        if net.external_ipam {
+            if ip4.is_some() || ip6.is_some() {
+                return Err(Error::invalid(format!(
+                    "network {} takes its addresses from its IPAM plugin: ask it for a static address",
+                    net.name
+                )));
+            }
+        } else if req.external.is_some() {
+            return Err(Error::invalid(format!(
+                "network {} hands out its own addresses; it cannot take addresses from another IPAM",
+                net.name
             )));
         }
         if net.is_passthru() {
@@ -234,16 +272,25 @@ impl Engine {
                 }),
             }
         };
-        let v4 = has_v4.then(|| take(ipam::Family::V4, ip4)).transpose()?;
-        let v6 = net
-            .enable_ipv6
-            .then(|| take(ipam::Family::V6, ip6))
-            .transpose()?;
-        let with_prefix = |ip: IpAddr| -> Result<IpNet> {
-            let len = ipam.pool_for(ip).map(|p| p.prefix_len()).ok_or_else(|| {
-                Error::invalid(format!("no configured subnet contains IP address {ip}"))
-            })?;
-            IpNet::new(ip, len).map_err(|e| Error::invalid(e.to_string()))
+        let (ipv4, ipv6) = match &req.external {
+            Some(ext) => (ext.ipv4, ext.ipv6),
+            None => {
+                let v4 = has_v4.then(|| take(ipam::Family::V4, ip4)).transpose()?;
+                let v6 = net
+                    .enable_ipv6
+                    .then(|| take(ipam::Family::V6, ip6))
+                    .transpose()?;
+                let with_prefix = |ip: IpAddr| -> Result<IpNet> {
+                    let len = ipam.pool_for(ip).map(|p| p.prefix_len()).ok_or_else(|| {
+                        Error::invalid(format!("no configured subnet contains IP address {ip}"))
+                    })?;
+                    IpNet::new(ip, len).map_err(|e| Error::invalid(e.to_string()))
+                };
+                (
+                    v4.map(with_prefix).transpose()?,
+                    v6.map(with_prefix).transpose()?,
+                )
+            }
         };
         let mac = match (net.driver(), mac) {
             (Driver::Ipvlan, _) => None,
@@ -260,9 +307,11 @@ impl Engine {
             tmp_name: ids::tmp_link_name(),
             ifname,
             mac: mac.as_ref().map(netlink::format_mac),
-            ipv4: v4.map(with_prefix).transpose()?,
-            ipv6: v6.map(with_prefix).transpose()?,
+            ipv4,
+            ipv6,
             state: EndpointState::Attaching,
+            container_id: req.container_id.clone(),
+            external: req.external.as_ref().map(|e| e.info.clone()),
         };
         net.ipam = ipam;
         net.endpoints.insert(ep.id.clone(), ep.clone());
@@ -294,11 +343,15 @@ impl Engine {
             network_id: net.id.clone(),
             endpoint_id: ep.id.clone(),
             ifname: ep.ifname.clone(),
-            mac: ep.mac.clone(),
+            // ipvlan and passthru links carry the parent's MAC.
+            mac: ep
+                .mac
+                .clone()
+                .or_else(|| parent.mac.as_ref().map(netlink::format_mac)),
             ipv4: ep.ipv4,
             ipv6: ep.ipv6,
-            gateway4: ep.ipv4.and_then(|a| net.gateway_for(a.addr())),
-            gateway6: ep.ipv6.and_then(|a| net.gateway_for(a.addr())),
+            gateway4: ep.ipv4.and_then(|a| ep.gateway_for(&net, a.addr())),
+            gateway6: ep.ipv6.and_then(|a| ep.gateway_for(&net, a.addr())),
         })
     }
 
@@ -374,9 +427,10 @@ impl Engine {
             .map_err(|e| k(&format!("bring {} up", ep.ifname), e))?;
         for route in self.routes_for(net, ep, link.index) {
             match self.nl.route_add(ns, &route) {
-                // The namespace already has a default route of this family through another
-                // network: like Docker, a container keeps one gateway; the first one stays.
-                Err(e) if e.is_exists() && route.dst.prefix_len() == 0 => continue,
+                // The namespace already has a route to this destination (a default route of
+                // this family through another network, or a CNI route through the container's
+                // other interface): like Docker, a container keeps one; the first one stays.
+                Err(e) if e.is_exists() => continue,
                 r => r,
             }
             .map_err(|e| {
@@ -397,11 +451,11 @@ impl Engine {
     }
 
     /// Routes per driver and mode: none for internal networks; ipvlan l3/l3s get a connected
-    /// default route; everything else a default route via the subnet's gateway.
-    fn routes_for(&self, net: &Network, ep: &Endpoint, oif: u32) -> Vec<Route> {
-        if net.internal {
-            return Vec::new();
-        }
+    /// default route; everything else a default route via the subnet's gateway. A network with
+    /// explicit routes (CNI) gets exactly those, each via its gateway, else the gateway of its
+    /// family, else on-link; an endpoint whose addresses came from another IPAM gets that
+    /// IPAM's routes as well.
+    pub(crate) fn routes_for(&self, net: &Network, ep: &Endpoint, oif: u32) -> Vec<Route> {
         let l3 = matches!(
             net.mode,
             Mode::Ipvlan {
@@ -409,6 +463,41 @@ impl Engine {
                 ..
             }
         );
+        let explicit: Vec<&RouteSpec> = net
+            .routes
+            .iter()
+            .flatten()
+            .chain(ep.external.iter().flat_map(|x| x.routes.iter()))
+            .collect();
+        if net.routes.is_some() || ep.external.is_some() {
+            let mut routes: Vec<Route> = Vec::new();
+            for r in explicit {
+                let addr = if r.dst.addr().is_ipv4() {
+                    ep.ipv4
+                } else {
+                    ep.ipv6
+                };
+                // A route of a family the endpoint has no address of cannot be installed.
+                let Some(addr) = addr else { continue };
+                let gateway = if l3 {
+                    None
+                } else {
+                    r.gw.or_else(|| ep.gateway_for(net, addr.addr()))
+                };
+                let route = Route {
+                    dst: r.dst,
+                    gateway,
+                    oif,
+                };
+                if !routes.contains(&route) {
+                    routes.push(route);
+                }
+            }
+            return routes;
+        }
+        if net.internal {
+            return Vec::new();
+        }
         let mut routes = Vec::new();
         for (addr, default) in [
             (ep.ipv4, "0.0.0.0/0".parse::<IpNet>()),
@@ -492,19 +581,152 @@ impl Engine {
                     net.name
                 ))
             })?;
+        self.detach(&mut *txn, &mut net, &ep)
+    }
+
+    /// Detach the CNI attachment (container id, ifname) from `network`. Returns the endpoint
+    /// that was detached, or `None` when there was none (already gone).
+    pub fn disconnect_container(
+        &self,
+        network: &str,
+        container_id: &str,
+        ifname: &str,
+    ) -> Result<Option<Endpoint>> {
+        let mut txn = self.store.write()?;
+        let mut net = crate::find_net(&*txn, network)?;
+        let Some(ep) = find_attachment(&net, container_id, ifname).cloned() else {
+            return Ok(None);
+        };
+        self.detach(&mut *txn, &mut net, &ep)?;
+        Ok(Some(ep))
+    }
+
+    /// Record the intent, delete the link, release the addresses.
+    fn detach(&self, txn: &mut dyn store::Txn, net: &mut Network, ep: &Endpoint) -> Result<()> {
         net.endpoints
             .get_mut(&ep.id)
-            .expect("endpoint found above")
+            .expect("endpoint of this network")
             .state = EndpointState::Detaching;
-        crate::save(&mut *txn, &net)?;
-        if let Some(problem) = self.remove_endpoint_link(&net, &ep) {
+        crate::save(txn, net)?;
+        if let Some(problem) = self.remove_endpoint_link(net, ep) {
             // Keep the record (state Detaching) so `restore` retries; say what failed.
             return Err(Error::kernel(problem));
         }
-        drop_endpoint(&mut net, &ep.id);
-        crate::save(&mut *txn, &net)?;
+        drop_endpoint(net, &ep.id);
+        crate::save(txn, net)?;
         Ok(())
     }
+
+    /// Compare a CNI attachment's link, addresses and routes in its namespace with the record;
+    /// the first difference is the error.
+    pub fn check_container(
+        &self,
+        network: &str,
+        container_id: &str,
+        ifname: &str,
+    ) -> Result<(Network, Endpoint)> {
+        let net = self.network(network)?;
+        let ep = find_attachment(&net, container_id, ifname)
+            .cloned()
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "container {container_id} has no interface {ifname} on network {}",
+                    net.name
+                ))
+            })?;
+        match netlink::netns::identity(Path::new(&ep.netns)) {
+            Ok(id) if id == ep.netns_id => {}
+            _ => {
+                return Err(Error::not_found(format!(
+                    "network namespace {} of container {container_id} is gone",
+                    ep.netns
+                )))
+            }
+        }
+        let ns = NsRef::Path(PathBuf::from(&ep.netns));
+        let _forget = Forget(&*self.nl, &ns);
+        let k = |what: &str, e: netlink::Error| {
+            Error::kernel(format!(
+                "cannot list {what} in {}: {}",
+                ep.netns,
+                kernel_reason(&e)
+            ))
+        };
+        let links = self.nl.links(&ns).map_err(|e| k("links", e))?;
+        let link = links.iter().find(|l| l.name == ep.ifname).ok_or_else(|| {
+            Error::not_found(format!("interface {} not found in {}", ep.ifname, ep.netns))
+        })?;
+        if !is_endpoint_link(&net, &ep, link) {
+            return Err(Error::conflict(format!(
+                "interface {} in {} is not the {} link underlay made (kind {}, MAC {})",
+                ep.ifname,
+                ep.netns,
+                net.driver(),
+                link.kind.as_deref().unwrap_or("unknown"),
+                link.mac
+                    .as_ref()
+                    .map(netlink::format_mac)
+                    .unwrap_or_default()
+            )));
+        }
+        let mode_ok = match net.mode {
+            Mode::Macvlan { mode } => link.macvlan_mode.is_none_or(|m| m == mode),
+            Mode::Ipvlan { mode, .. } => link.ipvlan_mode.is_none_or(|m| m == mode),
+        };
+        if !mode_ok {
+            return Err(Error::conflict(format!(
+                "interface {} in {} is not in {} mode {}",
+                ep.ifname,
+                ep.netns,
+                net.driver(),
+                match net.mode {
+                    Mode::Macvlan { mode } => macvlan_mode_name(mode),
+                    Mode::Ipvlan { mode, .. } => ipvlan_mode_name(mode),
+                }
+            )));
+        }
+        let addrs = self.nl.addrs(&ns).map_err(|e| k("addresses", e))?;
+        for want in [ep.ipv4, ep.ipv6].into_iter().flatten() {
+            if !addrs
+                .iter()
+                .any(|a| a.index == link.index && a.addr == want)
+            {
+                return Err(Error::not_found(format!(
+                    "address {want} is missing from {} in {}",
+                    ep.ifname, ep.netns
+                )));
+            }
+        }
+        let routes = self.nl.routes(&ns).map_err(|e| k("routes", e))?;
+        for want in self.routes_for(&net, &ep, link.index) {
+            let found = routes
+                .iter()
+                .any(|r| r.dst == want.dst && r.gateway == want.gateway && r.oif == link.index);
+            // A route to this destination through another interface kept the first one's.
+            let elsewhere = routes
+                .iter()
+                .any(|r| r.dst == want.dst && r.oif != link.index);
+            if !found && !elsewhere {
+                return Err(Error::not_found(format!(
+                    "route {}{} is missing from {} in {}",
+                    want.dst,
+                    want.gateway
+                        .map(|g| format!(" via {g}"))
+                        .unwrap_or_default(),
+                    ep.ifname,
+                    ep.netns
+                )));
+            }
+        }
+        Ok((net, ep))
+    }
+}
+
+/// The endpoint of the CNI attachment (container id, ifname), if any.
+fn find_attachment<'a>(net: &'a Network, container_id: &str, ifname: &str) -> Option<&'a Endpoint> {
+    net.endpoints
+        .values()
+        .find(|e| e.container_id.as_deref() == Some(container_id) && e.ifname == ifname)
 }
 
 /// Drops the client's cached socket for a namespace when it goes out of scope.

@@ -226,6 +226,14 @@ pub struct Network {
     /// The `-o` options as the user gave them (shown by inspect).
     pub options: BTreeMap<String, String>,
     pub ipam: ipam::NetworkIpam,
+    /// Routes given to every endpoint instead of the default routes via the gateways (CNI's
+    /// `ipam.routes`). `None`: a default route per family via its gateway, unless internal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<RouteSpec>>,
+    /// Addresses come from outside (another IPAM plugin) with each endpoint, or not at all;
+    /// the network has no pools of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external_ipam: bool,
     pub endpoints: BTreeMap<String, Endpoint>,
     pub state: NetState,
 }
@@ -275,6 +283,44 @@ pub struct Endpoint {
     pub ipv4: Option<IpNet>,
     pub ipv6: Option<IpNet>,
     pub state: EndpointState,
+    /// The runtime's id of the container (CNI_CONTAINERID); with `ifname` it names a CNI
+    /// attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    /// Set when the addresses were handed out by another IPAM (they are not in the network's
+    /// pools): their gateways and routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalAddrs>,
+}
+
+impl Endpoint {
+    /// The gateway for `addr` (one of this endpoint's addresses) on `net`.
+    pub fn gateway_for(&self, net: &Network, addr: IpAddr) -> Option<IpAddr> {
+        match &self.external {
+            Some(ext) if addr.is_ipv4() => ext.gateway4,
+            Some(ext) => ext.gateway6,
+            None => net.gateway_for(addr),
+        }
+    }
+}
+
+/// A route: destination and optional gateway (on-link when absent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteSpec {
+    pub dst: IpNet,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gw: Option<IpAddr>,
+}
+
+/// What another IPAM plugin said besides the addresses.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalAddrs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway4: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteSpec>,
 }
 
 /// The state of a network and the kernel view, for `restore` reports.

@@ -660,3 +660,159 @@ fn the_index_is_only_a_hint_and_restore_rebuilds_it() {
     assert!(t.keys("names").unwrap().is_empty());
     assert!(t.keys("parents").unwrap().is_empty());
 }
+
+#[test]
+fn container_attachments_explicit_routes_and_checks() {
+    let mut fx = fx!();
+    let mut r = req(&[
+        "cni",
+        "macvlan",
+        "subnet=172.16.86.0/24",
+        "gateway=172.16.86.1",
+        "o=parent:eth0",
+    ]);
+    r.range_bounds = vec![(Some("172.16.86.10".into()), Some("172.16.86.20".into()))];
+    r.routes = Some(vec![
+        ("0.0.0.0/0".into(), None),
+        ("10.0.0.0/8".into(), Some("172.16.86.5".into())),
+    ]);
+    fx.engine.create_network(&r).unwrap();
+    let c = fx.ns();
+    let attach = |ifname: &str| ConnectRequest {
+        network: "cni".into(),
+        netns: c.clone(),
+        ifname: Some(ifname.into()),
+        container_id: Some("abc".into()),
+        ..Default::default()
+    };
+    let a = fx.engine.connect(&attach("eth0")).unwrap();
+    assert_eq!(
+        a.ipv4.unwrap().to_string(),
+        "172.16.86.10/24",
+        "rangeStart first"
+    );
+    // One container may hold two interfaces of one network; the same one twice is refused.
+    let b = fx.engine.connect(&attach("net1")).unwrap();
+    assert_eq!(b.ipv4.unwrap().to_string(), "172.16.86.11/24");
+    let e = fx.engine.connect(&attach("eth0")).unwrap_err();
+    assert!(e.message.contains("already attached"), "{e}");
+    let routes: Vec<String> = fx
+        .nl
+        .routes(&NsRef::Path(c.clone().into()))
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {:?}", r.dst, r.gateway))
+        .collect();
+    assert!(
+        routes.contains(&"0.0.0.0/0 Some(172.16.86.1)".to_string()),
+        "{routes:?}"
+    );
+    assert!(
+        routes.contains(&"10.0.0.0/8 Some(172.16.86.5)".to_string()),
+        "{routes:?}"
+    );
+    fx.engine.check_container("cni", "abc", "eth0").unwrap();
+    let e = fx.engine.check_container("cni", "abc", "eth9").unwrap_err();
+    assert_eq!(e.kind, Kind::NotFound);
+    // The link deleted behind our back: CHECK says so.
+    let ns = NsRef::Path(c.clone().into());
+    let idx = fx.nl.link_by_name(&ns, "net1").unwrap().unwrap().index;
+    fx.nl.link_del(&ns, idx).unwrap();
+    let e = fx.engine.check_container("cni", "abc", "net1").unwrap_err();
+    assert!(e.message.contains("interface net1 not found"), "{e}");
+    // Detach by attachment; the second time there is nothing to do.
+    assert!(fx
+        .engine
+        .disconnect_container("cni", "abc", "net1")
+        .unwrap()
+        .is_some());
+    assert!(fx
+        .engine
+        .disconnect_container("cni", "abc", "net1")
+        .unwrap()
+        .is_none());
+    assert!(fx
+        .engine
+        .disconnect_container("cni", "abc", "eth0")
+        .unwrap()
+        .is_some());
+    assert!(fx.engine.network("cni").unwrap().endpoints.is_empty());
+    assert!(
+        fx.links(&c).iter().all(|l| l.starts_with("lo ")),
+        "{:?}",
+        fx.links(&c)
+    );
+}
+
+#[test]
+fn external_ipam_addresses_are_used_and_never_pooled() {
+    let mut fx = fx!();
+    let mut r = req(&["ext", "macvlan", "o=parent:eth0"]);
+    r.external_ipam = true;
+    r.routes = Some(Vec::new());
+    fx.engine.create_network(&r).unwrap();
+    let c = fx.ns();
+    let a = fx
+        .engine
+        .connect(&ConnectRequest {
+            network: "ext".into(),
+            netns: c.clone(),
+            container_id: Some("x1".into()),
+            external: Some(ExternalIpam {
+                ipv4: Some("192.168.1.7/24".parse().unwrap()),
+                ipv6: None,
+                info: ExternalAddrs {
+                    gateway4: Some("192.168.1.1".parse().unwrap()),
+                    gateway6: None,
+                    routes: vec![RouteSpec {
+                        dst: "0.0.0.0/0".parse().unwrap(),
+                        gw: None,
+                    }],
+                },
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(a.gateway4, Some("192.168.1.1".parse().unwrap()));
+    let routes = fx.nl.routes(&NsRef::Path(c.clone().into())).unwrap();
+    assert!(routes
+        .iter()
+        .any(|r| r.dst.prefix_len() == 0 && r.gateway == Some("192.168.1.1".parse().unwrap())));
+    // A pure L2 attachment: no addresses at all.
+    let c2 = fx.ns();
+    let b = fx
+        .engine
+        .connect(&ConnectRequest {
+            network: "ext".into(),
+            netns: c2,
+            container_id: Some("x2".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((b.ipv4, b.ipv6), (None, None));
+    // Static addresses belong to the other IPAM.
+    let c3 = fx.ns();
+    let e = fx
+        .engine
+        .connect(&ConnectRequest {
+            network: "ext".into(),
+            netns: c3,
+            ip: Some("192.168.1.9".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("takes its addresses from its IPAM plugin"),
+        "{e}"
+    );
+    fx.engine
+        .disconnect_container("ext", "x1", "eth0")
+        .unwrap()
+        .unwrap();
+    // Bad explicit routes are refused up front.
+    let mut r = req(&["bad", "macvlan", "subnet=10.9.0.0/24", "o=parent:eth1"]);
+    r.routes = Some(vec![("0.0.0.0/0".into(), Some("2001:db8::1".into()))]);
+    let e = fx.engine.create_network(&r).unwrap_err();
+    assert!(e.message.contains("not of the destination's family"), "{e}");
+}

@@ -213,6 +213,7 @@ fn network(state_dir: &std::path::Path, cmd: NetworkCmd) -> Result<(), String> {
                 internal: a.internal,
                 labels: split_all("--label", &a.label)?,
                 options: split_all("--opt", &a.opt)?,
+                ..Default::default()
             };
             let created = engine.create_network(&req).map_err(e)?;
             for w in &created.warnings {
@@ -229,7 +230,7 @@ fn network(state_dir: &std::path::Path, cmd: NetworkCmd) -> Result<(), String> {
                     ip6: a.ip6,
                     mac: a.mac_address,
                     ifname: a.ifname,
-                    name: None,
+                    ..Default::default()
                 })
                 .map_err(e)?;
         }

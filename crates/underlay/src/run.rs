@@ -56,6 +56,7 @@ pub fn run(
             mac,
             ifname: None,
             name: Some(format!("run-{}", std::process::id())),
+            ..Default::default()
         })
         .map_err(|e| e.to_string())?;
 
