@@ -43,8 +43,9 @@ const RECV_BUF: usize = 64 * 1024;
 const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Message types below this are netlink's own (NOOP, ERROR, DONE, OVERRUN).
 const NLMSG_MIN_TYPE: u16 = 0x10;
-/// RTPROT_STATIC: routes installed by an administrator (or a daemon acting as one).
-const RTPROT_STATIC: u8 = 4;
+/// RTPROT_BOOT: what `ip route add`, Docker and the CNI reference plugins install, so a
+/// container's routing table reads the same whichever of them made it.
+const RTPROT_BOOT: u8 = 3;
 
 /// The kernel's rtnetlink, spoken synchronously over one cached socket per namespace.
 ///
@@ -846,7 +847,7 @@ impl Netlink for RealNetlink {
         msg.header.address_family = family(&dst.addr());
         msg.header.destination_prefix_length = dst.prefix_len();
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::from(RTPROT_STATIC);
+        msg.header.protocol = RouteProtocol::from(RTPROT_BOOT);
         msg.header.scope = if route.gateway.is_some() {
             RouteScope::Universe
         } else {

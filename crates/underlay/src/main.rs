@@ -168,6 +168,10 @@ fn split_all(what: &str, items: &[String]) -> Result<Vec<(String, String)>, Stri
 }
 
 fn main() -> ExitCode {
+    // Run by a CNI runtime: the same binary is the CNI plugin (`"type": "underlay"`).
+    if std::env::var_os("CNI_COMMAND").is_some() {
+        return ExitCode::from(cni::run() as u8);
+    }
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,

@@ -1,0 +1,480 @@
+//! The plugin configuration a runtime hands over on stdin, and what it means for the engine.
+
+use std::net::IpAddr;
+
+use engine::{CreateRequest, Driver};
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::{CniError, INVALID_CONFIG, INVALID_ENV};
+
+/// Label that marks a network made from a CNI configuration; its value fingerprints the
+/// network-level part of that configuration.
+pub const CONFIG_LABEL: &str = "underlay.cni.config";
+
+/// One plugin configuration (the runtime injects `cniVersion`, `name`, `runtimeConfig`,
+/// `prevResult`, and for GC `cni.dev/valid-attachments`). Unknown keys are ignored, as the
+/// reference plugins do, so that a conflist written for them keeps working.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct NetConf {
+    #[serde(rename = "cniVersion", default)]
+    pub cni_version: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub plugin_type: String,
+    /// `macvlan` (default) or `ipvlan`.
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// The parent link; an 802.1Q name like `eth0.50` is created on the fly. Default: the link
+    /// of the host's default route.
+    #[serde(default)]
+    pub master: Option<String>,
+    /// macvlan: bridge (default), private, vepa, passthru; ipvlan: l2 (default), l3, l3s.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// ipvlan: bridge (default), private, vepa.
+    #[serde(default)]
+    pub flag: Option<String>,
+    /// 0 or absent: the parent's.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(rename = "linkInContainer", default)]
+    pub link_in_container: bool,
+    #[serde(default)]
+    pub ipam: Option<Value>,
+    #[serde(default)]
+    pub dns: Option<Value>,
+    #[serde(rename = "runtimeConfig", default)]
+    pub runtime_config: RuntimeConfig,
+    #[serde(default)]
+    pub args: Option<Value>,
+    #[serde(rename = "prevResult", default)]
+    pub prev_result: Option<Value>,
+    /// Where underlay keeps its state (default `$UNDERLAY_STATE_DIR` or /var/lib/underlay).
+    #[serde(rename = "stateDir", default)]
+    pub state_dir: Option<String>,
+    #[serde(rename = "cni.dev/valid-attachments", default)]
+    pub valid_attachments: Option<Vec<Attachment>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RuntimeConfig {
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub ips: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Attachment {
+    #[serde(rename = "containerID")]
+    pub container_id: String,
+    pub ifname: String,
+}
+
+/// host-local's range: a subnet and optional bounds and gateway.
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Range {
+    #[serde(default)]
+    subnet: String,
+    #[serde(rename = "rangeStart", default)]
+    range_start: Option<String>,
+    #[serde(rename = "rangeEnd", default)]
+    range_end: Option<String>,
+    #[serde(default)]
+    gateway: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct RouteConf {
+    dst: String,
+    #[serde(default)]
+    gw: Option<String>,
+}
+
+/// `"ipam": {"type": "underlay", ...}` in host-local's format.
+#[derive(Clone, Debug, Default, Deserialize)]
+struct UnderlayIpam {
+    #[serde(default)]
+    ranges: Vec<Vec<Range>>,
+    // host-local's legacy single-range form.
+    #[serde(default)]
+    subnet: Option<String>,
+    #[serde(rename = "rangeStart", default)]
+    range_start: Option<String>,
+    #[serde(rename = "rangeEnd", default)]
+    range_end: Option<String>,
+    #[serde(default)]
+    gateway: Option<String>,
+    #[serde(default)]
+    routes: Vec<RouteConf>,
+}
+
+/// Where addresses come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IpamKind {
+    /// No `ipam` (or no `type`): the link only, no addresses (as the reference macvlan plugin).
+    None,
+    /// underlay's own allocator.
+    Underlay,
+    /// Another IPAM plugin, found in CNI_PATH.
+    Delegate(String),
+}
+
+fn invalid(msg: impl Into<String>) -> CniError {
+    CniError::new(INVALID_CONFIG, msg)
+}
+
+impl NetConf {
+    pub fn ipam_kind(&self) -> IpamKind {
+        match self
+            .ipam
+            .as_ref()
+            .and_then(|i| i.get("type"))
+            .and_then(Value::as_str)
+        {
+            None | Some("") => IpamKind::None,
+            Some("underlay") => IpamKind::Underlay,
+            Some(other) => IpamKind::Delegate(other.to_string()),
+        }
+    }
+
+    pub fn driver(&self) -> Result<Driver, CniError> {
+        match self.driver.as_deref() {
+            None | Some("") | Some("macvlan") => Ok(Driver::Macvlan),
+            Some("ipvlan") => Ok(Driver::Ipvlan),
+            Some(other) => Err(invalid(format!(
+                "invalid driver {other:?}: expected \"macvlan\" or \"ipvlan\""
+            ))),
+        }
+    }
+
+    /// Check the parts every command needs.
+    pub fn check_common(&self) -> Result<(), CniError> {
+        if self.name.is_empty() {
+            return Err(invalid("the network configuration has no \"name\""));
+        }
+        if self.link_in_container {
+            return Err(CniError::new(
+                crate::UNSUPPORTED_FIELD,
+                "linkInContainer is not supported by underlay: the master must be a link of the host (the plugin's network namespace)",
+            ));
+        }
+        self.driver()?;
+        Ok(())
+    }
+
+    /// The network as the engine creates it. `master` is the resolved parent.
+    pub fn create_request(&self, master: &str) -> Result<CreateRequest, CniError> {
+        let driver = self.driver()?;
+        let mut options = vec![("parent".to_string(), master.to_string())];
+        if let Some(mode) = self.mode.as_deref().filter(|m| !m.is_empty()) {
+            let key = match driver {
+                Driver::Macvlan => "macvlan_mode",
+                Driver::Ipvlan => "ipvlan_mode",
+            };
+            options.push((key.to_string(), mode.to_string()));
+        }
+        if let Some(flag) = self.flag.as_deref().filter(|f| !f.is_empty()) {
+            if driver == Driver::Macvlan {
+                return Err(invalid(format!(
+                    "invalid flag {flag:?}: \"flag\" (bridge, private, vepa) is an ipvlan setting; macvlan links take \"mode\""
+                )));
+            }
+            options.push(("ipvlan_flag".to_string(), flag.to_string()));
+        }
+        if let Some(mtu) = self.mtu.filter(|m| *m > 0) {
+            options.push(("mtu".to_string(), mtu.to_string()));
+        }
+        let mut req = CreateRequest {
+            name: self.name.clone(),
+            driver: driver.name().to_string(),
+            options,
+            labels: vec![(CONFIG_LABEL.to_string(), self.fingerprint(master))],
+            ..Default::default()
+        };
+        match self.ipam_kind() {
+            IpamKind::None | IpamKind::Delegate(_) => {
+                req.external_ipam = true;
+                req.routes = Some(Vec::new());
+            }
+            IpamKind::Underlay => {
+                let ipam: UnderlayIpam =
+                    serde_json::from_value(self.ipam.clone().unwrap_or_default())
+                        .map_err(|e| invalid(format!("invalid \"ipam\" of type underlay: {e}")))?;
+                let mut sets = ipam.ranges;
+                if let Some(subnet) = ipam.subnet {
+                    sets.insert(
+                        0,
+                        vec![Range {
+                            subnet,
+                            range_start: ipam.range_start,
+                            range_end: ipam.range_end,
+                            gateway: ipam.gateway,
+                        }],
+                    );
+                }
+                if sets.is_empty() {
+                    return Err(invalid(
+                        "no IP ranges specified: give \"ipam\": {\"type\": \"underlay\", \"ranges\": [[{\"subnet\": \"172.16.86.0/24\"}]]}",
+                    ));
+                }
+                let mut families: Vec<(bool, usize)> = Vec::new();
+                for (i, set) in sets.iter().enumerate() {
+                    if set.is_empty() {
+                        return Err(invalid(format!("range set {i} is empty")));
+                    }
+                    for r in set {
+                        let subnet: IpNet = r.subnet.parse().map_err(|_| {
+                            invalid(format!(
+                                "invalid subnet {:?} in range set {i}: expected a prefix in CIDR notation, e.g. 172.16.86.0/24 or 2001:db8::/64",
+                                r.subnet
+                            ))
+                        })?;
+                        let v4 = subnet.addr().is_ipv4();
+                        match families.iter().find(|(f, _)| *f == v4) {
+                            Some((_, j)) if *j != i => {
+                                return Err(invalid(format!(
+                                    "range sets {j} and {i} are both {}: underlay gives an endpoint one address per family, so give one range set per family (several ranges inside one set are tried in order)",
+                                    if v4 { "IPv4" } else { "IPv6" }
+                                )))
+                            }
+                            Some(_) => {}
+                            None if families.iter().any(|(_, j)| *j == i) => {
+                                return Err(invalid(format!(
+                                    "range set {i} mixes IPv4 and IPv6 subnets: give one range set per family"
+                                )))
+                            }
+                            None => families.push((v4, i)),
+                        }
+                        req.subnets.push(r.subnet.clone());
+                        let gateway = r
+                            .gateway
+                            .clone()
+                            .filter(|g| !g.is_empty())
+                            .or_else(|| default_gateway(&subnet).map(|g| g.to_string()));
+                        req.gateways.extend(gateway);
+                        req.range_bounds
+                            .push((r.range_start.clone(), r.range_end.clone()));
+                    }
+                }
+                req.ipv6 = families.iter().any(|(v4, _)| !v4);
+                req.routes = Some(
+                    ipam.routes
+                        .iter()
+                        .map(|r| (r.dst.clone(), r.gw.clone()))
+                        .collect(),
+                );
+            }
+        }
+        Ok(req)
+    }
+
+    /// A short hash of what makes the network (not the per-call parts).
+    pub fn fingerprint(&self, master: &str) -> String {
+        let doc = serde_json::json!({
+            "driver": self.driver.clone().unwrap_or_default(),
+            "master": master,
+            "mode": self.mode.clone().unwrap_or_default(),
+            "flag": self.flag.clone().unwrap_or_default(),
+            "mtu": self.mtu.unwrap_or(0),
+            "ipam": canonical(self.ipam.clone().unwrap_or_default()),
+        });
+        let digest = Sha256::digest(doc.to_string().as_bytes());
+        hex::encode(&digest[..8])
+    }
+
+    /// The routes to report in an ADD result: the configured ones, as configured.
+    pub fn result_routes(&self) -> Vec<Value> {
+        self.ipam
+            .as_ref()
+            .and_then(|i| i.get("routes"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Static addresses asked for: runtimeConfig `ips`, `args.cni.ips`, CNI_ARGS `IP=`.
+    pub fn requested_ips(&self, cni_args: &[(String, String)]) -> Result<Vec<IpAddr>, CniError> {
+        let mut texts: Vec<String> = Vec::new();
+        texts.extend(self.runtime_config.ips.iter().flatten().cloned());
+        if let Some(ips) = self
+            .args
+            .as_ref()
+            .and_then(|a| a.pointer("/cni/ips"))
+            .and_then(Value::as_array)
+        {
+            texts.extend(ips.iter().filter_map(Value::as_str).map(str::to_string));
+        }
+        for (k, v) in cni_args {
+            if k == "IP" {
+                texts.extend(v.split(',').map(|s| s.trim().to_string()));
+            }
+        }
+        let mut out: Vec<IpAddr> = Vec::new();
+        for t in texts.iter().filter(|t| !t.is_empty()) {
+            let addr = t.split('/').next().unwrap_or(t);
+            let ip: IpAddr = addr.parse().map_err(|_| {
+                invalid(format!(
+                    "invalid requested IP address {t:?}: expected an address like 172.16.86.10 (a /prefix is allowed)"
+                ))
+            })?;
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The MAC asked for: runtimeConfig `mac`, else CNI_ARGS `MAC=`, else the config's `mac`.
+    pub fn requested_mac(&self, cni_args: &[(String, String)]) -> Option<String> {
+        self.runtime_config
+            .mac
+            .clone()
+            .or_else(|| {
+                cni_args
+                    .iter()
+                    .find(|(k, _)| k == "MAC")
+                    .map(|(_, v)| v.clone())
+            })
+            .or_else(|| self.mac.clone())
+            .filter(|m| !m.is_empty())
+    }
+}
+
+/// host-local's default gateway: the subnet's first address, where the subnet has room for
+/// one besides the network (and broadcast) address.
+fn default_gateway(subnet: &IpNet) -> Option<IpAddr> {
+    let s = subnet.trunc();
+    match s {
+        IpNet::V4(n) if n.prefix_len() <= 30 => {
+            Some(IpAddr::V4((u32::from(n.network()) + 1).into()))
+        }
+        IpNet::V6(n) if n.prefix_len() <= 126 => {
+            Some(IpAddr::V6((u128::from(n.network()) + 1).into()))
+        }
+        _ => None,
+    }
+}
+
+/// JSON with object keys sorted, so that key order does not change a fingerprint.
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+/// `K=V;K2=V2` as pairs.
+pub fn parse_cni_args(s: &str) -> Result<Vec<(String, String)>, CniError> {
+    s.split(';')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    CniError::new(
+                        INVALID_ENV,
+                        format!("invalid CNI_ARGS pair {pair:?}: expected KEY=VALUE pairs separated by ';'"),
+                    )
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(v: Value) -> NetConf {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn host_local_ranges_become_pools() {
+        let c = conf(serde_json::json!({
+            "cniVersion": "1.0.0", "name": "n", "type": "underlay", "master": "eth0",
+            "ipam": {"type": "underlay",
+                     "ranges": [[{"subnet": "172.16.86.0/24", "rangeStart": "172.16.86.10",
+                                  "rangeEnd": "172.16.86.250", "gateway": "172.16.86.1"}],
+                                [{"subnet": "2001:db8::/64"}]],
+                     "routes": [{"dst": "0.0.0.0/0"}, {"dst": "10.0.0.0/8", "gw": "172.16.86.5"}]}
+        }));
+        let r = c.create_request("eth0").unwrap();
+        assert_eq!(r.subnets, vec!["172.16.86.0/24", "2001:db8::/64"]);
+        assert_eq!(r.gateways, vec!["172.16.86.1", "2001:db8::1"]);
+        assert_eq!(
+            r.range_bounds[0],
+            (Some("172.16.86.10".into()), Some("172.16.86.250".into()))
+        );
+        assert!(r.ipv6);
+        assert_eq!(
+            r.routes.unwrap()[1],
+            ("10.0.0.0/8".to_string(), Some("172.16.86.5".to_string()))
+        );
+        assert!(r.labels[0].0 == CONFIG_LABEL);
+    }
+
+    #[test]
+    fn bad_range_sets_are_named() {
+        let e = |ipam: Value| {
+            conf(serde_json::json!({"name": "n", "ipam": ipam}))
+                .create_request("eth0")
+                .unwrap_err()
+                .msg
+        };
+        assert!(e(serde_json::json!({"type": "underlay"})).starts_with("no IP ranges specified"));
+        assert!(e(serde_json::json!({"type": "underlay", "ranges": [[{"subnet": "10.0.0.0/8"}], [{"subnet": "10.1.0.0/16"}]]}))
+            .starts_with("range sets 0 and 1 are both IPv4"));
+        assert!(e(serde_json::json!({"type": "underlay", "ranges": [[{"subnet": "10.0.0.0/8"}, {"subnet": "2001:db8::/64"}]]}))
+            .starts_with("range set 0 mixes IPv4 and IPv6"));
+        assert!(
+            e(serde_json::json!({"type": "underlay", "ranges": [[{"subnet": "10.0.0/8"}]]}))
+                .starts_with("invalid subnet \"10.0.0/8\" in range set 0")
+        );
+    }
+
+    #[test]
+    fn fingerprint_ignores_key_order_and_per_call_parts() {
+        let a = conf(serde_json::json!({"name": "n", "master": "eth0",
+            "ipam": {"type": "underlay", "ranges": [[{"subnet": "10.0.0.0/8", "gateway": "10.0.0.1"}]]}}));
+        let mut b = conf(serde_json::json!({"name": "n", "master": "eth0",
+            "ipam": {"ranges": [[{"gateway": "10.0.0.1", "subnet": "10.0.0.0/8"}]], "type": "underlay"},
+            "runtimeConfig": {"ips": ["10.0.0.9/8"]}}));
+        assert_eq!(a.fingerprint("eth0"), b.fingerprint("eth0"));
+        b.mode = Some("private".into());
+        assert_ne!(a.fingerprint("eth0"), b.fingerprint("eth0"));
+    }
+
+    #[test]
+    fn static_addresses_and_macs_from_every_source() {
+        let c = conf(serde_json::json!({"name": "n", "mac": "02:00:00:00:00:03",
+            "runtimeConfig": {"ips": ["172.16.86.7/24"]},
+            "args": {"cni": {"ips": ["2001:db8::7"]}}}));
+        let args = parse_cni_args("IgnoreUnknown=1;IP=172.16.86.7;MAC=02:00:00:00:00:02").unwrap();
+        let ips: Vec<String> = c
+            .requested_ips(&args)
+            .unwrap()
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(ips, vec!["172.16.86.7", "2001:db8::7"]);
+        assert_eq!(c.requested_mac(&args).unwrap(), "02:00:00:00:00:02");
+        assert!(parse_cni_args("IP").is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! Running another IPAM plugin from CNI_PATH, as the spec's delegation describes: the same
+//! configuration on stdin, the same environment, the command given.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use engine::{ExternalIpam, RouteSpec};
+use ipnet::IpNet;
+use serde_json::Value;
+
+use crate::{CniError, Env, INVALID_CONFIG, IO_FAILURE};
+
+/// The plugin binary `name` in the CNI_PATH directories.
+fn find(name: &str, env: &Env) -> Result<PathBuf, CniError> {
+    if name.contains('/') || name == "." || name == ".." {
+        return Err(CniError::new(
+            INVALID_CONFIG,
+            format!("invalid IPAM plugin type {name:?}: expected a plugin name"),
+        ));
+    }
+    let dirs: Vec<&str> = env.path.split(':').filter(|d| !d.is_empty()).collect();
+    dirs.iter()
+        .map(|d| PathBuf::from(d).join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            CniError::new(
+                INVALID_CONFIG,
+                format!("failed to find IPAM plugin {name:?} in path {dirs:?} (CNI_PATH)"),
+            )
+        })
+}
+
+/// Run `plugin` with `command`; its result (if it printed one) or its error.
+pub fn exec(
+    plugin: &str,
+    command: &str,
+    stdin: &[u8],
+    env: &Env,
+) -> Result<Option<Value>, CniError> {
+    let path = find(plugin, env)?;
+    let mut child = Command::new(&path)
+        .env("CNI_COMMAND", command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            CniError::new(
+                IO_FAILURE,
+                format!("cannot run IPAM plugin {}: {e}", path.display()),
+            )
+        })?;
+    if let Some(mut input) = child.stdin.take() {
+        // A plugin that exits without reading is judged by its exit status below.
+        let _ = input.write_all(stdin);
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| CniError::new(IO_FAILURE, format!("IPAM plugin {}: {e}", path.display())))?;
+    let parsed: Option<Value> = serde_json::from_slice(&out.stdout).ok();
+    if !out.status.success() {
+        let code = parsed
+            .as_ref()
+            .and_then(|v| v.get("code"))
+            .and_then(Value::as_u64)
+            .unwrap_or(IO_FAILURE as u64) as u32;
+        let msg = parsed
+            .as_ref()
+            .and_then(|v| v.get("msg"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string());
+        let mut e = CniError::new(
+            code,
+            format!("IPAM plugin {plugin} failed ({command}): {msg}"),
+        );
+        e.details = parsed
+            .as_ref()
+            .and_then(|v| v.get("details"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        return Err(e);
+    }
+    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    parsed.map(Some).ok_or_else(|| {
+        CniError::new(
+            crate::DECODE_FAILURE,
+            format!("IPAM plugin {plugin} printed a result that is not JSON"),
+        )
+    })
+}
+
+/// The addresses, gateways and routes of an IPAM result (spec 0.3.0 and later), one address
+/// per family.
+pub fn addresses(plugin: &str, result: &Value) -> Result<ExternalIpam, CniError> {
+    let bad = |what: String| {
+        CniError::new(
+            crate::DECODE_FAILURE,
+            format!("IPAM plugin {plugin} returned {what}"),
+        )
+    };
+    let mut out = ExternalIpam::default();
+    for ip in result
+        .get("ips")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let text = ip
+            .get("address")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let addr: IpNet = text
+            .parse()
+            .map_err(|_| bad(format!("an invalid address {text:?}")))?;
+        let gw: Option<IpAddr> = match ip.get("gateway").and_then(Value::as_str) {
+            Some(g) => Some(
+                g.parse()
+                    .map_err(|_| bad(format!("an invalid gateway {g:?}")))?,
+            ),
+            None => None,
+        };
+        let (slot, gw_slot, family) = if addr.addr().is_ipv4() {
+            (&mut out.ipv4, &mut out.info.gateway4, "IPv4")
+        } else {
+            (&mut out.ipv6, &mut out.info.gateway6, "IPv6")
+        };
+        if slot.is_some() {
+            return Err(CniError::new(
+                INVALID_CONFIG,
+                format!(
+                    "IPAM plugin {plugin} returned more than one {family} address: underlay gives an endpoint one address per family"
+                ),
+            ));
+        }
+        *slot = Some(addr);
+        *gw_slot = gw;
+    }
+    for r in result
+        .get("routes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let dst = r.get("dst").and_then(Value::as_str).unwrap_or_default();
+        let dst: IpNet = dst
+            .parse()
+            .map_err(|_| bad(format!("an invalid route destination {dst:?}")))?;
+        let gw: Option<IpAddr> = match r.get("gw").and_then(Value::as_str) {
+            Some(g) => Some(
+                g.parse()
+                    .map_err(|_| bad(format!("an invalid route gateway {g:?}")))?,
+            ),
+            None => None,
+        };
+        out.info.routes.push(RouteSpec {
+            dst: dst.trunc(),
+            gw,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,639 @@
+//! The CNI front door: the `underlay` binary, run by a CNI runtime (`CNI_COMMAND` set), is a
+//! spec 1.1 plugin — ADD, DEL, CHECK, STATUS, GC and VERSION — that drops in for the reference
+//! `macvlan` and `ipvlan` plugins. Networks and endpoints live in the engine's store, so they
+//! show in `underlay network ls`: a network is made from the configuration on its first ADD
+//! and removed with its last DEL.
+//!
+//! Addresses come from underlay's allocator (`"ipam": {"type": "underlay"}` in host-local's
+//! format), from another IPAM plugin found in CNI_PATH (any other type), or not at all (no
+//! `ipam`: the link only).
+//!
+//! Nothing but the result goes to stdout; errors are the spec's JSON with its codes:
+//! 1 incompatible version, 2 unsupported field, 3 container unknown, 4 bad environment,
+//! 5 I/O, 6 decoding, 7 invalid configuration, 50 plugin not available; underlay's own:
+//! 100 conflict with existing state, 101 the kernel refused (everything rolled back),
+//! 102 something named does not exist.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use engine::{ConnectRequest, Engine, Kind};
+use serde_json::{json, Value};
+
+mod config;
+mod delegate;
+
+use config::{parse_cni_args, IpamKind};
+pub use config::{NetConf, CONFIG_LABEL};
+
+pub const INCOMPATIBLE_VERSION: u32 = 1;
+pub const UNSUPPORTED_FIELD: u32 = 2;
+pub const UNKNOWN_CONTAINER: u32 = 3;
+pub const INVALID_ENV: u32 = 4;
+pub const IO_FAILURE: u32 = 5;
+pub const DECODE_FAILURE: u32 = 6;
+pub const INVALID_CONFIG: u32 = 7;
+pub const NOT_AVAILABLE: u32 = 50;
+pub const CONFLICT: u32 = 100;
+pub const KERNEL: u32 = 101;
+pub const NOT_FOUND: u32 = 102;
+
+/// The CNI versions this plugin speaks.
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+
+/// A CNI error as the spec renders it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CniError {
+    pub code: u32,
+    pub msg: String,
+    pub details: Option<String>,
+}
+
+impl CniError {
+    pub fn new(code: u32, msg: impl Into<String>) -> Self {
+        Self {
+            code,
+            msg: msg.into(),
+            details: None,
+        }
+    }
+}
+
+impl From<engine::Error> for CniError {
+    fn from(e: engine::Error) -> Self {
+        let code = match e.kind {
+            Kind::InvalidParameter => INVALID_CONFIG,
+            Kind::NotFound => NOT_FOUND,
+            Kind::Conflict => CONFLICT,
+            Kind::Kernel => KERNEL,
+            Kind::Store => IO_FAILURE,
+        };
+        CniError::new(code, e.message)
+    }
+}
+
+/// The CNI_* environment.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    pub command: String,
+    pub container_id: String,
+    pub netns: String,
+    pub ifname: String,
+    pub args: String,
+    pub path: String,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        Env {
+            command: var("CNI_COMMAND"),
+            container_id: var("CNI_CONTAINERID"),
+            netns: var("CNI_NETNS"),
+            ifname: var("CNI_IFNAME"),
+            args: var("CNI_ARGS"),
+            path: var("CNI_PATH"),
+        }
+    }
+
+    fn require(&self, names: &[&str]) -> Result<(), CniError> {
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| match *n {
+                "CNI_CONTAINERID" => self.container_id.is_empty(),
+                "CNI_NETNS" => self.netns.is_empty(),
+                "CNI_IFNAME" => self.ifname.is_empty(),
+                "CNI_PATH" => self.path.is_empty(),
+                _ => false,
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(CniError::new(
+                INVALID_ENV,
+                format!("required env variables [{}] missing", missing.join(" ")),
+            ));
+        }
+        if names.contains(&"CNI_CONTAINERID") {
+            let id = &self.container_id;
+            let ok = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !ok {
+                return Err(CniError::new(
+                    INVALID_ENV,
+                    format!("invalid CNI_CONTAINERID {id:?}: expected [a-zA-Z0-9][a-zA-Z0-9_.-]*"),
+                ));
+            }
+        }
+        if names.contains(&"CNI_IFNAME") {
+            engine::check_ifname("CNI_IFNAME", &self.ifname)
+                .map_err(|e| CniError::new(INVALID_ENV, e.message))?;
+        }
+        Ok(())
+    }
+}
+
+/// What the binary does when `CNI_COMMAND` is set: returns the exit status, having printed
+/// the result or the error on stdout.
+pub fn run() -> i32 {
+    use std::io::Read;
+    let env = Env::from_process();
+    let mut stdin = Vec::new();
+    // VERSION may come without stdin; a read error is a decode error below.
+    let _ = std::io::stdin().read_to_end(&mut stdin);
+    let (out, code) = handle(&env, &stdin);
+    if !out.is_empty() {
+        println!("{out}");
+    }
+    code
+}
+
+/// Handle one call: (what to print, exit status).
+pub fn handle(env: &Env, stdin: &[u8]) -> (String, i32) {
+    let version = serde_json::from_slice::<Value>(stdin)
+        .ok()
+        .and_then(|v| {
+            v.get("cniVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "1.1.0".to_string());
+    match dispatch(env, stdin) {
+        Ok(None) => (String::new(), 0),
+        Ok(Some(v)) => (pretty(&v), 0),
+        Err(e) => {
+            let mut v = json!({"cniVersion": version, "code": e.code, "msg": e.msg});
+            if let Some(d) = e.details {
+                v["details"] = Value::String(d);
+            }
+            (pretty(&v), 1)
+        }
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+fn dispatch(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
+    if env.command == "VERSION" {
+        let version = serde_json::from_slice::<Value>(stdin)
+            .ok()
+            .and_then(|v| {
+                v.get("cniVersion")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "1.1.0".to_string());
+        return Ok(Some(json!({
+            "cniVersion": version,
+            "supportedVersions": SUPPORTED_VERSIONS,
+        })));
+    }
+    let commands = ["ADD", "DEL", "CHECK", "STATUS", "GC"];
+    if !commands.contains(&env.command.as_str()) {
+        return Err(CniError::new(
+            INVALID_ENV,
+            format!(
+                "unknown CNI_COMMAND {:?}: expected ADD, DEL, CHECK, STATUS, GC or VERSION",
+                env.command
+            ),
+        ));
+    }
+    let conf: NetConf = serde_json::from_slice(stdin).map_err(|e| {
+        CniError::new(
+            DECODE_FAILURE,
+            format!("cannot decode the network configuration on stdin: {e}"),
+        )
+    })?;
+    if !SUPPORTED_VERSIONS.contains(&conf.cni_version.as_str()) {
+        let mut e = CniError::new(INCOMPATIBLE_VERSION, "incompatible CNI versions");
+        e.details = Some(format!(
+            "config is {:?}, plugin supports {:?}",
+            conf.cni_version, SUPPORTED_VERSIONS
+        ));
+        return Err(e);
+    }
+    conf.check_common()?;
+    let call = Call { env, stdin, conf };
+    match env.command.as_str() {
+        "ADD" => call.add().map(Some),
+        "DEL" => call.del().map(|()| None),
+        "CHECK" => call.check().map(|()| None),
+        "STATUS" => call.status().map(|()| None),
+        _ => call.gc().map(|()| None),
+    }
+}
+
+/// Whether `version` (a supported one) is before 1.0.0, where results name the IP version.
+fn before_1_0(version: &str) -> bool {
+    version.starts_with("0.")
+}
+
+struct Call<'a> {
+    env: &'a Env,
+    stdin: &'a [u8],
+    conf: NetConf,
+}
+
+impl Call<'_> {
+    fn engine(&self) -> Result<Engine, CniError> {
+        let dir = self
+            .conf
+            .state_dir
+            .clone()
+            .or_else(|| std::env::var("UNDERLAY_STATE_DIR").ok())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| engine::DEFAULT_STATE_DIR.to_string());
+        Engine::open(&PathBuf::from(dir)).map_err(|e| CniError::new(IO_FAILURE, e.message))
+    }
+
+    fn cni_args(&self) -> Result<Vec<(String, String)>, CniError> {
+        parse_cni_args(&self.env.args)
+    }
+
+    /// The parent link: `master`, else the link of the host's default route.
+    fn master(&self, engine: &Engine) -> Result<String, CniError> {
+        if let Some(m) = self.conf.master.as_deref().filter(|m| !m.is_empty()) {
+            return Ok(m.to_string());
+        }
+        engine.default_route_link()?.ok_or_else(|| {
+            CniError::new(
+                INVALID_CONFIG,
+                "no \"master\" given and the host has no default route to take one from: set \"master\" to the parent link, e.g. eth0 or eth0.50",
+            )
+        })
+    }
+
+    /// The network named by the configuration, if it exists (exact name only).
+    fn find(&self, engine: &Engine) -> Result<Option<engine::Network>, CniError> {
+        match engine.network(&self.conf.name) {
+            Ok(n) if n.name == self.conf.name => Ok(Some(n)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind == Kind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The network for this configuration: made on first use; remade when the configuration
+    /// changed and nothing is attached.
+    fn ensure_network(&self, engine: &Engine, master: &str) -> Result<(), CniError> {
+        let req = self.conf.create_request(master)?;
+        let fingerprint = self.conf.fingerprint(master);
+        for _ in 0..8 {
+            match self.find(engine)? {
+                Some(net) => match net.labels.get(CONFIG_LABEL) {
+                    Some(f) if *f == fingerprint => return Ok(()),
+                    None => {
+                        return Err(CniError::new(
+                            CONFLICT,
+                            format!(
+                                "network {} was made with `underlay network create`, not from a CNI configuration: give the CNI network another name",
+                                net.name
+                            ),
+                        ))
+                    }
+                    Some(_) if net.endpoints.is_empty() => {
+                        match engine.remove_network(&net.id) {
+                            Ok(_) => {}
+                            Err(e) if matches!(e.kind, Kind::NotFound | Kind::Conflict) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    Some(_) => {
+                        return Err(CniError::new(
+                            CONFLICT,
+                            format!(
+                                "the configuration of network {} changed while {} container(s) are attached to it: DEL them first, or give the changed configuration another name",
+                                net.name,
+                                net.endpoints.len()
+                            ),
+                        ))
+                    }
+                },
+                None => match engine.create_network(&req) {
+                    Ok(_) => return Ok(()),
+                    // Another ADD made it first: use it.
+                    Err(e) if e.kind == Kind::Conflict && e.message.contains("already exists") => {}
+                    Err(e) => return Err(e.into()),
+                },
+            }
+        }
+        Err(CniError::new(
+            11,
+            format!(
+                "network {} kept changing under this ADD; try again",
+                self.conf.name
+            ),
+        ))
+    }
+
+    fn add(&self) -> Result<Value, CniError> {
+        self.env
+            .require(&["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"])?;
+        let args = self.cni_args()?;
+        let netns = engine::resolve_netns(&self.env.netns)
+            .map_err(|e| CniError::new(UNKNOWN_CONTAINER, e.message))?;
+        let engine = self.engine()?;
+        let master = self.master(&engine)?;
+        let ipam = self.conf.ipam_kind();
+        let mac = self.conf.requested_mac(&args);
+        let (mut ip, mut ip6) = (None, None);
+        if ipam == IpamKind::Underlay {
+            for addr in self.conf.requested_ips(&args)? {
+                let slot = if addr.is_ipv4() { &mut ip } else { &mut ip6 };
+                if let Some(prev) = slot.replace(addr.to_string()) {
+                    return Err(CniError::new(
+                        INVALID_CONFIG,
+                        format!(
+                            "two addresses of one family requested ({prev} and {addr}): underlay gives an endpoint one address per family"
+                        ),
+                    ));
+                }
+            }
+        }
+        // Another IPAM plugin first; released again if the link cannot be made.
+        let (external, delegated) = match &ipam {
+            IpamKind::Delegate(plugin) => {
+                let result =
+                    delegate::exec(plugin, "ADD", self.stdin, self.env)?.unwrap_or_default();
+                match delegate::addresses(plugin, &result) {
+                    Ok(x) => (Some(x), Some(result)),
+                    Err(e) => {
+                        let _ = delegate::exec(plugin, "DEL", self.stdin, self.env);
+                        return Err(e);
+                    }
+                }
+            }
+            _ => (None, None),
+        };
+        let mut outcome = Err(CniError::new(IO_FAILURE, "not attempted"));
+        for _ in 0..8 {
+            if let Err(e) = self.ensure_network(&engine, &master) {
+                outcome = Err(e);
+                break;
+            }
+            let req = ConnectRequest {
+                network: self.conf.name.clone(),
+                netns: netns.path.display().to_string(),
+                ip: ip.clone(),
+                ip6: ip6.clone(),
+                mac: mac.clone(),
+                ifname: Some(self.env.ifname.clone()),
+                name: Some(self.env.container_id.clone()),
+                container_id: Some(self.env.container_id.clone()),
+                external: external.clone(),
+            };
+            outcome = engine.connect(&req).map_err(CniError::from);
+            // The network was removed by a concurrent DEL between the two steps: again.
+            let gone = outcome.is_err() && self.find(&engine).ok().flatten().is_none();
+            if !gone {
+                break;
+            }
+        }
+        let attached = match outcome {
+            Ok(a) => a,
+            Err(e) => {
+                if let IpamKind::Delegate(plugin) = &ipam {
+                    let _ = delegate::exec(plugin, "DEL", self.stdin, self.env);
+                }
+                self.remove_if_unused(&engine);
+                return Err(e);
+            }
+        };
+
+        let old = before_1_0(&self.conf.cni_version);
+        let mut ips = Vec::new();
+        for (addr, gw) in [
+            (attached.ipv4, attached.gateway4),
+            (attached.ipv6, attached.gateway6),
+        ] {
+            let Some(addr) = addr else { continue };
+            let mut entry = serde_json::Map::new();
+            if old {
+                let v = if addr.addr().is_ipv4() { "4" } else { "6" };
+                entry.insert("version".into(), json!(v));
+            }
+            entry.insert("interface".into(), json!(0));
+            entry.insert("address".into(), json!(addr.to_string()));
+            if let Some(gw) = gw {
+                entry.insert("gateway".into(), json!(gw.to_string()));
+            }
+            ips.push(Value::Object(entry));
+        }
+        let routes: Vec<Value> = match &delegated {
+            Some(r) => r
+                .get("routes")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            None => self.conf.result_routes(),
+        };
+        let dns = delegated
+            .as_ref()
+            .and_then(|r| r.get("dns").cloned())
+            .or_else(|| self.conf.dns.clone())
+            .unwrap_or_else(|| json!({}));
+        let mut result = serde_json::Map::new();
+        result.insert("cniVersion".into(), json!(self.conf.cni_version));
+        result.insert(
+            "interfaces".into(),
+            json!([{
+                "name": attached.ifname,
+                "mac": attached.mac.unwrap_or_default(),
+                "sandbox": self.env.netns,
+            }]),
+        );
+        if !ips.is_empty() {
+            result.insert("ips".into(), Value::Array(ips));
+        }
+        if !routes.is_empty() {
+            result.insert("routes".into(), Value::Array(routes));
+        }
+        result.insert("dns".into(), dns);
+        Ok(Value::Object(result))
+    }
+
+    /// Remove the network if this configuration made it and nothing is attached any more
+    /// (with its parent link, if underlay created that). Best effort: a concurrent ADD may
+    /// have attached something, then the network stays.
+    fn remove_if_unused(&self, engine: &Engine) {
+        if let Ok(Some(net)) = self.find(engine) {
+            if net.labels.contains_key(CONFIG_LABEL)
+                && net.endpoints.is_empty()
+                && net.state == engine::NetState::Ready
+            {
+                if let Err(e) = engine.remove_network(&net.id) {
+                    if !matches!(e.kind, Kind::NotFound | Kind::Conflict) {
+                        eprintln!("underlay: network {} kept: {}", net.name, e.message);
+                    }
+                }
+            }
+        }
+    }
+
+    fn del(&self) -> Result<(), CniError> {
+        self.env.require(&["CNI_CONTAINERID", "CNI_IFNAME"])?;
+        let engine = self.engine()?;
+        if self.find(&engine)?.is_some() {
+            match engine.disconnect_container(
+                &self.conf.name,
+                &self.env.container_id,
+                &self.env.ifname,
+            ) {
+                Ok(_) => {}
+                Err(e) if e.kind == Kind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.remove_if_unused(&engine);
+        }
+        if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
+            delegate::exec(&plugin, "DEL", self.stdin, self.env)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), CniError> {
+        if before_1_0(&self.conf.cni_version) && self.conf.cni_version != "0.4.0" {
+            return Err(CniError::new(
+                INCOMPATIBLE_VERSION,
+                format!(
+                    "CHECK is not part of CNI {}: it came with 0.4.0",
+                    self.conf.cni_version
+                ),
+            ));
+        }
+        self.env
+            .require(&["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"])?;
+        let prev = self.conf.prev_result.as_ref().ok_or_else(|| {
+            CniError::new(
+                INVALID_CONFIG,
+                "Required prevResult missing: CHECK compares the kernel with the ADD result",
+            )
+        })?;
+        let engine = self.engine()?;
+        let (_, ep) = engine
+            .check_container(&self.conf.name, &self.env.container_id, &self.env.ifname)
+            .map_err(|e| match e.kind {
+                Kind::NotFound => CniError::new(UNKNOWN_CONTAINER, e.message),
+                _ => e.into(),
+            })?;
+        // The ADD result must describe what is there.
+        let ifaces = prev
+            .get("interfaces")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let idx = ifaces
+            .iter()
+            .position(|i| i.get("name").and_then(Value::as_str) == Some(&self.env.ifname))
+            .ok_or_else(|| {
+                CniError::new(
+                    INVALID_CONFIG,
+                    format!("prevResult has no interface {}", self.env.ifname),
+                )
+            })?;
+        if let (Some(want), Some(have)) = (
+            ifaces[idx].get("mac").and_then(Value::as_str),
+            ep.mac.as_deref(),
+        ) {
+            if !want.eq_ignore_ascii_case(have) {
+                return Err(CniError::new(
+                    CONFLICT,
+                    format!(
+                        "interface {} has MAC {have}, prevResult says {want}",
+                        self.env.ifname
+                    ),
+                ));
+            }
+        }
+        let mut listed: Vec<String> = prev
+            .get("ips")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|ip| {
+                ip.get("interface")
+                    .and_then(Value::as_u64)
+                    .is_none_or(|i| i as usize == idx)
+            })
+            .filter_map(|ip| {
+                ip.get("address")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect();
+        let mut have: Vec<String> = [ep.ipv4, ep.ipv6]
+            .into_iter()
+            .flatten()
+            .map(|a| a.to_string())
+            .collect();
+        listed.sort();
+        have.sort();
+        if listed != have {
+            return Err(CniError::new(
+                CONFLICT,
+                format!(
+                    "interface {} has addresses [{}], prevResult says [{}]",
+                    self.env.ifname,
+                    have.join(", "),
+                    listed.join(", ")
+                ),
+            ));
+        }
+        if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
+            delegate::exec(&plugin, "CHECK", self.stdin, self.env)?;
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> Result<(), CniError> {
+        let engine = self.engine()?;
+        let master = self.master(&engine)?;
+        engine
+            .parent_ready(&master)
+            .map_err(|e| CniError::new(NOT_AVAILABLE, e.message))?;
+        if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
+            delegate::exec(&plugin, "STATUS", self.stdin, self.env)?;
+        }
+        Ok(())
+    }
+
+    fn gc(&self) -> Result<(), CniError> {
+        let valid = self.conf.valid_attachments.clone().ok_or_else(|| {
+            CniError::new(
+                INVALID_CONFIG,
+                "GC needs \"cni.dev/valid-attachments\" (the attachments to keep)",
+            )
+        })?;
+        let keep: BTreeMap<(String, String), ()> = valid
+            .into_iter()
+            .map(|a| ((a.container_id, a.ifname), ()))
+            .collect();
+        let engine = self.engine()?;
+        let mut problems = Vec::new();
+        if let Some(net) = self.find(&engine)? {
+            for ep in net.endpoints.values() {
+                let Some(cid) = &ep.container_id else {
+                    continue; // attached by the CLI or Docker: not the runtime's to collect
+                };
+                if keep.contains_key(&(cid.clone(), ep.ifname.clone())) {
+                    continue;
+                }
+                if let Err(e) = engine.disconnect_container(&net.name, cid, &ep.ifname) {
+                    problems.push(e.message);
+                }
+            }
+            self.remove_if_unused(&engine);
+        }
+        if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
+            delegate::exec(&plugin, "GC", self.stdin, self.env)?;
+        }
+        if !problems.is_empty() {
+            return Err(CniError::new(KERNEL, problems.join("; ")));
+        }
+        Ok(())
+    }
+}
