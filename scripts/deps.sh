@@ -6,6 +6,8 @@ command -v ip >/dev/null || missing+=(iproute2)
 command -v ping >/dev/null || missing+=(iputils-ping)
 command -v nsenter >/dev/null || missing+=(util-linux)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
+# The CNI reference plugins (macvlan, ipvlan, host-local): the CNI tests compare with them.
+[ -x /usr/lib/cni/macvlan ] || missing+=(containernetworking-plugins)
 if ((${#missing[@]})); then
   echo "deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -10,6 +10,8 @@ if [[ $(id -u) != 0 ]]; then
 fi
 cargo build --workspace --all-targets --quiet
 cargo test --workspace --no-fail-fast 2>&1
+# A real CNI runtime (Debian's Podman 4.3, CNI backend) runs containers on an underlay network.
+bash tests/podman_cni.sh target/debug/underlay
 # The same product on a stock Debian kernel in QEMU: ipvlan, 802.1Q and dummy parents, which
 # this machine's kernel may lack. UNDERLAY_SKIP_VM=1 skips it (e.g. for a quick local run).
 if [[ ${UNDERLAY_SKIP_VM:-0} != 1 ]]; then

@@ -25,6 +25,7 @@ if ! { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }; then need+=
 command -v depmod >/dev/null || need+=(kmod)
 command -v cpio >/dev/null || need+=(cpio)
 command -v ip >/dev/null || need+=(iproute2)
+[ -x /usr/lib/cni/ipvlan ] || need+=(containernetworking-plugins)
 if ((${#need[@]})); then
   echo "vm: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -70,6 +71,11 @@ copy_bin() { # binary and, if dynamic, its libraries
 }
 copy_bin "$(command -v ip)" "$IR/usr/sbin/ip"   # iproute2: busybox's ip cannot make vlan/ipvlan
 cp "$BIN" "$IR/bin/underlay"
+# The CNI reference plugins, to compare the CNI plugin with where this kernel falls short.
+mkdir -p "$IR/usr/lib/cni"
+for p in ipvlan macvlan host-local; do
+  if [ -x "/usr/lib/cni/$p" ]; then copy_bin "/usr/lib/cni/$p" "$IR/usr/lib/cni/$p"; fi
+done
 order=()
 add_mod() {
   local m=$1 d x
