@@ -160,8 +160,9 @@ P stop -t 0 ul-b >/dev/null
 P start ul-b >/dev/null
 [ "$(ip_of ul-b)" = "$b" ] && pass "stop/start keeps ul-b at $b" || fail "after start: $(ip_of ul-b)"
 P rm -af -t 0 >/dev/null
-left=$(UL network ls -q)
-[ -z "$left" ] && pass "podman rm released everything (no network left in underlay)" || fail "left in underlay: $left"
+n=$(UL network inspect $NET | grep -c '"EndpointID"' || true)
+[ "$n" = 0 ] && pass "podman rm released every endpoint and address" || fail "underlay still holds $n endpoints"
+ok_rm=$(UL network rm $NET 2>&1) && pass "the emptied network can be removed" || fail "network rm: $ok_rm"
 links=$(ip -n $HOSTNS -br link | grep -v -E '^(lo|uplink)' || true)
 [ -z "$links" ] && pass "no link left on the host" || fail "links left: $links"
 echo "podman: $FAILS failure(s)"

@@ -31,12 +31,13 @@ has "ipvlan  mode l2 bridge" ip -n "$u" -d link show eth0
 ok cni ADD c2 "$u2" /bin/underlay "$our_conf"
 reach u2 192.168.210.10
 reach u 192.168.210.254
-# DEL on both; then the network underlay made for the config is gone.
+# DEL on both (twice: idempotent); the network underlay made for the config stays, empty.
 ok cni DEL c1 "$r" /usr/lib/cni/ipvlan "$ref_conf"
 ok cni DEL c1 "$u" /bin/underlay "$our_conf"
 ok cni DEL c2 "$u2" /bin/underlay "$our_conf"
 ok cni DEL c2 "$u2" /bin/underlay "$our_conf"
-hasnt "ivl" ul network ls
+has '"Containers": {}' ul network inspect ivl
+ok ul network rm ivl
 
 # ipvlan l3 with flag private reaches the kernel as asked; l3 gets routes without a gateway.
 l3_conf=$(echo "$our_conf" | sed 's/"mode":"l2"/"mode":"l3","flag":"private"/')

@@ -2,7 +2,10 @@
 //! spec 1.1 plugin — ADD, DEL, CHECK, STATUS, GC and VERSION — that drops in for the reference
 //! `macvlan` and `ipvlan` plugins. Networks and endpoints live in the engine's store, so they
 //! show in `underlay network ls`: a network is made from the configuration on its first ADD
-//! and removed with its last DEL.
+//! and stays, empty, after its last DEL (as host-local keeps its directory; `underlay network
+//! rm` or `prune` removes it), except when underlay made its parent link (an 802.1Q `master`
+//! created on the fly): then the network and that link go with the last DEL, leaving the host
+//! as it was.
 //!
 //! Addresses come from underlay's allocator (`"ipam": {"type": "underlay"}` in host-local's
 //! format), from another IPAM plugin found in CNI_PATH (any other type), or not at all (no
@@ -456,12 +459,13 @@ impl Call<'_> {
         Ok(Value::Object(result))
     }
 
-    /// Remove the network if this configuration made it and nothing is attached any more
-    /// (with its parent link, if underlay created that). Best effort: a concurrent ADD may
-    /// have attached something, then the network stays.
+    /// Remove the network if this configuration made it, underlay made its parent link, and
+    /// nothing is attached any more: the parent link goes with it. Best effort: a concurrent
+    /// ADD may have attached something, then the network stays.
     fn remove_if_unused(&self, engine: &Engine) {
         if let Ok(Some(net)) = self.find(engine) {
             if net.labels.contains_key(CONFIG_LABEL)
+                && net.parent.owned()
                 && net.endpoints.is_empty()
                 && net.state == engine::NetState::Ready
             {
