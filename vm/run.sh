@@ -13,7 +13,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 CACHE=${UNDERLAY_VM_CACHE:-/var/cache/underlay-vm}
-TIMEOUT=${UNDERLAY_VM_TIMEOUT:-1200}
+TIMEOUT=${UNDERLAY_VM_TIMEOUT:-1500}
 ACCEL=${UNDERLAY_VM_ACCEL:-auto}
 mkdir -p "$CACHE"
 
