@@ -160,7 +160,11 @@ P stop -t 0 ul-b >/dev/null
 P start ul-b >/dev/null
 [ "$(ip_of ul-b)" = "$b" ] && pass "stop/start keeps ul-b at $b" || fail "after start: $(ip_of ul-b)"
 P rm -af -t 0 >/dev/null
-n=$(UL network inspect $NET | grep -c '"EndpointID"' || true)
+# A DEL hands the kernel's link deletion to a background process; it is done in moments.
+for _ in $(seq 100); do
+  n=$(UL network inspect $NET | grep -c '"EndpointID"' || true)
+  [ "$n" = 0 ] && break; sleep 0.1
+done
 [ "$n" = 0 ] && pass "podman rm released every endpoint and address" || fail "underlay still holds $n endpoints"
 ok_rm=$(UL network rm $NET 2>&1) && pass "the emptied network can be removed" || fail "network rm: $ok_rm"
 links=$(ip -n $HOSTNS -br link | grep -v -E '^(lo|uplink)' || true)

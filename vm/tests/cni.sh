@@ -36,6 +36,8 @@ ok cni DEL c1 "$r" /usr/lib/cni/ipvlan "$ref_conf"
 ok cni DEL c1 "$u" /bin/underlay "$our_conf"
 ok cni DEL c2 "$u2" /bin/underlay "$our_conf"
 ok cni DEL c2 "$u2" /bin/underlay "$our_conf"
+# A DEL hands the kernel's link deletion to a background process; it is done in moments.
+i=0; while ! ul network inspect ivl | grep -q '"Containers": {}' && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 has '"Containers": {}' ul network inspect ivl
 ok ul network rm ivl
 

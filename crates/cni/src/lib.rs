@@ -138,6 +138,28 @@ impl Env {
     }
 }
 
+/// Environment variable that makes the binary finish a detach begun by a DEL (see
+/// `Call::finish_in_background`).
+pub const FINISH_ENV: &str = "UNDERLAY_FINISH_DETACH";
+
+/// The background half of a DEL: delete the link, release the addresses. Exit status 0 on
+/// success; a failure leaves the endpoint in state detaching for `network restore`.
+pub fn finish_detach(payload: &str) -> i32 {
+    #[derive(serde::Deserialize)]
+    struct Job {
+        #[serde(rename = "stateDir")]
+        state_dir: String,
+        pending: engine::PendingDetach,
+    }
+    let Ok(job) = serde_json::from_str::<Job>(payload) else {
+        return 2;
+    };
+    match Engine::open(&PathBuf::from(&job.state_dir)).and_then(|e| e.finish_detach(&job.pending)) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
 /// What the binary does when `CNI_COMMAND` is set: returns the exit status, having printed
 /// the result or the error on stdout.
 pub fn run() -> i32 {
@@ -242,15 +264,18 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    fn engine(&self) -> Result<Engine, CniError> {
-        let dir = self
-            .conf
+    fn state_dir(&self) -> String {
+        self.conf
             .state_dir
             .clone()
             .or_else(|| std::env::var("UNDERLAY_STATE_DIR").ok())
             .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| engine::DEFAULT_STATE_DIR.to_string());
-        Engine::open(&PathBuf::from(dir)).map_err(|e| CniError::new(IO_FAILURE, e.message))
+            .unwrap_or_else(|| engine::DEFAULT_STATE_DIR.to_string())
+    }
+
+    fn engine(&self) -> Result<Engine, CniError> {
+        Engine::open(&PathBuf::from(self.state_dir()))
+            .map_err(|e| CniError::new(IO_FAILURE, e.message))
     }
 
     fn cni_args(&self) -> Result<Vec<(String, String)>, CniError> {
@@ -481,22 +506,56 @@ impl Call<'_> {
     fn del(&self) -> Result<(), CniError> {
         self.env.require(&["CNI_CONTAINERID", "CNI_IFNAME"])?;
         let engine = self.engine()?;
-        if self.find(&engine)?.is_some() {
-            match engine.disconnect_container(
-                &self.conf.name,
-                &self.env.container_id,
-                &self.env.ifname,
-            ) {
-                Ok(_) => {}
-                Err(e) if e.kind == Kind::NotFound => {}
-                Err(e) => return Err(e.into()),
+        let ipam = self.conf.ipam_kind();
+        if let Some(net) = self.find(&engine)? {
+            let (cid, ifname) = (&self.env.container_id, &self.env.ifname);
+            // The kernel takes tens of milliseconds to delete a link; the runtime need not
+            // wait for it. The addresses stay reserved until the link is gone. Not deferred:
+            // addresses of another IPAM (released by it right after), and networks whose
+            // parent underlay made (removed with the last endpoint).
+            if !matches!(ipam, IpamKind::Delegate(_)) && !net.parent.owned() {
+                match engine.begin_detach_container(&net.id, cid, ifname) {
+                    Ok(Some(pending)) => self.finish_in_background(&engine, &pending),
+                    Ok(None) => {}
+                    Err(e) if e.kind == Kind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                match engine.disconnect_container(&net.id, cid, ifname) {
+                    Ok(_) => {}
+                    Err(e) if e.kind == Kind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+                self.remove_if_unused(&engine);
             }
-            self.remove_if_unused(&engine);
         }
-        if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
+        if let IpamKind::Delegate(plugin) = ipam {
             delegate::exec(&plugin, "DEL", self.stdin, self.env)?;
         }
         Ok(())
+    }
+
+    /// Hand the rest of a detach to a detached process of this binary (its own process group,
+    /// no stdio: the runtime sees this plugin's output end now); done here if that fails.
+    fn finish_in_background(&self, engine: &Engine, pending: &engine::PendingDetach) {
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+        let payload = json!({"stateDir": self.state_dir(), "pending": pending}).to_string();
+        let spawned = std::env::current_exe().and_then(|exe| {
+            Command::new(exe)
+                .env_clear()
+                .env(FINISH_ENV, payload)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+        });
+        if spawned.is_err() {
+            if let Err(e) = engine.finish_detach(pending) {
+                eprintln!("underlay: {}", e.message);
+            }
+        }
     }
 
     fn check(&self) -> Result<(), CniError> {

@@ -36,6 +36,17 @@ pub struct ConnectRequest {
     pub external: Option<ExternalIpam>,
 }
 
+/// A detach whose kernel part is still to be done (see `Engine::begin_detach_container`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingDetach {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub netns: String,
+    pub netns_id: (u64, u64),
+    /// The link's index in the namespace when the detach began; `None` when it was gone.
+    pub ifindex: Option<u32>,
+}
+
 /// Addresses another IPAM handed out for one endpoint, with their gateways and routes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExternalIpam {
@@ -174,11 +185,18 @@ impl Engine {
         }
         if let Some(cid) = &req.container_id {
             let ifname = req.ifname.as_deref().unwrap_or("eth0");
-            if let Some(ep) = net
-                .endpoints
-                .values()
-                .find(|e| e.container_id.as_deref() == Some(cid) && e.ifname == ifname)
+            // A detach of this attachment still finishing in the background: finish it now.
+            if let Some(ep) = find_attachment(&net, cid, ifname)
+                .filter(|e| e.state == EndpointState::Detaching)
+                .cloned()
             {
+                if let Some(problem) = self.remove_endpoint_link(&net, &ep) {
+                    return Err(Error::kernel(problem));
+                }
+                drop_endpoint(&mut net, &ep.id);
+                crate::save(&mut *txn, &net)?;
+            }
+            if let Some(ep) = find_attachment(&net, cid, ifname) {
                 return Err(Error::conflict(format!(
                     "container {cid} is already attached to network {} as {} (endpoint {})",
                     net.name, ep.ifname, ep.id
@@ -601,6 +619,84 @@ impl Engine {
         Ok(Some(ep))
     }
 
+    /// Begin detaching the CNI attachment (container id, ifname): record the intent and find
+    /// the link, without waiting for the kernel to delete it. `finish_detach` (another process,
+    /// or `restore` if that one dies) deletes the link and releases the addresses; until then
+    /// they stay reserved, and an ADD of the same attachment finishes the detach first.
+    /// `None` when there is nothing to detach.
+    pub fn begin_detach_container(
+        &self,
+        network: &str,
+        container_id: &str,
+        ifname: &str,
+    ) -> Result<Option<PendingDetach>> {
+        let mut txn = self.store.write()?;
+        let mut net = crate::find_net(&*txn, network)?;
+        let Some(ep) = find_attachment(&net, container_id, ifname).cloned() else {
+            return Ok(None);
+        };
+        // The link as it is now, by index: a later link of the same name is never touched.
+        let mut ifindex = None;
+        if netlink::netns::identity(Path::new(&ep.netns)).ok() == Some(ep.netns_id) {
+            let ns = NsRef::Path(PathBuf::from(&ep.netns));
+            let _forget = Forget(&*self.nl, &ns);
+            if let Ok(links) = self.nl.links(&ns) {
+                ifindex = links
+                    .iter()
+                    .find(|l| is_endpoint_link(&net, &ep, l))
+                    .map(|l| l.index);
+            }
+        }
+        if ep.state != EndpointState::Detaching {
+            net.endpoints
+                .get_mut(&ep.id)
+                .expect("endpoint of this network")
+                .state = EndpointState::Detaching;
+            crate::save(&mut *txn, &net)?;
+        }
+        Ok(Some(PendingDetach {
+            network_id: net.id.clone(),
+            endpoint_id: ep.id.clone(),
+            netns: ep.netns.clone(),
+            netns_id: ep.netns_id,
+            ifindex,
+        }))
+    }
+
+    /// Finish what `begin_detach_container` started: delete the link (by the index found then,
+    /// outside the lock: the kernel's part takes tens of milliseconds), then drop the record
+    /// and release the addresses.
+    pub fn finish_detach(&self, p: &PendingDetach) -> Result<()> {
+        if let Some(index) = p.ifindex {
+            if netlink::netns::identity(Path::new(&p.netns)).ok() == Some(p.netns_id) {
+                let ns = NsRef::Path(PathBuf::from(&p.netns));
+                let _forget = Forget(&*self.nl, &ns);
+                if let Err(e) = self.nl.link_del(&ns, index) {
+                    if !e.is_not_found() {
+                        return Err(Error::kernel(format!(
+                            "cannot delete link {index} in {}: {}; `underlay network restore` retries",
+                            p.netns,
+                            kernel_reason(&e)
+                        )));
+                    }
+                }
+            }
+        }
+        let mut txn = self.store.write()?;
+        let Some(mut net) = crate::load(&*txn, &p.network_id)? else {
+            return Ok(());
+        };
+        let pending = net
+            .endpoints
+            .get(&p.endpoint_id)
+            .is_some_and(|e| e.state == EndpointState::Detaching);
+        if pending {
+            drop_endpoint(&mut net, &p.endpoint_id);
+            crate::save(&mut *txn, &net)?;
+        }
+        Ok(())
+    }
+
     /// Record the intent, delete the link, release the addresses.
     fn detach(&self, txn: &mut dyn store::Txn, net: &mut Network, ep: &Endpoint) -> Result<()> {
         net.endpoints
@@ -627,6 +723,7 @@ impl Engine {
     ) -> Result<(Network, Endpoint)> {
         let net = self.network(network)?;
         let ep = find_attachment(&net, container_id, ifname)
+            .filter(|e| e.state != EndpointState::Detaching)
             .cloned()
             .ok_or_else(|| {
                 Error::not_found(format!(

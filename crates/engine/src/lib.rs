@@ -20,7 +20,7 @@ mod restore;
 pub mod sandbox;
 
 pub use create::{check_ifname, CreateRequest, Created, IFNAME_MAX};
-pub use endpoint::{resolve_netns, Attached, ConnectRequest, ExternalIpam, Netns};
+pub use endpoint::{resolve_netns, Attached, ConnectRequest, ExternalIpam, Netns, PendingDetach};
 pub use error::{Error, Kind, Result};
 pub use model::*;
 pub use store::DEFAULT_STATE_DIR;

@@ -816,3 +816,84 @@ fn external_ipam_addresses_are_used_and_never_pooled() {
     let e = fx.engine.create_network(&r).unwrap_err();
     assert!(e.message.contains("not of the destination's family"), "{e}");
 }
+
+#[test]
+fn a_detach_begun_is_finished_by_the_background_half_an_add_or_restore() {
+    let mut fx = fx!();
+    fx.create(&["bg", "macvlan", "subnet=10.5.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let c = fx.ns();
+    let attach = |ns: &str, cid: &str| ConnectRequest {
+        network: "bg".into(),
+        netns: ns.into(),
+        ifname: Some("eth0".into()),
+        container_id: Some(cid.into()),
+        ..Default::default()
+    };
+    let a = fx.engine.connect(&attach(&c, "a")).unwrap();
+    // Begun: the record says detaching, the link and address are still there.
+    let p = fx
+        .engine
+        .begin_detach_container("bg", "a", "eth0")
+        .unwrap()
+        .unwrap();
+    assert!(p.ifindex.is_some());
+    let net = fx.engine.network("bg").unwrap();
+    assert_eq!(
+        net.endpoints[&p.endpoint_id].state,
+        EndpointState::Detaching
+    );
+    assert!(net.ipam.is_allocated(a.ipv4.unwrap().addr()));
+    assert!(
+        fx.engine.check_container("bg", "a", "eth0").is_err(),
+        "CHECK sees it gone"
+    );
+    // Begun twice is harmless; finished twice too.
+    let p2 = fx
+        .engine
+        .begin_detach_container("bg", "a", "eth0")
+        .unwrap()
+        .unwrap();
+    fx.engine.finish_detach(&p).unwrap();
+    fx.engine.finish_detach(&p2).unwrap();
+    assert!(fx.links(&c).iter().all(|l| l.starts_with("lo ")));
+    let net = fx.engine.network("bg").unwrap();
+    assert!(net.endpoints.is_empty());
+    assert!(!net.ipam.is_allocated(a.ipv4.unwrap().addr()));
+
+    // An ADD of the same attachment finishes a pending detach first; the stale finisher
+    // then leaves the new link alone (it deletes by the old index only).
+    fx.engine.connect(&attach(&c, "a")).unwrap();
+    let stale = fx
+        .engine
+        .begin_detach_container("bg", "a", "eth0")
+        .unwrap()
+        .unwrap();
+    let again = fx.engine.connect(&attach(&c, "a")).unwrap();
+    fx.engine.finish_detach(&stale).unwrap();
+    assert!(
+        fx.links(&c).iter().any(|l| l.starts_with("eth0 ")),
+        "{:?}",
+        fx.links(&c)
+    );
+    let net = fx.engine.network("bg").unwrap();
+    assert_eq!(net.endpoints.len(), 1);
+    assert_eq!(
+        net.endpoints.values().next().unwrap().state,
+        EndpointState::Attached
+    );
+    assert_eq!(
+        again.ipv4, a.ipv4,
+        "the address came back and was handed out again"
+    );
+
+    // A finisher that never ran: restore does its work.
+    fx.engine
+        .begin_detach_container("bg", "a", "eth0")
+        .unwrap()
+        .unwrap();
+    fx.restart();
+    fx.engine.restore().unwrap();
+    assert!(fx.engine.network("bg").unwrap().endpoints.is_empty());
+    assert!(fx.links(&c).iter().all(|l| l.starts_with("lo ")));
+}

@@ -168,6 +168,10 @@ fn split_all(what: &str, items: &[String]) -> Result<Vec<(String, String)>, Stri
 }
 
 fn main() -> ExitCode {
+    // The background half of a CNI DEL.
+    if let Ok(job) = std::env::var(cni::FINISH_ENV) {
+        return ExitCode::from(cni::finish_detach(&job) as u8);
+    }
     // Run by a CNI runtime: the same binary is the CNI plugin (`"type": "underlay"`).
     if std::env::var_os("CNI_COMMAND").is_some() {
         return ExitCode::from(cni::run() as u8);

@@ -104,6 +104,21 @@ fn code_of(r: &Run) -> u64 {
     json_of(r)["code"].as_u64().expect("code")
 }
 
+/// Wait until network `net` has no endpoints: a DEL returns before the kernel has deleted
+/// the link (tens of milliseconds); a background process of the plugin finishes it.
+fn settled(lab: &Lab, net: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if lab.inspect(net)["Containers"] == json!({}) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The lab: host `uplink` (a veth standing in for a NIC) and a router at 172.16.86.1.
 fn lab(tag: &str) -> Lab {
     let mut lab = Lab::new(tag);
@@ -339,14 +354,17 @@ fn results_and_containers_match_the_reference_plugins() {
             assert_ne!(rc.code, 0, "{what}: reference CHECK after DEL");
             assert_ne!(uc.code, 0, "{what}: underlay CHECK after DEL: {uc:?}");
         }
+        // The network made for the config stays, empty, as host-local keeps its directory.
+        assert!(
+            settled(&ulab, "conf-net"),
+            "{what}: {}",
+            ulab.inspect("conf-net")
+        );
         assert_eq!(
             ulab.ip(&uns, &["-br", "link"]).lines().count(),
             1,
             "{what}: only lo is left"
         );
-        // The network made for the config stays, empty, as host-local keeps its directory.
-        let net = ulab.inspect("conf-net");
-        assert_eq!(net["Containers"], json!({}), "{what}: {net}");
     }
 }
 
@@ -419,10 +437,48 @@ fn fifty_parallel_adds_get_fifty_addresses_and_dels_release_them() {
     for r in &dels {
         assert_eq!(r.code, 0, "{r:?}");
     }
+    assert!(settled(&lab, "par"), "{}", lab.inspect("par"));
     for ns in &namespaces {
         assert_eq!(lab.ip(ns, &["-br", "link"]).lines().count(), 1, "{ns}");
     }
-    assert_eq!(lab.inspect("par")["Containers"], json!({}));
+}
+
+#[test]
+fn del_then_add_of_the_same_attachment_in_a_row() {
+    need_root!();
+    let mut lab = lab("readd");
+    let conf = json!({"cniVersion": "1.0.0", "name": "readd", "type": "underlay", "master": "uplink",
+        "ipam": {"type": "underlay", "ranges": [[{"subnet": "172.16.86.0/24", "gateway": "172.16.86.1"}]]}});
+    let c = lab.add_ns("c");
+    let first = json_of(&cmd(&lab, "ADD", "same", &c, &conf));
+    for round in 0..10 {
+        // The DEL's link deletion may still be running when the ADD comes: the ADD finishes it.
+        assert_eq!(cmd(&lab, "DEL", "same", &c, &conf).code, 0);
+        let r = cmd(&lab, "ADD", "same", &c, &conf);
+        assert_eq!(r.code, 0, "round {round}: {r:?}");
+        let links = lab.ip(&c, &["-br", "link"]);
+        assert_eq!(
+            links.lines().count(),
+            2,
+            "round {round}: lo and one eth0: {links}"
+        );
+        let net = lab.inspect("readd");
+        assert_eq!(
+            net["Containers"].as_object().unwrap().len(),
+            1,
+            "round {round}: {net}"
+        );
+    }
+    let d = lab.add_ns("d");
+    let last = json_of(&cmd(&lab, "ADD", "other", &d, &conf));
+    assert_eq!(
+        first["ips"][0]["address"], "172.16.86.2/24",
+        "lowest free address first"
+    );
+    assert_eq!(
+        last["ips"][0]["address"], "172.16.86.3/24",
+        "nothing leaked: {last}"
+    );
 }
 
 #[test]
