@@ -27,7 +27,7 @@ struct Call<'a> {
 }
 
 fn call(lab: &Lab, plugin: &str, c: &Call, conf: &Value) -> Run {
-    let mut child = spawn(lab, plugin, c, conf);
+    let mut child = spawn(lab, plugin, c);
     let out = {
         child
             .stdin
@@ -44,7 +44,7 @@ fn call(lab: &Lab, plugin: &str, c: &Call, conf: &Value) -> Run {
     }
 }
 
-fn spawn(lab: &Lab, plugin: &str, c: &Call, _conf: &Value) -> std::process::Child {
+fn spawn(lab: &Lab, plugin: &str, c: &Call) -> std::process::Child {
     Command::new("nsenter")
         .arg(format!("--net=/run/netns/{}", lab.ns("host")))
         .arg(plugin)
@@ -62,21 +62,6 @@ fn spawn(lab: &Lab, plugin: &str, c: &Call, _conf: &Value) -> std::process::Chil
         .stderr(Stdio::piped())
         .spawn()
         .expect("run plugin")
-}
-
-fn add(lab: &Lab, plugin: &str, container: &str, netns: &str, conf: &Value) -> Run {
-    call(
-        lab,
-        plugin,
-        &Call {
-            command: "ADD",
-            container,
-            netns: format!("/run/netns/{netns}"),
-            ifname: "eth0",
-            args: "",
-        },
-        conf,
-    )
 }
 
 fn cmd(lab: &Lab, command: &str, container: &str, netns: &str, conf: &Value) -> Run {
@@ -388,7 +373,7 @@ fn fifty_parallel_adds_get_fifty_addresses_and_dels_release_them() {
                     ifname: "eth0",
                     args: "",
                 };
-                let mut child = spawn(&lab, common::bin(), &c, &conf);
+                let mut child = spawn(&lab, common::bin(), &c);
                 child
                     .stdin
                     .take()
@@ -432,7 +417,7 @@ fn fifty_parallel_adds_get_fifty_addresses_and_dels_release_them() {
     // The store loads and holds all fifty.
     let net = lab.inspect("par");
     assert_eq!(net["Containers"].as_object().unwrap().len(), 50);
-    assert_eq!(net["Labels"][cni::CONFIG_LABEL].is_string(), true);
+    assert!(net["Labels"][cni::CONFIG_LABEL].is_string());
     let dels = run_all("DEL");
     for r in &dels {
         assert_eq!(r.code, 0, "{r:?}");
@@ -626,7 +611,6 @@ fn check_gc_status_and_every_error_code() {
             ifname: "eth0",
             args: "",
         },
-        &conf,
     );
     c.stdin.take().unwrap().write_all(b"{not json").unwrap();
     let out = c.wait_with_output().unwrap();
