@@ -345,14 +345,14 @@ impl Engine {
                     .get_mut(&ep.id)
                     .expect("endpoint just inserted")
                     .state = EndpointState::Attached;
-                crate::save(&mut *txn, &net).inspect_err(|_| {
+                crate::save_outcome(&mut *txn, &net).inspect_err(|_| {
                     self.remove_endpoint_link(&net, &ep);
                 })
             }
             Err(e) => {
                 self.remove_endpoint_link(&net, &ep);
                 drop_endpoint(&mut net, &ep.id);
-                crate::save(&mut *txn, &net).and(Err(e))
+                crate::save_outcome(&mut *txn, &net).and(Err(e))
             }
         };
         self.nl.forget(&nsref);
@@ -692,7 +692,7 @@ impl Engine {
             .is_some_and(|e| e.state == EndpointState::Detaching);
         if pending {
             drop_endpoint(&mut net, &p.endpoint_id);
-            crate::save(&mut *txn, &net)?;
+            crate::save_outcome(&mut *txn, &net)?;
         }
         Ok(())
     }
@@ -709,7 +709,7 @@ impl Engine {
             return Err(Error::kernel(problem));
         }
         drop_endpoint(net, &ep.id);
-        crate::save(txn, net)?;
+        crate::save_outcome(txn, net)?;
         Ok(())
     }
 

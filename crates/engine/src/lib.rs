@@ -141,6 +141,18 @@ pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     Ok(())
 }
 
+/// Save the outcome of an endpoint operation whose intent `save` already made durable: atomic
+/// against a process dying at any instant, but not flushed. What it describes (a link in a
+/// container's namespace) does not outlive a power loss either; if the outcome is lost with it,
+/// the durable intent is found and `restore` finishes or undoes the operation, as after a
+/// kill. This halves the fsyncs of connect and disconnect.
+pub(crate) fn save_outcome(txn: &mut dyn Txn, net: &Network) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(net)
+        .map_err(|e| Error::store(format!("cannot encode network {}: {e}", net.name)))?;
+    txn.put_unsynced(&net.key(), &bytes)?;
+    Ok(())
+}
+
 // The index: network documents are the truth; these small entries let an operation touch only
 // the networks it concerns instead of reading every document. Entries are written before the
 // document and removed after it, checked against the document on every use, and rebuilt by
