@@ -69,10 +69,14 @@ one() { nsenter --net="/run/netns/$P-$1-h" bash "$WORK/one.sh" "$1" "$2" "$WORK"
 for s in u r; do one $s ADD >/dev/null; one $s DEL >/dev/null; done
 one n setup >/dev/null; one n teardown >/dev/null
 : > "$WORK/times"
+# Every call is followed by 40 ms of quiet, the same for all: work a plugin leaves running
+# (underlay's DEL hands the kernel's link deletion, about 20 ms, to a background process; the
+# kernel defers some of its own) must not fall on the next measurement, whoever's it is.
+quiet() { sleep 0.04; }
 for _ in $(seq "$N"); do
-  echo "u-add $(one u ADD)" >> "$WORK/times"; echo "u-del $(one u DEL)" >> "$WORK/times"
-  echo "r-add $(one r ADD)" >> "$WORK/times"; echo "r-del $(one r DEL)" >> "$WORK/times"
-  echo "n-add $(one n setup)" >> "$WORK/times"; echo "n-del $(one n teardown)" >> "$WORK/times"
+  echo "u-add $(one u ADD)" >> "$WORK/times"; quiet; echo "u-del $(one u DEL)" >> "$WORK/times"; quiet
+  echo "r-add $(one r ADD)" >> "$WORK/times"; quiet; echo "r-del $(one r DEL)" >> "$WORK/times"; quiet
+  echo "n-add $(one n setup)" >> "$WORK/times"; quiet; echo "n-del $(one n teardown)" >> "$WORK/times"; quiet
 done
 stat() { # KEY -> "median p90" in ms
   awk -v k="$1" '$1==k {print $2}' "$WORK/times" | sort -n |
