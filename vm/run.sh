@@ -105,7 +105,7 @@ INITRD=$CACHE/initrd.cpio.gz
 (cd "$IR" && find . | cpio -o -H newc --quiet | gzip -1 > "$INITRD")
 
 # ------------------------------------------------------------------ boot
-accel=(-accel tcg -cpu max)  # -cpu max: RDRAND, so the guest's entropy pool (getrandom) is ready at boot
+accel=(-accel tcg,thread=multi -cpu max)  # -cpu max: RDRAND, so the guest's entropy pool (getrandom) is ready at boot
 # /dev/kvm on these machines is kvm-pvm (nested, no VMX): it cannot boot a stock kernel.
 if [ "$ACCEL" = kvm ] || { [ "$ACCEL" = auto ] && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; }; then
   accel=(-enable-kvm -cpu host)
@@ -113,7 +113,7 @@ fi
 LOG=$CACHE/console.log
 echo "vm: booting $KVER (${accel[*]}), $selected test file(s)" >&2
 t0=$(date +%s)
-timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 1024 -smp 1 -nographic -no-reboot \
+timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 1024 -smp 2 -nographic -no-reboot \
   -nic none -kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$INITRD" \
   -append "console=ttyS0 quiet panic=-1 rdinit=/init UL_SCALE_N=${UL_SCALE_N:-4094}" > "$LOG" 2>&1 || true
 t1=$(date +%s)
