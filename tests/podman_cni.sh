@@ -155,6 +155,8 @@ nsenter --net="$sk" ip -d link show eth0 | grep -q "macvlan mode bridge" && pass
   || fail "eth0: $(nsenter --net="$sk" ip -d link show eth0)"
 n=$(UL network inspect $NET | grep -c '"EndpointID"' || true)
 [ "$n" = 3 ] && pass "underlay network inspect shows the 3 containers" || fail "underlay sees $n endpoints"
+UL network inspect $NET | grep -q '"Name": "ul-s"' && pass "underlay shows podman's container names" \
+  || fail "container names: $(UL network inspect $NET | grep '"Name"')"
 # stop releases the address (DEL); start attaches again (ADD).
 P stop -t 0 ul-b >/dev/null
 P start ul-b >/dev/null

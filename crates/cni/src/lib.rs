@@ -410,7 +410,14 @@ impl Call<'_> {
                 ip6: ip6.clone(),
                 mac: mac.clone(),
                 ifname: Some(self.env.ifname.clone()),
-                name: Some(self.env.container_id.clone()),
+                // Shown as the container's name: the runtime's name for it when it gives one
+                // (Podman and Kubernetes pass K8S_POD_NAME), else its id.
+                name: Some(
+                    args.iter()
+                        .find(|(k, v)| k == "K8S_POD_NAME" && !v.is_empty())
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_else(|| self.env.container_id.clone()),
+                ),
                 container_id: Some(self.env.container_id.clone()),
                 external: external.clone(),
             };
