@@ -78,6 +78,10 @@ for _ in $(seq "$N"); do
   echo "r-add $(one r ADD)" >> "$WORK/times"; quiet; echo "r-del $(one r DEL)" >> "$WORK/times"; quiet
   echo "n-add $(one n setup)" >> "$WORK/times"; quiet; echo "n-del $(one n teardown)" >> "$WORK/times"; quiet
 done
+# Raw samples (microseconds) for bench/run.sh's report.
+if [ -n "${BENCH_OUT:-}" ]; then
+  for k in u-add u-del r-add r-del n-add n-del; do awk -v k="$k" '$1==k {print $2}' "$WORK/times" > "$BENCH_OUT/cni-$k.txt"; done
+fi
 stat() { # KEY -> "median p90" in ms
   awk -v k="$1" '$1==k {print $2}' "$WORK/times" | sort -n |
     awk '{a[NR]=$1} END {printf "%.2f %.2f", a[int(NR*0.5)+1]/1000, a[int(NR*0.9)]/1000}'

@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Turn the raw samples of bench/run.sh into BENCHMARKS.md and bench/latency.svg.
+
+usage: report.py OUT_DIR CRITERION_DIR ROOT COMMAND
+
+OUT_DIR holds one file of microsecond samples per measurement (written by the bench scripts);
+CRITERION_DIR is cargo's target/criterion. Standard library only.
+"""
+import glob
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+OUT, CRIT, ROOT, COMMAND = sys.argv[1:5]
+
+
+def samples(name):
+    path = os.path.join(OUT, name + ".txt")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return sorted(int(x) for x in f.read().split() if x.strip().lstrip("-").isdigit())
+
+
+def pct(xs, p):
+    if not xs:
+        return float("nan")
+    i = min(len(xs) - 1, max(0, int(math.ceil(p / 100.0 * len(xs))) - 1))
+    return xs[i]
+
+
+def ms(us):
+    return "n/a" if us != us else f"{us / 1000:.2f} ms"
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError):
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), {mem}, kernel {platform.release()}"
+
+
+def criterion():
+    rows = []
+    for bench in glob.glob(os.path.join(CRIT, "**", "new", "benchmark.json"), recursive=True):
+        with open(bench) as f:
+            b = json.load(f)
+        with open(os.path.join(os.path.dirname(bench), "estimates.json")) as f:
+            e = json.load(f)
+        rows.append((b.get("group_id", ""), b.get("function_id") or "", b.get("value_str") or "",
+                     e["median"]["point_estimate"]))
+    return sorted(rows)
+
+
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+def main():
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    cli_c, cli_d = samples("cli-connect"), samples("cli-disconnect")
+    cni = {k: samples("cni-" + k) for k in ["u-add", "u-del", "r-add", "r-del", "n-add", "n-del"]}
+    floor = samples("floor-attach"), samples("floor-detach")
+    seq = samples("seq-attach")
+    par, wall = samples("par-add"), samples("par-wall")
+    start = {k: samples("startup-" + k) for k in ["true", "version", "ls"]}
+    micro = criterion()
+    med = lambda xs: pct(xs, 50)
+
+    lines = []
+    w = lines.append
+    w("# Benchmarks")
+    w("")
+    w(f"Written by `{COMMAND}` on {now}: {machine()}. Absolute times drift on shared machines;")
+    w("every comparison is made side by side in the same run and given as a ratio. Speed targets")
+    w("are checked here, never by timed assertions in tests. Raw samples: `target/bench/`.")
+    w("")
+    w("![attach and detach latency distributions](bench/latency.svg)")
+    w("")
+    # ---------------------------------------------------------------- targets
+    w("## Targets")
+    w("")
+    w("| target | figure | |")
+    w("|---|---|---|")
+    rows = []
+    if cni["u-add"] and cni["r-add"]:
+        ra = med(cni["u-add"]) / med(cni["r-add"])
+        rd = med(cni["u-del"]) / med(cni["r-del"])
+        rows.append(("CNI ADD median at most 1/5 of the reference plugin's", f"{ra:.2f}", ra <= 0.2))
+        rows.append(("CNI DEL median at most 1/5 of the reference plugin's", f"{rd:.2f}", rd <= 0.2))
+    if cli_c:
+        rows.append(("CLI connect median under 3 ms", ms(med(cli_c)), med(cli_c) < 3000))
+    if cli_c and floor[0] and start["version"]:
+        bound = 2 * (med(floor[0]) + med(start["version"]))
+        rows.append(("CLI connect within 2x of the netlink floor plus process start",
+                     f"{ms(med(cli_c))} against 2 × ({ms(med(floor[0]))} + {ms(med(start['version']))}) = {ms(bound)}",
+                     med(cli_c) <= bound))
+    ipam = [r for r in micro if r[0] == "ipam"]
+    if ipam:
+        worst = max(ipam, key=lambda r: r[3])
+        rows.append(("IPAM allocate and release under 5 µs at every pool size and fill",
+                     f"slowest pair: {worst[1]} {worst[2]} {worst[3] / 1000:.2f} µs for both operations",
+                     worst[3] < 5000))
+    if len(seq) >= 200:
+        first, last = sorted(_head(OUT, 100)), sorted(_tail(OUT, 100))
+        r50 = pct(last, 50) / pct(first, 50)
+        r99 = pct(last, 99) / pct(first, 99)
+        rows.append((f"last 100 of {len(seq)} sequential attaches no slower than 1.2x the first 100",
+                     f"p50 {r50:.2f}x ({ms(pct(first, 50))} → {ms(pct(last, 50))}), p99 {r99:.2f}x",
+                     r50 <= 1.2 and r99 <= 1.2))
+    rows.append(("daemon idle memory under 15 MiB", "no daemon yet (the Docker plugin's issue)", None))
+    for name, fig, ok in rows:
+        w(f"| {name} | {fig} | {'pending' if ok is None else verdict(ok)} |")
+    w("")
+    w(NOTES_TARGETS)
+    # ---------------------------------------------------------------- micro
+    if micro:
+        w("## Micro benchmarks (cargo bench)")
+        w("")
+        w("`cargo bench -p ipam --bench alloc` and `cargo bench -p underlay-store --bench txn`;")
+        w("criterion medians. A pool *f% full* holds its addresses in up to 1024 runs spread over")
+        w("the pool; *allocate+release* takes the lowest free address and gives it back,")
+        w("*release+reserve* splits a run in the middle and joins it again.")
+        w("")
+        w("| group | benchmark | case | median |")
+        w("|---|---|---|---|")
+        for g, f, v, m in micro:
+            w(f"| {g} | {f} | {v} | {m / 1000:.2f} µs |")
+        w("")
+    # ---------------------------------------------------------------- macro
+    w("## Attach and detach (native)")
+    w("")
+    w("One process per call as users and runtimes make them, the clock read inside the lab's host")
+    w("namespace (no `nsenter` per call); every call is followed by 40 ms of quiet so that work a")
+    w("tool leaves running never falls on the next measurement.")
+    w("")
+    w("| what | n | median | p90 | p99 |")
+    w("|---|---|---|---|---|")
+    table = [
+        ("`underlay network connect`", cli_c), ("`underlay network disconnect`", cli_d),
+        ("underlay CNI ADD", cni["u-add"]), ("underlay CNI DEL", cni["u-del"]),
+        ("reference macvlan + host-local ADD", cni["r-add"]), ("reference macvlan + host-local DEL", cni["r-del"]),
+        ("netavark setup", cni["n-add"]), ("netavark teardown", cni["n-del"]),
+        ("netlink floor: attach (in-process, no store, no IPAM)", floor[0]),
+        ("netlink floor: detach", floor[1]),
+    ]
+    for name, xs in table:
+        if xs:
+            w(f"| {name} | {len(xs)} | {ms(pct(xs, 50))} | {ms(pct(xs, 90))} | {ms(pct(xs, 99))} |")
+    w("")
+    if cni["u-add"] and cni["r-add"] and cni["n-add"]:
+        w(f"underlay / reference: ADD {med(cni['u-add']) / med(cni['r-add']):.2f}, "
+          f"DEL {med(cni['u-del']) / med(cni['r-del']):.2f}; underlay / netavark: "
+          f"ADD {med(cni['u-add']) / med(cni['n-add']):.2f}, DEL {med(cni['u-del']) / med(cni['n-del']):.2f}.")
+        w("")
+    w(NOTES_ATTACH)
+    # ---------------------------------------------------------------- scale
+    w("## At scale")
+    w("")
+    w("| what | figure |")
+    w("|---|---|")
+    if seq:
+        first, last = sorted(_head(OUT, 100)), sorted(_tail(OUT, 100))
+        w(f"| {len(seq)} sequential `network connect`s on one network: first 100 | p50 {ms(pct(first, 50))}, p99 {ms(pct(first, 99))} |")
+        w(f"| ... last 100 | p50 {ms(pct(last, 50))}, p99 {ms(pct(last, 99))} |")
+    if par and wall:
+        distinct = open(os.path.join(OUT, "par-distinct.txt")).read().strip()
+        w(f"| 50 CNI ADDs at once | wall {ms(wall[0])}; each call p50 {ms(pct(par, 50))}, max {ms(par[-1])}; {distinct} distinct addresses |")
+    for k, label in [("true", "`/bin/true` (an empty process)"), ("version", "underlay start-up: CNI VERSION"),
+                     ("ls", "underlay start-up: `network ls` of an empty store")]:
+        if start[k]:
+            w(f"| {label} | p50 {ms(pct(start[k], 50))} |")
+    w("")
+    w(NOTES_SCALE)
+    w(STATIC_VM)
+    w(PENDING)
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    chart([("CLI connect", cli_c), ("CLI disconnect", cli_d), ("CNI ADD", cni["u-add"]),
+           ("CNI DEL", cni["u-del"]), ("reference ADD", cni["r-add"]), ("reference DEL", cni["r-del"]),
+           ("netavark setup", cni["n-add"]), ("netavark teardown", cni["n-del"]),
+           ("floor attach", floor[0]), ("floor detach", floor[1])])
+    print("\n".join(l for l in lines if l.startswith("|")))
+
+
+def _head(out, n):
+    with open(os.path.join(out, "seq-attach.txt")) as f:
+        xs = [int(x) for x in f.read().split()]
+    return xs[:n]
+
+
+def _tail(out, n):
+    with open(os.path.join(out, "seq-attach.txt")) as f:
+        xs = [int(x) for x in f.read().split()]
+    return xs[-n:]
+
+
+COLORS = ["#1f77b4", "#aec7e8", "#d62728", "#ff9896", "#2ca02c", "#98df8a", "#9467bd", "#c5b0d5",
+          "#7f7f7f", "#c7c7c7"]
+
+
+def chart(series):
+    """Empirical distributions (CDF) on a log time axis, as a plain SVG."""
+    W, H, L, R, T, B = 860, 420, 60, 270, 20, 50
+    lo, hi = 0.1, 100.0  # ms
+    x = lambda v: L + (math.log10(min(max(v, lo), hi)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * (W - L - R)
+    y = lambda p: T + (1 - p) * (H - T - B)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{W}" height="{H}" fill="white"/>']
+    for t in [0.1, 0.3, 1, 3, 10, 30, 100]:
+        out.append(f'<line x1="{x(t):.1f}" y1="{T}" x2="{x(t):.1f}" y2="{H - B}" stroke="#ddd"/>')
+        out.append(f'<text x="{x(t):.1f}" y="{H - B + 15}" text-anchor="middle">{t:g} ms</text>')
+    for p in [0, 0.25, 0.5, 0.75, 1]:
+        out.append(f'<line x1="{L}" y1="{y(p):.1f}" x2="{W - R}" y2="{y(p):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{L - 5}" y="{y(p) + 4:.1f}" text-anchor="end">{p:.2f}</text>')
+    out.append(f'<text x="{(L + W - R) / 2}" y="{H - 10}" text-anchor="middle">latency (log scale)</text>')
+    out.append(f'<text x="15" y="{(T + H - B) / 2}" transform="rotate(-90 15 {(T + H - B) / 2})" text-anchor="middle">fraction of calls at or below</text>')
+    k = 0
+    for i, (name, xs) in enumerate(series):
+        if not xs:
+            continue
+        pts = " ".join(f"{x(v / 1000):.1f},{y((j + 1) / len(xs)):.1f}" for j, v in enumerate(xs))
+        dash = ' stroke-dasharray="5,3"' if i % 2 else ""
+        out.append(f'<polyline fill="none" stroke="{COLORS[i]}" stroke-width="2"{dash} points="{pts}"/>')
+        ly = T + 10 + 16 * k
+        out.append(f'<line x1="{W - R + 10}" y1="{ly}" x2="{W - R + 35}" y2="{ly}" stroke="{COLORS[i]}" stroke-width="2"{dash}/>')
+        out.append(f'<text x="{W - R + 40}" y="{ly + 4}">{name} (p50 {pct(xs, 50) / 1000:.2f} ms)</text>')
+        k += 1
+    out.append("</svg>")
+    with open(os.path.join(ROOT, "bench", "latency.svg"), "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+NOTES_TARGETS = """Where a target is missed, why:
+
+- **CNI ADD** (and CLI connect): mostly fixed cost. Starting the process costs about 1.1–1.4 ms
+  of wall time for this binary (see start-up below; an empty process 0.6 ms), the kernel's own
+  work for creating, naming, addressing, raising and routing a macvlan link is the netlink floor
+  below, and underlay's store (a lock, reading the network, one durable write-ahead record, one
+  atomic outcome) and its netlink socket in the container's namespace (opened on a fresh
+  thread) the rest. One fifth of the reference plugin's ADD leaves about as much as process
+  start alone. What would get closest: a smaller, statically linked binary (fewer page faults
+  at start), one store read instead of two per ADD, and no second lookup of the new link.
+- **CLI disconnect / the DELs**: the kernel needs about 20 ms to delete a macvlan link (its
+  unregistration waits for RCU grace periods). The CNI DEL records the detach and hands the
+  deletion to a background process (the addresses are released once the link is gone); the
+  CLI's `network disconnect` still waits for it, as a person at a shell expects.
+- **Sequential attaches**: a network's endpoints live in the network's one document, so every
+  attach reads and rewrites all of them; at 1000 endpoints the document is about 400 KB. What
+  would reach the target: one document per endpoint (the network document keeping only the
+  compact run-length address sets), so an attach costs the same at any size.
+"""
+
+NOTES_ATTACH = """The floor is `cargo run --release -p underlay-netlink --example floor`: the same kernel work
+(macvlan into the namespace under a temporary name, lookup, rename, address, up, default route;
+then delete) by the shortest netlink sequence, in one process, with no store and no IPAM.
+"""
+
+NOTES_SCALE = """The 50 parallel ADDs serialise on the store's lock (each holds it while it changes the
+kernel), as host-local serialises on its directory lock; every call still gets its own address.
+"""
+
+STATIC_VM = """## Scale: 4094 networks on `eth0.1`..`eth0.4094` of one parent (VM)
+
+Not rerun by the suite (it takes about 10 minutes under software emulation); run by
+`scripts/test.sh` and by `UL_SCALE_N=4094 bash vm/run.sh scale`. Each network gets its own
+802.1Q parent, created on the fly by `network create` (one command per network, two workers on
+the VM's two CPUs) and deleted by `network rm` (64 names per command, two workers), on
+Debian's stock 6.1 kernel under QEMU TCG (roughly an order of magnitude slower than native).
+Figures are wall time divided by N.
+
+| N | create, per network | rm, per network | `network ls` of all | where |
+|---|---|---|---|---|
+| 300 | 83.9 ms | 28.5 ms | 0.55 s | VM (TCG, 2 vCPUs), 2026-11-28 |
+| 600 | 89.0 ms | 35.6 ms | 0.87 s | VM (TCG, 2 vCPUs), 2026-11-28 |
+| 4094 | 141.8 ms | 152.6 ms | 2.34 s | VM (TCG, 1 vCPU, one process per rm), 2026-11-28, fresh-clone CI run |
+
+The last row is the earlier one-worker layout on a slow day (the same layout measured 66.2 ms
+and 71.6 ms the day before): TCG speed varies with the host's load. Per-network time stays flat
+as N grows: each command reads only the documents it concerns (a name index and a per-parent
+index beside the network documents).
+"""
+
+PENDING = """## Not measured yet
+
+- The Docker plugin against Docker's built-in macvlan driver (`docker network connect` +
+  `disconnect`), and the daemon's idle and busy memory: they come with the Docker plugin.
+"""
+
+if __name__ == "__main__":
+    main()

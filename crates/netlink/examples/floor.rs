@@ -1,0 +1,99 @@
+//! The netlink floor: the kernel work of one attach and one detach done by the shortest
+//! sequence of netlink requests, with no IPAM, no store and no process start — what underlay's
+//! own attach and detach are compared with in BENCHMARKS.md.
+//!
+//! Makes two namespaces of its own (a "host" with a veth as parent, a "container"), then N
+//! times: create a macvlan into the container under a temporary name, look it up, rename it
+//! to eth0, add an address, bring it up, add a default route (attach); delete it (detach). The
+//! container's socket is opened anew for every attach, as a fresh process must. Prints one line
+//! per round: attach and detach in microseconds. Needs root; touches nothing else.
+//!
+//!   cargo run --release -p underlay-netlink --example floor -- [N]
+
+use std::time::Instant;
+
+use netlink::{
+    netns, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink, NsRef, RealNetlink, Route,
+};
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let host_file = netns::new_netns().expect("a namespace for the host");
+    let ctr_file = netns::new_netns().expect("a namespace for the container");
+    let host = NsRef::Path(netns::fd_path(&host_file));
+    let ctr = NsRef::Path(netns::fd_path(&ctr_file));
+    let nl = RealNetlink::new().expect("netlink");
+    nl.link_add(
+        &host,
+        &NewLink {
+            name: "uplink".into(),
+            kind: LinkKind::Veth {
+                peer: "lan0".into(),
+                peer_ns: None,
+            },
+            parent_index: None,
+            target_ns: None,
+            mac: None,
+            mtu: None,
+            up: true,
+        },
+    )
+    .expect("veth");
+    let parent = nl.link_by_name(&host, "uplink").unwrap().expect("uplink");
+    let lan0 = nl.link_by_name(&host, "lan0").unwrap().expect("lan0");
+    let up = LinkChange {
+        up: Some(true),
+        ..Default::default()
+    };
+    nl.link_set(&host, lan0.index, &up).unwrap();
+    let addr = "172.16.86.9/24".parse().unwrap();
+    let default = Route {
+        dst: "0.0.0.0/0".parse().unwrap(),
+        gateway: Some("172.16.86.1".parse().unwrap()),
+        oif: 0,
+    };
+    for _ in 0..n {
+        let t0 = Instant::now();
+        nl.link_add(
+            &host,
+            &NewLink {
+                name: "ulfloor0".into(),
+                kind: LinkKind::Macvlan {
+                    mode: MacvlanMode::Bridge,
+                },
+                parent_index: Some(parent.index),
+                target_ns: Some(ctr.clone()),
+                mac: None,
+                mtu: None,
+                up: false,
+            },
+        )
+        .expect("macvlan");
+        let link = nl.link_by_name(&ctr, "ulfloor0").unwrap().expect("new link");
+        let rename = LinkChange {
+            name: Some("eth0".into()),
+            ..Default::default()
+        };
+        nl.link_set(&ctr, link.index, &rename).unwrap();
+        nl.addr_add(&ctr, link.index, addr).unwrap();
+        nl.link_set(&ctr, link.index, &up).unwrap();
+        nl.route_add(
+            &ctr,
+            &Route {
+                oif: link.index,
+                ..default.clone()
+            },
+        )
+        .unwrap();
+        let attach = t0.elapsed();
+        let t1 = Instant::now();
+        nl.link_del(&ctr, link.index).unwrap();
+        let detach = t1.elapsed();
+        nl.forget(&ctr);
+        println!("{} {}", attach.as_micros(), detach.as_micros());
+        std::thread::sleep(std::time::Duration::from_millis(40));
+    }
+}
