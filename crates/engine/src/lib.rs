@@ -135,7 +135,7 @@ pub(crate) fn load_all(txn: &dyn Txn) -> Result<Vec<Network>> {
 }
 
 pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(net)
+    let bytes = serde_json::to_vec(net)
         .map_err(|e| Error::store(format!("cannot encode network {}: {e}", net.name)))?;
     txn.put(&net.key(), &bytes)?;
     Ok(())
@@ -147,7 +147,7 @@ pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
 /// the durable intent is found and `restore` finishes or undoes the operation, as after a
 /// kill. This halves the fsyncs of connect and disconnect.
 pub(crate) fn save_outcome(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(net)
+    let bytes = serde_json::to_vec(net)
         .map_err(|e| Error::store(format!("cannot encode network {}: {e}", net.name)))?;
     txn.put_unsynced(&net.key(), &bytes)?;
     Ok(())
