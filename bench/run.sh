@@ -24,17 +24,22 @@ OUT=$ROOT/target/bench
 rm -rf "$OUT" target/criterion; mkdir -p "$OUT"
 cargo build --release --quiet -p underlay
 cargo build --release --quiet -p underlay-netlink --example floor
+# The kernel tears the previous labs' namespaces down in the background; let it finish first.
+settle() { sleep 3; }
 echo "== micro: IPAM and store (cargo bench)"
 cargo bench --quiet -p ipam --bench alloc -- "${CRIT[@]}" 2>&1 | grep -E '^(ipam|store)/|time:' || true
 cargo bench --quiet -p underlay-store --bench txn -- "${CRIT[@]}" 2>&1 | grep -E '^(ipam|store)/|time:' || true
 echo "== CLI connect/disconnect"
 BENCH_OUT=$OUT bash bench/cli_attach.sh "$N"
 echo "== CNI: underlay, reference macvlan + host-local, netavark"
+settle
 BENCH_OUT=$OUT bash bench/cni_attach.sh "$N" | tail -4
 echo "== netlink floor"
+settle
 target/release/examples/floor "$N" > "$OUT/floor.txt"
 awk '{print $1}' "$OUT/floor.txt" > "$OUT/floor-attach.txt"; awk '{print $2}' "$OUT/floor.txt" > "$OUT/floor-detach.txt"
 echo "== scale: $SEQ sequential attaches, 50 parallel ADDs, start-up"
+settle
 BENCH_OUT=$OUT bash bench/scale_attach.sh "$SEQ"
 cmd="bash bench/run.sh"; [[ ${QUICK:-0} == 1 ]] && cmd="QUICK=1 bash bench/run.sh"
 python3 bench/report.py "$OUT" "$ROOT/target/criterion" "$ROOT" "$cmd"
