@@ -72,7 +72,10 @@ fn main() {
             },
         )
         .expect("macvlan");
-        let link = nl.link_by_name(&ctr, "ulfloor0").unwrap().expect("new link");
+        let link = nl
+            .link_by_name(&ctr, "ulfloor0")
+            .unwrap()
+            .expect("new link");
         let rename = LinkChange {
             name: Some("eth0".into()),
             ..Default::default()
