@@ -130,7 +130,10 @@ rm -rf "$r"
 
 echo "podman: $(P version --format '{{.Client.Version}}'), backend $(P info --format '{{.Host.NetworkBackend}}')"
 # Podman calls VERSION for every conflist and silently drops a network whose plugin fails it.
-if P network ls --format '{{.Name}} {{.Driver}}' | grep -q "^$NET underlay"; then
+# (Output is captured before it is matched: with pipefail, `grep -q` closing a pipe early
+# would fail the writer.)
+nets=$(P network ls --format '{{.Name}} {{.Driver}}')
+if grep -q "^$NET underlay" <<<"$nets"; then
   pass "podman lists $NET with driver underlay"
 else
   fail "podman does not list $NET: $(P network ls 2>&1)"
@@ -151,12 +154,16 @@ P exec ul-a ping -c 1 -W 2 "$b" >/dev/null && pass "ul-a reaches ul-b" || fail "
 P exec ul-b ping -c 1 -W 2 "$s" >/dev/null && pass "ul-b reaches ul-s" || fail "ul-b cannot reach ul-s"
 P exec ul-s ping -c 1 -W 2 172.16.86.1 >/dev/null && pass "ul-s reaches the router" || fail "ul-s cannot reach the router"
 sk=$(P inspect -f '{{.NetworkSettings.SandboxKey}}' ul-a)
-nsenter --net="$sk" ip -d link show eth0 | grep -q "macvlan mode bridge" && pass "eth0 is a macvlan link in bridge mode" \
+link=$(nsenter --net="$sk" ip -d link show eth0)
+grep -q "macvlan mode bridge" <<<"$link" && pass "eth0 is a macvlan link in bridge mode" \
   || fail "eth0: $(nsenter --net="$sk" ip -d link show eth0)"
 n=$(UL network inspect $NET | grep -c '"EndpointID"' || true)
 [ "$n" = 3 ] && pass "underlay network inspect shows the 3 containers" || fail "underlay sees $n endpoints"
-UL network inspect $NET | grep -q '"Name": "ul-s"' && pass "underlay shows podman's container names" \
-  || fail "container names: $(UL network inspect $NET | grep '"Name"')"
+inspect=$(UL network inspect $NET)
+case $inspect in
+  *'"Name": "ul-s"'*) pass "underlay shows podman's container names" ;;
+  *) fail "container names: $(grep '"Name"' <<<"$inspect")" ;;
+esac
 # stop releases the address (DEL); start attaches again (ADD).
 P stop -t 0 ul-b >/dev/null
 P start ul-b >/dev/null

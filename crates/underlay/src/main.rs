@@ -168,6 +168,12 @@ fn split_all(what: &str, items: &[String]) -> Result<Vec<(String, String)>, Stri
 }
 
 fn main() -> ExitCode {
+    // Like other command-line tools, end quietly when the reader of our output goes away
+    // (`underlay network inspect x | grep -q y`) instead of panicking on EPIPE.
+    // SAFETY: setting a signal's disposition to the default before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // The background half of a CNI DEL.
     if let Ok(job) = std::env::var(cni::FINISH_ENV) {
         return ExitCode::from(cni::finish_detach(&job) as u8);
