@@ -177,14 +177,7 @@ pub fn run() -> i32 {
 
 /// Handle one call: (what to print, exit status).
 pub fn handle(env: &Env, stdin: &[u8]) -> (String, i32) {
-    let version = serde_json::from_slice::<Value>(stdin)
-        .ok()
-        .and_then(|v| {
-            v.get("cniVersion")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "1.1.0".to_string());
+    let version = stdin_version(stdin);
     match dispatch(env, stdin) {
         Ok(None) => (String::new(), 0),
         Ok(Some(v)) => (pretty(&v), 0),
@@ -202,18 +195,23 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
+/// The `cniVersion` of the configuration on stdin, read leniently (errors and VERSION answers
+/// carry it even when the rest does not decode); the newest when there is none.
+fn stdin_version(stdin: &[u8]) -> String {
+    serde_json::from_slice::<Value>(stdin)
+        .ok()
+        .and_then(|v| {
+            v.get("cniVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "1.1.0".to_string())
+}
+
 fn dispatch(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
     if env.command == "VERSION" {
-        let version = serde_json::from_slice::<Value>(stdin)
-            .ok()
-            .and_then(|v| {
-                v.get("cniVersion")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "1.1.0".to_string());
         return Ok(Some(json!({
-            "cniVersion": version,
+            "cniVersion": stdin_version(stdin),
             "supportedVersions": SUPPORTED_VERSIONS,
         })));
     }
@@ -306,14 +304,14 @@ impl Call<'_> {
     }
 
     /// The network for this configuration: made on first use; remade when the configuration
-    /// changed and nothing is attached.
-    fn ensure_network(&self, engine: &Engine, master: &str) -> Result<(), CniError> {
+    /// changed and nothing is attached. Whether this call made it.
+    fn ensure_network(&self, engine: &Engine, master: &str) -> Result<bool, CniError> {
         let req = self.conf.create_request(master)?;
         let fingerprint = self.conf.fingerprint(master);
         for _ in 0..8 {
             match self.find(engine)? {
                 Some(net) => match net.labels.get(CONFIG_LABEL) {
-                    Some(f) if *f == fingerprint => return Ok(()),
+                    Some(f) if *f == fingerprint => return Ok(false),
                     None => {
                         return Err(CniError::new(
                             CONFLICT,
@@ -342,7 +340,7 @@ impl Call<'_> {
                     }
                 },
                 None => match engine.create_network(&req) {
-                    Ok(_) => return Ok(()),
+                    Ok(_) => return Ok(true),
                     // Another ADD made it first: use it.
                     Err(e) if e.kind == Kind::Conflict && e.message.contains("already exists") => {}
                     Err(e) => return Err(e.into()),
@@ -398,10 +396,14 @@ impl Call<'_> {
             _ => (None, None),
         };
         let mut outcome = Err(CniError::new(IO_FAILURE, "not attempted"));
+        let mut made = false;
         for _ in 0..8 {
-            if let Err(e) = self.ensure_network(&engine, &master) {
-                outcome = Err(e);
-                break;
+            match self.ensure_network(&engine, &master) {
+                Ok(m) => made |= m,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
             }
             let req = ConnectRequest {
                 network: self.conf.name.clone(),
@@ -433,6 +435,14 @@ impl Call<'_> {
             Err(e) => {
                 if let IpamKind::Delegate(plugin) = &ipam {
                     let _ = delegate::exec(plugin, "DEL", self.stdin, self.env);
+                }
+                // A failed ADD leaves no network behind that it made itself.
+                if made {
+                    if let Ok(Some(net)) = self.find(&engine) {
+                        if net.endpoints.is_empty() {
+                            let _ = engine.remove_network(&net.id);
+                        }
+                    }
                 }
                 self.remove_if_unused(&engine);
                 return Err(e);
@@ -662,9 +672,12 @@ impl Call<'_> {
     fn status(&self) -> Result<(), CniError> {
         let engine = self.engine()?;
         let master = self.master(&engine)?;
-        engine
-            .parent_ready(&master)
-            .map_err(|e| CniError::new(NOT_AVAILABLE, e.message))?;
+        // A master inside each container cannot be checked before there is a container.
+        if !self.conf.link_in_container {
+            engine
+                .parent_ready(&master)
+                .map_err(|e| CniError::new(NOT_AVAILABLE, e.message))?;
+        }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
             delegate::exec(&plugin, "STATUS", self.stdin, self.env)?;
         }
