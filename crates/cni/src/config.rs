@@ -159,10 +159,9 @@ impl NetConf {
         if self.name.is_empty() {
             return Err(invalid("the network configuration has no \"name\""));
         }
-        if self.link_in_container {
-            return Err(CniError::new(
-                crate::UNSUPPORTED_FIELD,
-                "linkInContainer is not supported by underlay: the master must be a link of the host (the plugin's network namespace)",
+        if self.link_in_container && self.master.as_deref().unwrap_or("").is_empty() {
+            return Err(invalid(
+                "linkInContainer needs \"master\": the name of the link inside the container to put the interface on, e.g. eth1",
             ));
         }
         self.driver()?;
@@ -196,6 +195,7 @@ impl NetConf {
             driver: driver.name().to_string(),
             options,
             labels: vec![(CONFIG_LABEL.to_string(), self.fingerprint(master))],
+            parent_in_container: self.link_in_container,
             ..Default::default()
         };
         match self.ipam_kind() {
@@ -283,6 +283,7 @@ impl NetConf {
             "mode": self.mode.clone().unwrap_or_default(),
             "flag": self.flag.clone().unwrap_or_default(),
             "mtu": self.mtu.unwrap_or(0),
+            "linkInContainer": self.link_in_container,
             "ipam": canonical(self.ipam.clone().unwrap_or_default()),
         });
         let digest = Sha256::digest(doc.to_string().as_bytes());

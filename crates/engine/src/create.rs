@@ -35,6 +35,8 @@ pub struct CreateRequest {
     pub routes: Option<Vec<(String, Option<String>)>>,
     /// No subnets: addresses come with each connect from another IPAM, or there are none.
     pub external_ipam: bool,
+    /// The `parent` is a link in each container's own namespace (CNI's `linkInContainer`).
+    pub parent_in_container: bool,
 }
 
 /// What `create` hands back.
@@ -306,6 +308,20 @@ impl Engine {
 
         // Parent: decide what it is and whether we must make it.
         let parent = match &opts.parent {
+            _ if req.parent_in_container => {
+                let Some(p) = &opts.parent else {
+                    return Err(Error::invalid(
+                        "a parent inside the container needs its name: set the parent (CNI: \"master\") to the container's link, e.g. eth1",
+                    ));
+                };
+                if p == "lo" {
+                    return Err(Error::invalid(format!(
+                        "loopback interface is not a valid {driver} parent link"
+                    )));
+                }
+                check_ifname("parent interface name", p)?;
+                Parent::InContainer { name: p.clone() }
+            }
             None => {
                 internal = true;
                 Parent::Dummy {
@@ -360,10 +376,15 @@ impl Engine {
                 }
             }
         };
-        let existing = crate::on_parent(&*txn, parent.name())?;
-        self.check_parent_sharing(&existing, &opts.mode, &parent, &ipam)?;
+        let existing = crate::on_parent(&*txn, &parent.index_key())?;
+        if !parent.in_container() {
+            // Each container has its own link of that name: nothing is shared on the host.
+            self.check_parent_sharing(&existing, &opts.mode, &parent, &ipam)?;
+        }
         if let Some(mtu) = opts.mtu {
             let limit = match &parent {
+                // Checked by the kernel at attach, against the container's link.
+                Parent::InContainer { .. } => None,
                 Parent::Vlan { base, .. } if !self.link_exists(parent.name())? => {
                     self.link(&NsRef::Host, base)?.map(|l| l.mtu)
                 }
@@ -493,6 +514,7 @@ impl Engine {
     pub(crate) fn ensure_parent(&self, net: &Network) -> Result<()> {
         let host = NsRef::Host;
         match &net.parent {
+            Parent::InContainer { .. } => Ok(()),
             Parent::Existing { name } => {
                 if !self.link_exists(name)? {
                     return Err(Error::not_found(format!(

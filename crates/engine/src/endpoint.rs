@@ -246,13 +246,8 @@ impl Engine {
                 net.name
             )));
         }
-        let parent = self.link(&NsRef::Host, net.parent.name())?.ok_or_else(|| {
-            Error::not_found(format!(
-                "the requested parent interface {} was not found on the host",
-                net.parent.name()
-            ))
-        })?;
         let nsref = ns.nsref();
+        let parent = self.parent_link(&net, &nsref, &req.netns)?;
         let ns_links = self.nl.links(&nsref).map_err(|e| {
             Error::kernel(format!(
                 "cannot list links in network namespace {}: {}",
@@ -373,6 +368,31 @@ impl Engine {
         })
     }
 
+    /// The network's parent link for an endpoint in `ns` (`shown` names that namespace in
+    /// messages): on the host, or in the namespace itself for a parent inside containers.
+    pub(crate) fn parent_link(
+        &self,
+        net: &Network,
+        ns: &NsRef,
+        shown: &str,
+    ) -> Result<netlink::Link> {
+        let name = net.parent.name();
+        if net.parent.in_container() {
+            let found = self.link(ns, name);
+            self.nl.forget(ns);
+            return found?.ok_or_else(|| {
+                Error::not_found(format!(
+                    "the requested parent interface {name} was not found in network namespace {shown} (the parent is a link inside each container)"
+                ))
+            });
+        }
+        self.link(&NsRef::Host, name)?.ok_or_else(|| {
+            Error::not_found(format!(
+                "the requested parent interface {name} was not found on the host"
+            ))
+        })
+    }
+
     /// Create, name, address, raise and route the endpoint's link in its namespace.
     pub(crate) fn attach_link(
         &self,
@@ -388,16 +408,23 @@ impl Engine {
         };
         let mut created = None;
         for name in tmp_variants(&ep.tmp_name) {
+            // A host parent's link is made on the host straight into the namespace; a parent
+            // inside the container has its link made right there.
+            let (made_in, target_ns) = if net.parent.in_container() {
+                (ns.clone(), None)
+            } else {
+                (NsRef::Host, Some(ns.clone()))
+            };
             let req = NewLink {
                 name: name.clone(),
                 kind: kind.clone(),
                 parent_index: Some(parent_index),
-                target_ns: Some(ns.clone()),
+                target_ns,
                 mac,
                 mtu: net.mtu,
                 up: false,
             };
-            match self.nl.link_add(&NsRef::Host, &req) {
+            match self.nl.link_add(&made_in, &req) {
                 Ok(()) => {
                     created = Some(name);
                     break;

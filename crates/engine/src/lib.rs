@@ -90,7 +90,7 @@ impl Engine {
         }
         net.state = NetState::Removing;
         save(&mut *txn, &net)?;
-        let siblings = on_parent(&*txn, net.parent.name())?;
+        let siblings = on_parent(&*txn, &net.parent.index_key())?;
         if let Some(problem) = self.release_parent(&siblings, &net) {
             return Err(Error::kernel(format!(
                 "{problem}; network {} is kept in state removing, `underlay network restore` retries",
@@ -232,12 +232,13 @@ pub(crate) fn find_net(txn: &dyn Txn, key: &str) -> Result<Network> {
     }
 }
 
-/// Every network whose parent link is `parent`.
+/// Every network whose parent has index key `parent` (see `Parent::index_key`: a host link's
+/// name).
 pub(crate) fn on_parent(txn: &dyn Txn, parent: &str) -> Result<Vec<Network>> {
     let mut out = Vec::new();
     for key in txn.keys(&parent_dir(parent))? {
         let id = key.rsplit('/').next().unwrap_or_default();
-        if let Some(n) = load(txn, id)?.filter(|n| n.parent.name() == parent) {
+        if let Some(n) = load(txn, id)?.filter(|n| n.parent.index_key() == parent) {
             out.push(n);
         }
     }
@@ -249,7 +250,7 @@ pub(crate) fn on_parent(txn: &dyn Txn, parent: &str) -> Result<Vec<Network>> {
 pub(crate) fn index_add(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     txn.put_unsynced(&name_key(&net.name), net.id.as_bytes())?;
     txn.put_unsynced(
-        &format!("{}/{}", parent_dir(net.parent.name()), net.id),
+        &format!("{}/{}", parent_dir(&net.parent.index_key()), net.id),
         b"",
     )?;
     Ok(())
@@ -259,7 +260,11 @@ pub(crate) fn index_remove(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     if txn.get(&name_key(&net.name))?.as_deref() == Some(net.id.as_bytes()) {
         txn.delete(&name_key(&net.name))?;
     }
-    txn.delete(&format!("{}/{}", parent_dir(net.parent.name()), net.id))?;
+    txn.delete(&format!(
+        "{}/{}",
+        parent_dir(&net.parent.index_key()),
+        net.id
+    ))?;
     Ok(())
 }
 
@@ -269,7 +274,7 @@ pub(crate) fn reindex(txn: &mut dyn Txn, nets: &[Network]) -> Result<()> {
     for n in nets {
         want.insert(name_key(&n.name), n.id.as_bytes().to_vec());
         want.insert(
-            format!("{}/{}", parent_dir(n.parent.name()), n.id),
+            format!("{}/{}", parent_dir(&n.parent.index_key()), n.id),
             Vec::new(),
         );
     }

@@ -172,20 +172,39 @@ pub enum Parent {
     },
     /// A dummy link `dm-<id12>`/`di-<id12>` made for a network without parent (always ours).
     Dummy { name: String },
+    /// A link of this name in each container's own namespace (CNI's `linkInContainer`, e.g. a
+    /// device moved into the container): looked up there at attach; never created or deleted.
+    #[serde(rename = "incontainer")]
+    InContainer { name: String },
 }
 
 impl Parent {
     pub fn name(&self) -> &str {
         match self {
-            Parent::Existing { name } | Parent::Vlan { name, .. } | Parent::Dummy { name } => name,
+            Parent::Existing { name }
+            | Parent::Vlan { name, .. }
+            | Parent::Dummy { name }
+            | Parent::InContainer { name } => name,
         }
     }
     /// Whether underlay created this link and is responsible for it.
     pub fn owned(&self) -> bool {
         match self {
-            Parent::Existing { .. } => false,
+            Parent::Existing { .. } | Parent::InContainer { .. } => false,
             Parent::Vlan { created, .. } => *created,
             Parent::Dummy { .. } => true,
+        }
+    }
+    /// Whether the parent lives in each container's namespace rather than on the host.
+    pub fn in_container(&self) -> bool {
+        matches!(self, Parent::InContainer { .. })
+    }
+    /// What networks sharing this parent have in common: the host link's name, or, for a
+    /// parent inside containers, a key that never matches a host link.
+    pub fn index_key(&self) -> String {
+        match self {
+            Parent::InContainer { name } => format!("@container/{name}"),
+            other => other.name().to_string(),
         }
     }
 }

@@ -50,7 +50,8 @@ impl Engine {
             let mut net = net.clone();
             let mut changed = false;
             let parent = net.parent.name().to_string();
-            if !self.link_exists(&parent)? {
+            let on_host = !net.parent.in_container();
+            if on_host && !self.link_exists(&parent)? {
                 if net.parent.owned() {
                     match self.ensure_parent(&net) {
                         Ok(()) => report.lines.push(format!(
@@ -73,7 +74,11 @@ impl Engine {
                     report.degraded.push(net.name.clone());
                 }
             }
-            let parent_link = self.link(&NsRef::Host, &parent)?;
+            let parent_link = if on_host {
+                self.link(&NsRef::Host, &parent)?
+            } else {
+                None
+            };
             let eps: Vec<Endpoint> = net.endpoints.values().cloned().collect();
             for ep in eps {
                 let alive = netlink::netns::identity(Path::new(&ep.netns))
@@ -119,7 +124,12 @@ impl Engine {
                             self.nl.forget(&ns);
                             continue;
                         }
-                        let Some(parent_link) = &parent_link else {
+                        let parent_index = if on_host {
+                            parent_link.as_ref().map(|l| l.index)
+                        } else {
+                            self.parent_link(&net, &ns, &ep.name).ok().map(|l| l.index)
+                        };
+                        let Some(parent_index) = parent_index else {
                             report.lines.push(format!(
                                 "network {}: {} lost {} and it cannot be recreated while parent {parent} is missing",
                                 net.name, ep.name, ep.ifname
@@ -127,7 +137,7 @@ impl Engine {
                             continue;
                         };
                         let mac = ep.mac.as_deref().and_then(netlink::parse_mac);
-                        let attached = self.attach_link(&net, &ep, parent_link.index, &ns, mac);
+                        let attached = self.attach_link(&net, &ep, parent_index, &ns, mac);
                         self.nl.forget(&ns);
                         match attached {
                             Ok(()) => report.lines.push(format!(

@@ -284,23 +284,28 @@ fn results_and_containers_match_the_reference_plugins() {
             "{what}: containers differ"
         );
 
-        // CHECK with the ADD result passes on both (0.3.1 has no CHECK: both refuse it).
-        let with_prev = |mut c: Value, prev: &Value| {
-            c["prevResult"] = prev.clone();
-            c
+        // The same command on both, with the ADD result as prevResult: (reference, underlay).
+        let both = |command: &'static str| {
+            let with_prev = |mut c: Value, prev: &Value| {
+                c["prevResult"] = prev.clone();
+                c
+            };
+            let r = call(
+                &rlab,
+                &format!("{REFERENCE}/macvlan"),
+                &mk(&rns, command),
+                &with_prev(rconf.clone(), &rres),
+            );
+            let u = call(
+                &ulab,
+                common::bin(),
+                &mk(&uns, command),
+                &with_prev(uconf.clone(), &ures),
+            );
+            (r, u)
         };
-        let rc = call(
-            &rlab,
-            &format!("{REFERENCE}/macvlan"),
-            &mk(&rns, "CHECK"),
-            &with_prev(rconf.clone(), &rres),
-        );
-        let uc = call(
-            &ulab,
-            common::bin(),
-            &mk(&uns, "CHECK"),
-            &with_prev(uconf.clone(), &ures),
-        );
+        // CHECK with the ADD result passes on both (0.3.1 has no CHECK: both refuse it).
+        let (rc, uc) = both("CHECK");
         assert_eq!(
             uc.code, rc.code,
             "{what}: CHECK: reference {rc:?}, underlay {uc:?}"
@@ -308,34 +313,12 @@ fn results_and_containers_match_the_reference_plugins() {
 
         // DEL, DEL again (idempotent), then CHECK fails on both.
         for _ in 0..2 {
-            let rd = call(
-                &rlab,
-                &format!("{REFERENCE}/macvlan"),
-                &mk(&rns, "DEL"),
-                &with_prev(rconf.clone(), &rres),
-            );
-            let ud = call(
-                &ulab,
-                common::bin(),
-                &mk(&uns, "DEL"),
-                &with_prev(uconf.clone(), &ures),
-            );
+            let (rd, ud) = both("DEL");
             assert_eq!((rd.code, ud.code), (0, 0), "{what}: DEL: {rd:?} {ud:?}");
             assert_eq!(ud.stdout, "", "DEL prints nothing");
         }
         if version != "0.3.1" {
-            let rc = call(
-                &rlab,
-                &format!("{REFERENCE}/macvlan"),
-                &mk(&rns, "CHECK"),
-                &with_prev(rconf.clone(), &rres),
-            );
-            let uc = call(
-                &ulab,
-                common::bin(),
-                &mk(&uns, "CHECK"),
-                &with_prev(uconf.clone(), &ures),
-            );
+            let (rc, uc) = both("CHECK");
             assert_ne!(rc.code, 0, "{what}: reference CHECK after DEL");
             assert_ne!(uc.code, 0, "{what}: underlay CHECK after DEL: {uc:?}");
         }
@@ -530,8 +513,8 @@ fn check_gc_status_and_every_error_code() {
         ),
         (
             bad(&lab, with("linkInContainer", json!(true)), "", &a, "eth0"),
-            2,
-            "linkInContainer",
+            102,
+            "not found in network namespace",
         ),
         (
             bad(&lab, conf.clone(), "IP=10.1.2.3", &a, "eth0"),
@@ -594,6 +577,8 @@ fn check_gc_status_and_every_error_code() {
             "failed to find IPAM plugin",
         ),
     ];
+    // Each refusal left no network behind, not even one an ADD made for itself.
+    assert_eq!(lab.ul(&["network", "ls", "-q"]).ok().trim(), "");
     for (r, code, words) in cases {
         assert_eq!(code_of(&r), code, "{r:?}");
         let msg = json_of(&r)["msg"].as_str().unwrap().to_string();
@@ -745,4 +730,61 @@ fn another_ipam_plugin_is_delegated_to() {
     assert_eq!(cmd(&lab, "DEL", "ctr-b", &b, &conf).code, 0);
     assert_eq!(held(), 0);
     assert_eq!(lab.inspect("dlg")["Containers"], json!({}));
+}
+
+#[test]
+fn link_in_container_puts_the_interface_on_the_containers_own_link() {
+    need_root!();
+    let mut lab = Lab::new("lic");
+    let c = lab.add_ns("c");
+    let router = lab.add_ns("router");
+    // The container's own link eth1 (say, a device moved into it) leads to a router.
+    common::ok(
+        "ip",
+        &[
+            "-n", &c, "link", "add", "eth1", "type", "veth", "peer", "name", "lan0", "netns",
+            &router,
+        ],
+    );
+    lab.ip(&c, &["link", "set", "eth1", "up"]);
+    lab.ip(&router, &["addr", "add", "172.16.90.1/24", "dev", "lan0"]);
+    lab.ip(&router, &["link", "set", "lan0", "up"]);
+    let conf = json!({"cniVersion": "1.0.0", "name": "lic", "type": "underlay",
+        "master": "eth1", "linkInContainer": true,
+        "ipam": {"type": "underlay", "ranges": [[{"subnet": "172.16.90.0/24", "gateway": "172.16.90.1"}]],
+                 "routes": [{"dst": "0.0.0.0/0"}]}});
+    let host_before = lab.host_snapshot();
+    let r = json_of(&cmd(&lab, "ADD", "ctr", &c, &conf));
+    assert_eq!(r["ips"][0]["address"], "172.16.90.2/24", "{r}");
+    let link = lab.ip(&c, &["-d", "link", "show", "eth0"]);
+    assert!(
+        link.contains("eth0@eth1") && link.contains("macvlan mode bridge"),
+        "{link}"
+    );
+    assert!(lab.ping(&c, "172.16.90.1"));
+    assert_eq!(lab.host_snapshot(), host_before, "nothing on the host");
+    let mut prev = conf.clone();
+    prev["prevResult"] = r.clone();
+    assert_eq!(cmd(&lab, "CHECK", "ctr", &c, &prev).code, 0);
+    assert_eq!(cmd(&lab, "STATUS", "", &c, &conf).code, 0);
+    // Deleted behind our back: restore puts it back on the container's link.
+    lab.ip(&c, &["link", "del", "eth0"]);
+    let report = lab.ul(&["network", "restore"]).ok();
+    assert!(report.contains("recreated eth0"), "{report}");
+    assert!(lab
+        .ip(&c, &["-d", "link", "show", "eth0"])
+        .contains("eth0@eth1"));
+    assert_eq!(cmd(&lab, "DEL", "ctr", &c, &conf).code, 0);
+    assert!(settled(&lab, "lic"));
+    let links = lab.ip(&c, &["-br", "link"]);
+    assert!(!links.contains("eth0") && links.contains("eth1"), "{links}");
+    // Without a master there is nothing to look up in the container.
+    let mut no_master = conf.clone();
+    no_master.as_object_mut().unwrap().remove("master");
+    let r = cmd(&lab, "ADD", "ctr", &c, &no_master);
+    assert_eq!(code_of(&r), 7);
+    assert!(json_of(&r)["msg"]
+        .as_str()
+        .unwrap()
+        .contains("linkInContainer needs"));
 }
