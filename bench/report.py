@@ -293,9 +293,10 @@ Figures are wall time divided by N.
 |---|---|---|---|---|
 | 300 | 83.9 ms | 28.5 ms | 0.55 s | VM (TCG, 2 vCPUs), 2026-11-28 |
 | 600 | 89.0 ms | 35.6 ms | 0.87 s | VM (TCG, 2 vCPUs), 2026-11-28 |
-| 4094 | 141.8 ms | 152.6 ms | 2.34 s | VM (TCG, 1 vCPU, one process per rm), 2026-11-28, fresh-clone CI run |
+| 4094 | 79.5 ms | 32.8 ms | 2.05 s | VM (TCG, 2 vCPUs), 2026-11-28, fresh-clone CI run |
+| 4094 | 141.8 ms | 152.6 ms | 2.34 s | VM (TCG, 1 vCPU, one process per rm), 2026-11-28, fresh-clone CI run, earlier layout |
 
-The last row is the earlier one-worker layout on a slow day (the same layout measured 66.2 ms
+The last row is the earlier one-worker layout on the same slow day (the same layout measured 66.2 ms
 and 71.6 ms the day before): TCG speed varies with the host's load. Per-network time stays flat
 as N grows: each command reads only the documents it concerns (a name index and a per-parent
 index beside the network documents).
