@@ -103,6 +103,16 @@ pub fn addresses(plugin: &str, result: &Value) -> Result<ExternalIpam, CniError>
             format!("IPAM plugin {plugin} returned {what}"),
         )
     };
+    // An optional address field of `v`, e.g. a gateway.
+    let opt_ip = |v: &Value, key: &str, what: &str| -> Result<Option<IpAddr>, CniError> {
+        v.get(key)
+            .and_then(Value::as_str)
+            .map(|g| {
+                g.parse()
+                    .map_err(|_| bad(format!("an invalid {what} {g:?}")))
+            })
+            .transpose()
+    };
     let mut out = ExternalIpam::default();
     for ip in result
         .get("ips")
@@ -117,13 +127,7 @@ pub fn addresses(plugin: &str, result: &Value) -> Result<ExternalIpam, CniError>
         let addr: IpNet = text
             .parse()
             .map_err(|_| bad(format!("an invalid address {text:?}")))?;
-        let gw: Option<IpAddr> = match ip.get("gateway").and_then(Value::as_str) {
-            Some(g) => Some(
-                g.parse()
-                    .map_err(|_| bad(format!("an invalid gateway {g:?}")))?,
-            ),
-            None => None,
-        };
+        let gw = opt_ip(ip, "gateway", "gateway")?;
         let (slot, gw_slot, family) = if addr.addr().is_ipv4() {
             (&mut out.ipv4, &mut out.info.gateway4, "IPv4")
         } else {
@@ -150,13 +154,7 @@ pub fn addresses(plugin: &str, result: &Value) -> Result<ExternalIpam, CniError>
         let dst: IpNet = dst
             .parse()
             .map_err(|_| bad(format!("an invalid route destination {dst:?}")))?;
-        let gw: Option<IpAddr> = match r.get("gw").and_then(Value::as_str) {
-            Some(g) => Some(
-                g.parse()
-                    .map_err(|_| bad(format!("an invalid route gateway {g:?}")))?,
-            ),
-            None => None,
-        };
+        let gw = opt_ip(r, "gw", "route gateway")?;
         out.info.routes.push(RouteSpec {
             dst: dst.trunc(),
             gw,

@@ -307,7 +307,12 @@ impl Call<'_> {
     /// changed and nothing is attached. Whether this call made it.
     fn ensure_network(&self, engine: &Engine, master: &str) -> Result<bool, CniError> {
         let req = self.conf.create_request(master)?;
-        let fingerprint = self.conf.fingerprint(master);
+        let fingerprint = req
+            .labels
+            .iter()
+            .find(|(k, _)| k == CONFIG_LABEL)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         for _ in 0..8 {
             match self.find(engine)? {
                 Some(net) => match net.labels.get(CONFIG_LABEL) {
@@ -437,14 +442,7 @@ impl Call<'_> {
                     let _ = delegate::exec(plugin, "DEL", self.stdin, self.env);
                 }
                 // A failed ADD leaves no network behind that it made itself.
-                if made {
-                    if let Ok(Some(net)) = self.find(&engine) {
-                        if net.endpoints.is_empty() {
-                            let _ = engine.remove_network(&net.id);
-                        }
-                    }
-                }
-                self.remove_if_unused(&engine);
+                self.remove_if_unused(&engine, made);
                 return Err(e);
             }
         };
@@ -501,13 +499,14 @@ impl Call<'_> {
         Ok(Value::Object(result))
     }
 
-    /// Remove the network if this configuration made it, underlay made its parent link, and
-    /// nothing is attached any more: the parent link goes with it. Best effort: a concurrent
-    /// ADD may have attached something, then the network stays.
-    fn remove_if_unused(&self, engine: &Engine) {
+    /// Remove the network if this configuration made it, nothing is attached any more, and
+    /// either underlay made its parent link (which goes with it) or `just_made` (this call
+    /// created the network and failed). Best effort: a concurrent ADD may have attached
+    /// something, then the network stays.
+    fn remove_if_unused(&self, engine: &Engine, just_made: bool) {
         if let Ok(Some(net)) = self.find(engine) {
             if net.labels.contains_key(CONFIG_LABEL)
-                && net.parent.owned()
+                && (just_made || net.parent.owned())
                 && net.endpoints.is_empty()
                 && net.state == engine::NetState::Ready
             {
@@ -543,7 +542,7 @@ impl Call<'_> {
                     Err(e) if e.kind == Kind::NotFound => {}
                     Err(e) => return Err(e.into()),
                 }
-                self.remove_if_unused(&engine);
+                self.remove_if_unused(&engine, false);
             }
         }
         if let IpamKind::Delegate(plugin) = ipam {
@@ -709,7 +708,7 @@ impl Call<'_> {
                     problems.push(e.message);
                 }
             }
-            self.remove_if_unused(&engine);
+            self.remove_if_unused(&engine, false);
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
             delegate::exec(&plugin, "GC", self.stdin, self.env)?;

@@ -190,11 +190,7 @@ impl Engine {
                 .filter(|e| e.state == EndpointState::Detaching)
                 .cloned()
             {
-                if let Some(problem) = self.remove_endpoint_link(&net, &ep) {
-                    return Err(Error::kernel(problem));
-                }
-                drop_endpoint(&mut net, &ep.id);
-                crate::save(&mut *txn, &net)?;
+                self.detach(&mut *txn, &mut net, &ep)?;
             }
             if let Some(ep) = find_attachment(&net, cid, ifname) {
                 return Err(Error::conflict(format!(
@@ -247,6 +243,9 @@ impl Engine {
             )));
         }
         let nsref = ns.nsref();
+        // A cached socket would keep the namespace (and its link) alive after the container
+        // is gone; namespaces are reopened per operation.
+        let _forget = Forget(&*self.nl, &nsref);
         let parent = self.parent_link(&net, &nsref, &req.netns)?;
         let ns_links = self.nl.links(&nsref).map_err(|e| {
             Error::kernel(format!(
@@ -331,10 +330,7 @@ impl Engine {
         // Write-ahead: addresses and the link's names are durable before the kernel is touched.
         crate::save(&mut *txn, &net)?;
 
-        let attached = self.attach_link(&net, &ep, parent.index, &nsref, mac);
-        // A cached socket would keep the namespace (and its link) alive after the container
-        // is gone; namespaces are reopened per operation.
-        let outcome = match attached {
+        match self.attach_link(&net, &ep, parent.index, &nsref, mac) {
             Ok(()) => {
                 net.endpoints
                     .get_mut(&ep.id)
@@ -349,9 +345,7 @@ impl Engine {
                 drop_endpoint(&mut net, &ep.id);
                 crate::save_outcome(&mut *txn, &net).and(Err(e))
             }
-        };
-        self.nl.forget(&nsref);
-        outcome?;
+        }?;
         Ok(Attached {
             network_id: net.id.clone(),
             endpoint_id: ep.id.clone(),
@@ -378,9 +372,7 @@ impl Engine {
     ) -> Result<netlink::Link> {
         let name = net.parent.name();
         if net.parent.in_container() {
-            let found = self.link(ns, name);
-            self.nl.forget(ns);
-            return found?.ok_or_else(|| {
+            return self.link(ns, name)?.ok_or_else(|| {
                 Error::not_found(format!(
                     "the requested parent interface {name} was not found in network namespace {shown} (the parent is a link inside each container)"
                 ))
@@ -508,13 +500,12 @@ impl Engine {
                 ..
             }
         );
-        let explicit: Vec<&RouteSpec> = net
-            .routes
-            .iter()
-            .flatten()
-            .chain(ep.external.iter().flat_map(|x| x.routes.iter()))
-            .collect();
         if net.routes.is_some() || ep.external.is_some() {
+            let explicit = net
+                .routes
+                .iter()
+                .flatten()
+                .chain(ep.external.iter().flat_map(|x| x.routes.iter()));
             let mut routes: Vec<Route> = Vec::new();
             for r in explicit {
                 let addr = if r.dst.addr().is_ipv4() {

@@ -134,10 +134,13 @@ pub(crate) fn load_all(txn: &dyn Txn) -> Result<Vec<Network>> {
         .collect()
 }
 
+fn encode(net: &Network) -> Result<Vec<u8>> {
+    serde_json::to_vec(net)
+        .map_err(|e| Error::store(format!("cannot encode network {}: {e}", net.name)))
+}
+
 pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    let bytes = serde_json::to_vec(net)
-        .map_err(|e| Error::store(format!("cannot encode network {}: {e}", net.name)))?;
-    txn.put(&net.key(), &bytes)?;
+    txn.put(&net.key(), &encode(net)?)?;
     Ok(())
 }
 
@@ -147,9 +150,7 @@ pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
 /// the durable intent is found and `restore` finishes or undoes the operation, as after a
 /// kill. This halves the fsyncs of connect and disconnect.
 pub(crate) fn save_outcome(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    let bytes = serde_json::to_vec(net)
-        .map_err(|e| Error::store(format!("cannot encode network {}: {e}", net.name)))?;
-    txn.put_unsynced(&net.key(), &bytes)?;
+    txn.put_unsynced(&net.key(), &encode(net)?)?;
     Ok(())
 }
 

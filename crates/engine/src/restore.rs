@@ -134,6 +134,7 @@ impl Engine {
                                 "network {}: {} lost {} and it cannot be recreated while parent {parent} is missing",
                                 net.name, ep.name, ep.ifname
                             ));
+                            self.nl.forget(&ns);
                             continue;
                         };
                         let mac = ep.mac.as_deref().and_then(netlink::parse_mac);
