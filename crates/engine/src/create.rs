@@ -37,6 +37,11 @@ pub struct CreateRequest {
     pub external_ipam: bool,
     /// The `parent` is a link in each container's own namespace (CNI's `linkInContainer`).
     pub parent_in_container: bool,
+    /// The network's id when the caller has one already (Docker's NetworkID: 64 lowercase
+    /// hex digits); otherwise a new one is made.
+    pub id: Option<String>,
+    /// The runtime that manages the network through its own API (Docker).
+    pub owner: Option<Owner>,
 }
 
 /// What `create` hands back.
@@ -215,7 +220,7 @@ fn kv_map(what: &str, kvs: &[(String, String)]) -> Result<BTreeMap<String, Strin
     Ok(m)
 }
 
-fn check_network_name(name: &str) -> Result<()> {
+pub(crate) fn check_network_name(name: &str) -> Result<()> {
     let ok = name
         .chars()
         .next()
@@ -275,7 +280,8 @@ impl Engine {
         }
         let routes = req.routes.as_deref().map(parse_routes).transpose()?;
         let mut warnings = Vec::new();
-        if req.external_ipam && !pools.is_empty() {
+        // A runtime's network (Docker) knows its subnets, but addresses come with each endpoint.
+        if req.external_ipam && !pools.is_empty() && req.owner.is_none() {
             return Err(Error::invalid(
                 "a network whose addresses come from another IPAM cannot have subnets of its own",
             ));
@@ -303,7 +309,22 @@ impl Engine {
                 req.name
             )));
         }
-        let id = ids::network_id();
+        let id = match &req.id {
+            Some(id) => {
+                if !ids::is_network_id(id) {
+                    return Err(Error::invalid(format!(
+                        "invalid network id {id:?}: expected 64 lowercase hex digits"
+                    )));
+                }
+                if crate::load(&*txn, id)?.is_some() {
+                    return Err(Error::conflict(format!(
+                        "network with id {id} already exists"
+                    )));
+                }
+                id.clone()
+            }
+            None => ids::network_id(),
+        };
         let mut internal = req.internal;
 
         // Parent: decide what it is and whether we must make it.
@@ -415,6 +436,7 @@ impl Engine {
             ipam,
             routes,
             external_ipam: req.external_ipam,
+            owner: req.owner,
             endpoints: BTreeMap::new(),
             state: NetState::Creating,
         };

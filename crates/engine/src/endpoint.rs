@@ -132,7 +132,7 @@ fn parse_ip(flag: &str, s: &str, v6: bool) -> Result<IpAddr> {
     Ok(ip)
 }
 
-fn parse_mac(s: &str) -> Result<[u8; 6]> {
+pub(crate) fn parse_mac(s: &str) -> Result<[u8; 6]> {
     let mac = netlink::parse_mac(s).ok_or_else(|| {
         Error::invalid(format!(
             "invalid --mac-address {s:?}: expected six hex bytes like 02:42:ac:10:56:0a"
@@ -167,6 +167,7 @@ impl Engine {
 
         let mut txn = self.store.write()?;
         let mut net = crate::find_net(&*txn, &req.network)?;
+        crate::refuse_if_owned(&net, "connect")?;
         if net.state != NetState::Ready {
             return Err(Error::conflict(format!(
                 "network {} is in the middle of being {}; run `underlay network restore`",
@@ -324,6 +325,7 @@ impl Engine {
             state: EndpointState::Attaching,
             container_id: req.container_id.clone(),
             external: req.external.as_ref().map(|e| e.info.clone()),
+            handoff: false,
         };
         net.ipam = ipam;
         net.endpoints.insert(ep.id.clone(), ep.clone());
@@ -385,6 +387,44 @@ impl Engine {
         })
     }
 
+    /// Create the endpoint's macvlan/ipvlan link on `parent_index` from namespace `made_in`
+    /// (into `target_ns` when given) under its temporary name or a retry variant of it, down;
+    /// returns the name it got.
+    pub(crate) fn add_port(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        parent_index: u32,
+        made_in: &NsRef,
+        target_ns: Option<NsRef>,
+        mac: Option<[u8; 6]>,
+    ) -> Result<String> {
+        let kind = match net.mode {
+            Mode::Macvlan { mode } => LinkKind::Macvlan { mode },
+            Mode::Ipvlan { mode, flag } => LinkKind::Ipvlan { mode, flag },
+        };
+        for name in tmp_variants(&ep.tmp_name) {
+            let req = NewLink {
+                name: name.clone(),
+                kind: kind.clone(),
+                parent_index: Some(parent_index),
+                target_ns: target_ns.clone(),
+                mac,
+                mtu: net.mtu,
+                up: false,
+            };
+            match self.nl.link_add(made_in, &req) {
+                Ok(()) => return Ok(name),
+                Err(e) if e.is_exists() => continue,
+                Err(e) => return Err(port_error(net, &e)),
+            }
+        }
+        Err(Error::kernel(format!(
+            "failed to create the {} port: temporary link names kept clashing",
+            net.driver()
+        )))
+    }
+
     /// Create, name, address, raise and route the endpoint's link in its namespace.
     pub(crate) fn attach_link(
         &self,
@@ -394,43 +434,14 @@ impl Engine {
         ns: &NsRef,
         mac: Option<[u8; 6]>,
     ) -> Result<()> {
-        let kind = match net.mode {
-            Mode::Macvlan { mode } => LinkKind::Macvlan { mode },
-            Mode::Ipvlan { mode, flag } => LinkKind::Ipvlan { mode, flag },
+        // A host parent's link is made on the host straight into the namespace; a parent
+        // inside the container has its link made right there.
+        let (made_in, target_ns) = if net.parent.in_container() {
+            (ns.clone(), None)
+        } else {
+            (NsRef::Host, Some(ns.clone()))
         };
-        let mut created = None;
-        for name in tmp_variants(&ep.tmp_name) {
-            // A host parent's link is made on the host straight into the namespace; a parent
-            // inside the container has its link made right there.
-            let (made_in, target_ns) = if net.parent.in_container() {
-                (ns.clone(), None)
-            } else {
-                (NsRef::Host, Some(ns.clone()))
-            };
-            let req = NewLink {
-                name: name.clone(),
-                kind: kind.clone(),
-                parent_index: Some(parent_index),
-                target_ns,
-                mac,
-                mtu: net.mtu,
-                up: false,
-            };
-            match self.nl.link_add(&made_in, &req) {
-                Ok(()) => {
-                    created = Some(name);
-                    break;
-                }
-                Err(e) if e.is_exists() => continue,
-                Err(e) => return Err(port_error(net, &e)),
-            }
-        }
-        let tmp = created.ok_or_else(|| {
-            Error::kernel(format!(
-                "failed to create the {} port: temporary link names kept clashing",
-                net.driver()
-            ))
-        })?;
+        let tmp = self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?;
         let k = |what: &str, e: netlink::Error| {
             Error::kernel(format!(
                 "failed to {what} in network namespace {}: {}",
@@ -599,6 +610,7 @@ impl Engine {
         let resolved = resolve_netns(netns).ok();
         let mut txn = self.store.write()?;
         let mut net = crate::find_net(&*txn, network)?;
+        crate::refuse_if_owned(&net, "disconnect")?;
         // By identity when the namespace exists; otherwise (or when the name now names another
         // namespace) by the name or path the endpoint was attached with.
         let by_id = resolved
@@ -845,7 +857,7 @@ fn find_attachment<'a>(net: &'a Network, container_id: &str, ifname: &str) -> Op
 }
 
 /// Drops the client's cached socket for a namespace when it goes out of scope.
-struct Forget<'a>(&'a dyn netlink::Netlink, &'a NsRef);
+pub(crate) struct Forget<'a>(&'a dyn netlink::Netlink, &'a NsRef);
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
@@ -854,12 +866,12 @@ impl Drop for Forget<'_> {
 }
 
 /// Names the link may have: the temporary name, its retry variants, the final name.
-fn tmp_variants(tmp: &str) -> Vec<String> {
+pub(crate) fn tmp_variants(tmp: &str) -> Vec<String> {
     vec![tmp.to_string(), format!("{tmp}1"), format!("{tmp}2")]
 }
 
 /// Is `link` (in the endpoint's namespace) the endpoint's link?
-fn is_endpoint_link(net: &Network, ep: &Endpoint, link: &netlink::Link) -> bool {
+pub(crate) fn is_endpoint_link(net: &Network, ep: &Endpoint, link: &netlink::Link) -> bool {
     let kind_ok = link.kind.as_deref() == Some(net.driver().name());
     let name_ok = link.name == ep.ifname || tmp_variants(&ep.tmp_name).contains(&link.name);
     let mac_ok = match (&ep.mac, &link.mac) {
@@ -878,7 +890,7 @@ pub(crate) fn drop_endpoint(net: &mut Network, id: &str) {
     }
 }
 
-fn reserve_error(e: ipam::Error) -> Error {
+pub(crate) fn reserve_error(e: ipam::Error) -> Error {
     let msg = e.to_string();
     match e {
         ipam::Error::AddressInUse(_) => Error::conflict(msg),

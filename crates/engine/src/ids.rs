@@ -15,6 +15,14 @@ pub fn network_id() -> String {
     random_hex(32)
 }
 
+/// Whether `id` has the shape of a network id (64 lowercase hex digits, as Docker's).
+pub fn is_network_id(id: &str) -> bool {
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A 64-hex-digit endpoint id.
 pub fn endpoint_id() -> String {
     random_hex(32)

@@ -13,6 +13,7 @@ use store::{Store, Txn};
 mod create;
 mod endpoint;
 pub mod error;
+mod handoff;
 pub mod ids;
 pub mod lab;
 pub mod model;
@@ -22,6 +23,7 @@ pub mod sandbox;
 pub use create::{check_ifname, CreateRequest, Created, IFNAME_MAX};
 pub use endpoint::{resolve_netns, Attached, ConnectRequest, ExternalIpam, Netns, PendingDetach};
 pub use error::{Error, Kind, Result};
+pub use handoff::Joined;
 pub use model::*;
 pub use store::DEFAULT_STATE_DIR;
 
@@ -67,7 +69,8 @@ impl Engine {
     /// underlay created it and no other network uses it.
     pub fn remove_network(&self, key: &str) -> Result<String> {
         let mut txn = self.store.write()?;
-        let mut net = find_net(&*txn, key)?;
+        let net = find_net(&*txn, key)?;
+        refuse_if_owned(&net, "rm")?;
         if !net.endpoints.is_empty() {
             let list: Vec<String> = net
                 .endpoints
@@ -88,9 +91,17 @@ impl Engine {
                 list.join(", ")
             )));
         }
+        let id = net.id.clone();
+        self.remove_document(&mut *txn, net)?;
+        Ok(id)
+    }
+
+    /// Remove a network without endpoints: record the intent, delete the parent if it is ours
+    /// and no other network uses it, delete the document.
+    pub(crate) fn remove_document(&self, txn: &mut dyn Txn, mut net: Network) -> Result<()> {
         net.state = NetState::Removing;
-        save(&mut *txn, &net)?;
-        let siblings = on_parent(&*txn, &net.parent.index_key())?;
+        save(txn, &net)?;
+        let siblings = on_parent(txn, &net.parent.index_key())?;
         if let Some(problem) = self.release_parent(&siblings, &net) {
             return Err(Error::kernel(format!(
                 "{problem}; network {} is kept in state removing, `underlay network restore` retries",
@@ -98,8 +109,8 @@ impl Engine {
             )));
         }
         txn.delete(&net.key())?;
-        index_remove(&mut *txn, &net)?;
-        Ok(net.id)
+        index_remove(txn, &net)?;
+        Ok(())
     }
 
     /// Remove every network without endpoints; returns their names.
@@ -107,7 +118,7 @@ impl Engine {
         let names: Vec<String> = self
             .networks()?
             .into_iter()
-            .filter(|n| n.endpoints.is_empty() && n.state == NetState::Ready)
+            .filter(|n| n.endpoints.is_empty() && n.state == NetState::Ready && n.owner.is_none())
             .map(|n| n.id)
             .collect();
         let mut removed = Vec::new();
@@ -120,6 +131,22 @@ impl Engine {
             }
         }
         Ok(removed)
+    }
+}
+
+/// A network a runtime manages (Docker) is changed through that runtime only: the runtime keeps
+/// its own record of the network and its containers, which a change behind its back would
+/// contradict.
+pub(crate) fn refuse_if_owned(net: &Network, verb: &str) -> Result<()> {
+    match net.owner {
+        None => Ok(()),
+        Some(owner) => Err(Error::conflict(format!(
+            "network {} ({}) is managed by {}: use `{} network {verb}` for it",
+            net.name,
+            net.short_id(),
+            owner.name(),
+            owner.name()
+        ))),
     }
 }
 

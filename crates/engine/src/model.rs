@@ -222,11 +222,32 @@ pub enum NetState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EndpointState {
+    /// A hand-off endpoint (Docker) with its addresses recorded and no link: between
+    /// CreateEndpoint and Join, or after Leave.
+    Created,
     /// Addresses reserved, the link may be partly set up in the namespace.
     Attaching,
     Attached,
     /// Detach started; the link may still exist.
     Detaching,
+}
+
+/// The container runtime that manages a network through its own API: underlay makes links
+/// and answers its calls, the runtime decides when. Other front doors leave such networks
+/// (and their endpoints) to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    /// Docker, through the remote network driver API (`underlay daemon`).
+    Docker,
+}
+
+impl Owner {
+    pub fn name(self) -> &'static str {
+        match self {
+            Owner::Docker => "docker",
+        }
+    }
 }
 
 /// One network document.
@@ -253,6 +274,9 @@ pub struct Network {
     /// the network has no pools of its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub external_ipam: bool,
+    /// Set when a runtime (Docker) manages the network through its own API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
     pub endpoints: BTreeMap<String, Endpoint>,
     pub state: NetState,
 }
@@ -310,6 +334,10 @@ pub struct Endpoint {
     /// pools): their gateways and routes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalAddrs>,
+    /// The link is handed to the runtime (Docker) on the host under `tmp_name`; the runtime
+    /// moves it into `netns`, names it and sets its addresses and routes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handoff: bool,
 }
 
 impl Endpoint {

@@ -85,6 +85,30 @@ impl Engine {
                     .map(|id| id == ep.netns_id)
                     .unwrap_or(false);
                 match ep.state {
+                    // The runtime decides when a hand-off endpoint goes (Leave, DeleteEndpoint).
+                    EndpointState::Created => {}
+                    EndpointState::Attached if ep.handoff => {}
+                    EndpointState::Attaching | EndpointState::Detaching if ep.handoff => {
+                        if let Some(p) = self.remove_handoff_link(&net, &ep) {
+                            report.lines.push(format!("network {}: {p}", net.name));
+                            continue;
+                        }
+                        if let Some(e) = net.endpoints.get_mut(&ep.id) {
+                            e.state = EndpointState::Created;
+                        }
+                        changed = true;
+                        report.lines.push(format!(
+                            "network {}: {} of endpoint {} was cut off; its link is deleted and the endpoint waits for {}",
+                            net.name,
+                            if ep.state == EndpointState::Attaching {
+                                "join"
+                            } else {
+                                "leave"
+                            },
+                            ep.name,
+                            net.owner.map(Owner::name).unwrap_or("its runtime")
+                        ));
+                    }
                     EndpointState::Attaching | EndpointState::Detaching => {
                         if let Some(p) = self.remove_endpoint_link(&net, &ep) {
                             report.lines.push(format!("network {}: {p}", net.name));

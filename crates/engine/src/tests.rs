@@ -897,3 +897,378 @@ fn a_detach_begun_is_finished_by_the_background_half_an_add_or_restore() {
     assert!(fx.engine.network("bg").unwrap().endpoints.is_empty());
     assert!(fx.links(&c).iter().all(|l| l.starts_with("lo ")));
 }
+
+const DOCKER_NET: &str = "6814fe04f9236011d175ff6c5146712f9419d7b963d0dbe83442dcad0d9988a6";
+const DOCKER_EP: &str = "faa8a0a8e261af485ec32b1780e7be2841f18b16a61a08569a52e40db54d58ee";
+
+/// A network as Docker's CreateNetwork describes it: its id, pools with gateways, `-o` options.
+fn docker_req(id: &str, driver: &str, args: &[&str]) -> CreateRequest {
+    let mut all = vec!["unnamed", driver];
+    all.extend_from_slice(args);
+    let mut r = req(&all);
+    r.name = format!("docker-{}", &id[..12]);
+    r.id = Some(id.into());
+    r.owner = Some(Owner::Docker);
+    r.external_ipam = true;
+    r
+}
+
+fn net_of(fx: &Fx, id: &str) -> Network {
+    fx.engine.network(id).unwrap()
+}
+
+#[test]
+fn handoff_endpoints_follow_dockers_calls() {
+    let mut fx = fx!();
+    let r = docker_req(
+        DOCKER_NET,
+        "macvlan",
+        &[
+            "subnet=172.16.86.0/24",
+            "gateway=172.16.86.1",
+            "o=parent:eth0",
+        ],
+    );
+    fx.engine.ensure_network(&r).unwrap();
+    // Docker replays CreateNetwork: the same network, nothing new.
+    fx.engine.ensure_network(&r).unwrap();
+    assert_eq!(fx.engine.networks().unwrap().len(), 1);
+    let host_before = fx.links("host");
+
+    let addr: ipnet::IpNet = "172.16.86.10/24".parse().unwrap();
+    let mac = fx
+        .engine
+        .create_handoff_endpoint(DOCKER_NET, DOCKER_EP, Some(addr), None, None)
+        .unwrap()
+        .expect("a macvlan endpoint without MAC gets one");
+    assert!(netlink::parse_mac(&mac).unwrap()[0] & 0x03 == 0x02, "{mac}");
+    // Asked again: the same answer.
+    let again = fx
+        .engine
+        .create_handoff_endpoint(DOCKER_NET, DOCKER_EP, Some(addr), None, None)
+        .unwrap();
+    assert_eq!(again.as_deref(), Some(mac.as_str()));
+    assert_eq!(fx.links("host"), host_before, "no link before Join");
+
+    let c = fx.ns();
+    let j = fx.engine.join_handoff(DOCKER_NET, DOCKER_EP, &c).unwrap();
+    assert_eq!(j.gateway4, Some("172.16.86.1".parse().unwrap()));
+    assert_eq!(j.gateway6, None);
+    assert!(j.routes.is_empty());
+    let link = fx
+        .nl
+        .link_by_name(&NsRef::Host, &j.src_name)
+        .unwrap()
+        .expect("the link waits on the host");
+    assert_eq!(link.kind.as_deref(), Some("macvlan"));
+    assert_eq!(netlink::format_mac(&link.mac.unwrap()), mac);
+    let eth0 = fx.nl.link_by_name(&NsRef::Host, "eth0").unwrap().unwrap();
+    assert_eq!(link.parent_index, Some(eth0.index));
+    // Docker retries a Join it did not hear back from: the same link.
+    let j2 = fx.engine.join_handoff(DOCKER_NET, DOCKER_EP, &c).unwrap();
+    assert_eq!(j2, j);
+    let ep = &net_of(&fx, DOCKER_NET).endpoints[DOCKER_EP];
+    assert_eq!(ep.state, EndpointState::Attached);
+    assert_eq!(ep.netns, c);
+
+    // Docker moves it into the container, and back under its SrcName at Leave.
+    let ns = NsRef::Path(PathBuf::from(&c));
+    let inside = fx
+        .nl
+        .move_link(&NsRef::Host, link.index, &ns, "eth0")
+        .unwrap();
+    assert_eq!(fx.links("host"), host_before);
+    fx.nl
+        .move_link(&ns, inside, &NsRef::Host, &j.src_name)
+        .unwrap();
+    fx.engine.leave_handoff(DOCKER_NET, DOCKER_EP).unwrap();
+    fx.engine.leave_handoff(DOCKER_NET, DOCKER_EP).unwrap();
+    assert_eq!(fx.links("host"), host_before, "Leave deletes the link");
+    assert_eq!(
+        net_of(&fx, DOCKER_NET).endpoints[DOCKER_EP].state,
+        EndpointState::Created
+    );
+    fx.engine
+        .delete_handoff_endpoint(DOCKER_NET, DOCKER_EP)
+        .unwrap();
+    fx.engine
+        .delete_handoff_endpoint(DOCKER_NET, DOCKER_EP)
+        .unwrap();
+    assert!(net_of(&fx, DOCKER_NET).endpoints.is_empty());
+    fx.engine.delete_runtime_network(DOCKER_NET).unwrap();
+    fx.engine.delete_runtime_network(DOCKER_NET).unwrap();
+    assert!(fx.engine.networks().unwrap().is_empty());
+    assert!(fx.store().is_empty());
+}
+
+#[test]
+fn a_failed_join_leaves_no_link_and_the_endpoint_as_it_was() {
+    let mut fx = fx!();
+    fx.engine
+        .ensure_network(&docker_req(
+            DOCKER_NET,
+            "macvlan",
+            &["subnet=172.16.86.0/24", "o=parent:eth0"],
+        ))
+        .unwrap();
+    let addr = Some("172.16.86.2/24".parse().unwrap());
+    fx.engine
+        .create_handoff_endpoint(DOCKER_NET, DOCKER_EP, addr, None, Some("02:42:ac:10:56:02"))
+        .unwrap();
+    let c = fx.ns();
+    let host_before = fx.links("host");
+    for method in ["link_add", "link_by_name"] {
+        fx.nl.fail_next(method, libc::EPERM);
+        let e = fx
+            .engine
+            .join_handoff(DOCKER_NET, DOCKER_EP, &c)
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Kernel, "{method}: {e}");
+        assert_eq!(fx.links("host"), host_before, "{method}");
+        let ep = &net_of(&fx, DOCKER_NET).endpoints[DOCKER_EP];
+        assert_eq!(ep.state, EndpointState::Created, "{method}");
+    }
+    let j = fx.engine.join_handoff(DOCKER_NET, DOCKER_EP, &c).unwrap();
+    let l = fx
+        .nl
+        .link_by_name(&NsRef::Host, &j.src_name)
+        .unwrap()
+        .unwrap();
+    assert_eq!(netlink::format_mac(&l.mac.unwrap()), "02:42:ac:10:56:02");
+    // Docker never got the link (its sandbox failed): DeleteEndpoint takes it away.
+    fx.engine
+        .delete_handoff_endpoint(DOCKER_NET, DOCKER_EP)
+        .unwrap();
+    assert_eq!(fx.links("host"), host_before);
+}
+
+#[test]
+fn handoff_routes_macs_and_addresses_follow_the_driver() {
+    let fx = fx!();
+    let l3 = "1111111111111111111111111111111111111111111111111111111111111111";
+    fx.engine
+        .ensure_network(&docker_req(
+            l3,
+            "ipvlan",
+            &[
+                "subnet=10.9.0.0/24",
+                "subnet=2001:db8:9::/64",
+                "o=parent:eth1",
+                "o=ipvlan_mode:l3",
+            ],
+        ))
+        .unwrap();
+    let v4 = Some("10.9.0.5/24".parse().unwrap());
+    let v6 = Some("2001:db8:9::5/64".parse().unwrap());
+    let e = fx
+        .engine
+        .create_handoff_endpoint(l3, "e1", v4, v6, Some("02:00:00:00:00:01"))
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "ipvlan interfaces do not support custom mac address assignment"
+    );
+    assert_eq!(
+        fx.engine
+            .create_handoff_endpoint(l3, "e1", v4, v6, None)
+            .unwrap(),
+        None,
+        "ipvlan links carry the parent's MAC"
+    );
+    let j = fx.engine.join_handoff(l3, "e1", "/nonexistent").unwrap();
+    assert_eq!((j.gateway4, j.gateway6), (None, None));
+    let dsts: Vec<String> = j.routes.iter().map(|r| format!("{}", r.dst)).collect();
+    assert_eq!(dsts, ["0.0.0.0/0", "::/0"]);
+    assert!(j.routes.iter().all(|r| r.gw.is_none()), "connected routes");
+
+    let e = fx
+        .engine
+        .create_handoff_endpoint(l3, "e2", Some("10.8.0.5/24".parse().unwrap()), None, None)
+        .unwrap_err();
+    assert!(
+        e.message
+            .starts_with("could not find a valid ipv4 subnet for endpoint e2: 10.8.0.5/24"),
+        "{e}"
+    );
+
+    let internal = "2222222222222222222222222222222222222222222222222222222222222222";
+    let mut r = docker_req(
+        internal,
+        "macvlan",
+        &["subnet=10.7.0.0/24", "gateway=10.7.0.1", "o=parent:eth0"],
+    );
+    r.internal = true;
+    fx.engine.ensure_network(&r).unwrap();
+    fx.engine
+        .create_handoff_endpoint(
+            internal,
+            "e3",
+            Some("10.7.0.9/24".parse().unwrap()),
+            None,
+            None,
+        )
+        .unwrap();
+    let j = fx
+        .engine
+        .join_handoff(internal, "e3", "/nonexistent")
+        .unwrap();
+    assert_eq!(
+        (j.gateway4, &j.routes),
+        (None, &Vec::new()),
+        "internal: no routes"
+    );
+
+    let pt = "3333333333333333333333333333333333333333333333333333333333333333";
+    fx.engine
+        .ensure_network(&docker_req(
+            pt,
+            "macvlan",
+            &[
+                "subnet=10.6.0.0/24",
+                "o=parent:eth1",
+                "o=macvlan_mode:passthru",
+            ],
+        ))
+        .unwrap_err(); // eth1 carries ipvlan already
+    fx.engine
+        .ensure_network(&docker_req(
+            pt,
+            "macvlan",
+            &[
+                "subnet=10.6.0.0/24",
+                "o=parent:eth0",
+                "o=macvlan_mode:passthru",
+            ],
+        ))
+        .unwrap_err(); // eth0 has a bridge-mode macvlan network
+    assert_eq!(
+        fx.engine.network(pt).unwrap_err().kind,
+        Kind::NotFound,
+        "refused networks leave nothing"
+    );
+}
+
+#[test]
+fn other_front_doors_leave_dockers_networks_to_docker() {
+    let mut fx = fx!();
+    fx.engine
+        .ensure_network(&docker_req(
+            DOCKER_NET,
+            "macvlan",
+            &["subnet=172.16.86.0/24", "o=parent:eth0"],
+        ))
+        .unwrap();
+    let c = fx.ns();
+    let name = format!("docker-{}", &DOCKER_NET[..12]);
+    let e = fx.connect(&name, &c).unwrap_err();
+    assert_eq!(e.kind, Kind::Conflict);
+    assert_eq!(
+        e.message,
+        format!("network {name} (6814fe04f923) is managed by docker: use `docker network connect` for it")
+    );
+    assert!(fx
+        .engine
+        .disconnect(&name, &c)
+        .unwrap_err()
+        .message
+        .contains("use `docker network disconnect`"));
+    assert!(fx
+        .engine
+        .remove_network(&name)
+        .unwrap_err()
+        .message
+        .contains("use `docker network rm`"));
+    assert!(fx.engine.prune().unwrap().is_empty());
+
+    // Docker's name, once learned, is the network's name; a taken name is refused.
+    fx.engine.rename_network(DOCKER_NET, "pub_net").unwrap();
+    assert_eq!(fx.engine.network("pub_net").unwrap().id, DOCKER_NET);
+    assert!(fx.engine.network(&name).is_err());
+    fx.create(&["mine", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth1"])
+        .unwrap();
+    let e = fx.engine.rename_network(DOCKER_NET, "mine").unwrap_err();
+    assert_eq!(e.kind, Kind::Conflict);
+    assert!(
+        e.message
+            .starts_with("network with name mine already exists"),
+        "{e}"
+    );
+    fx.restart();
+    fx.engine.restore().unwrap();
+    assert_eq!(fx.engine.network("pub_net").unwrap().id, DOCKER_NET);
+}
+
+#[test]
+fn restore_finishes_cut_off_joins_and_leaves_and_keeps_dockers_endpoints() {
+    let mut fx = fx!();
+    fx.engine
+        .ensure_network(&docker_req(
+            DOCKER_NET,
+            "macvlan",
+            &["subnet=172.16.86.0/24", "o=parent:eth0.50"],
+        ))
+        .unwrap();
+    let host_before = fx.links("host");
+    let addr = |i: u8| Some(format!("172.16.86.{i}/24").parse().unwrap());
+    for (id, i) in [("joined", 2), ("cut", 3), ("created", 4)] {
+        fx.engine
+            .create_handoff_endpoint(DOCKER_NET, id, addr(i), None, None)
+            .unwrap();
+    }
+    let c = fx.ns();
+    fx.engine.join_handoff(DOCKER_NET, "joined", &c).unwrap();
+    let cut = fx.engine.join_handoff(DOCKER_NET, "cut", &c).unwrap();
+    // "joined" went into the container; "cut" was killed before its outcome was written.
+    let ns = NsRef::Path(PathBuf::from(&c));
+    let joined_name = net_of(&fx, DOCKER_NET).endpoints["joined"].tmp_name.clone();
+    let l = fx
+        .nl
+        .link_by_name(&NsRef::Host, &joined_name)
+        .unwrap()
+        .unwrap();
+    fx.nl.move_link(&NsRef::Host, l.index, &ns, "eth0").unwrap();
+    let name = net_of(&fx, DOCKER_NET).name;
+    fx.edit(&name, |n| {
+        n.endpoints.get_mut("cut").unwrap().state = EndpointState::Attaching
+    });
+    // A reboot takes the VLAN parent and the container.
+    let vlan = fx
+        .nl
+        .link_by_name(&NsRef::Host, "eth0.50")
+        .unwrap()
+        .unwrap();
+    fx.nl.remove_link(&NsRef::Host, vlan.index);
+    assert!(fx
+        .nl
+        .link_by_name(&NsRef::Host, &cut.src_name)
+        .unwrap()
+        .is_none());
+    fx.restart();
+    let report = fx.engine.restore().unwrap();
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.contains("recreated parent link eth0.50")),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.contains("join of endpoint cut was cut off")),
+        "{report:?}"
+    );
+    assert_eq!(fx.links("host"), host_before, "parent back, no stray link");
+    let net = net_of(&fx, DOCKER_NET);
+    assert_eq!(net.endpoints["cut"].state, EndpointState::Created);
+    assert_eq!(net.endpoints["joined"].state, EndpointState::Attached);
+    assert_eq!(net.endpoints["created"].state, EndpointState::Created);
+    // Docker's DeleteNetwork takes whatever records were left, and the parent underlay made.
+    fx.engine.delete_runtime_network(DOCKER_NET).unwrap();
+    assert!(fx
+        .nl
+        .link_by_name(&NsRef::Host, "eth0.50")
+        .unwrap()
+        .is_none());
+}

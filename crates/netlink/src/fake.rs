@@ -783,6 +783,30 @@ impl FakeNetlink {
         }
     }
 
+    /// Move a link to namespace `to` and rename it, as a runtime does with a link handed to
+    /// it (Docker moves a driver's link into the container and back). Its addresses and
+    /// routes are dropped, as the kernel does. Returns the new index, or `None` if there is
+    /// no such link. Not logged.
+    ///
+    /// # Panics
+    /// If `to` does not exist.
+    pub fn move_link(&self, from: &NsRef, index: u32, to: &NsRef, name: &str) -> Option<u32> {
+        let mut st = self.lock();
+        assert!(
+            st.namespaces.contains_key(to),
+            "FakeNetlink::move_link: no namespace {to}"
+        );
+        let id = st.find(from, index)?.id;
+        let new_index = st.alloc_index(to, Some(index));
+        st.addrs.retain(|(l, _)| *l != id);
+        st.routes.retain(|r| r.link != id);
+        let link = st.links.get_mut(&id)?;
+        link.ns = to.clone();
+        link.index = new_index;
+        link.name = name.to_string();
+        Some(new_index)
+    }
+
     /// The ipvlan flag a link was created with (the `Link` dump does not carry it).
     pub fn ipvlan_flag(&self, ns: &NsRef, index: u32) -> Option<IpvlanFlag> {
         self.lock().find(ns, index).and_then(|l| l.ipvlan_flag)

@@ -1,0 +1,367 @@
+//! Hand-off endpoints: the runtime (Docker's remote network driver API) owns the container's
+//! side. underlay makes the macvlan/ipvlan link on the host under a temporary name and hands
+//! it over; the runtime moves it into the container, names it, sets its addresses and routes
+//! from what `join_handoff` returns, and moves it back under the temporary name when it leaves,
+//! for underlay to delete.
+//!
+//! ```text
+//! CreateEndpoint ─▶ create_handoff_endpoint   record addresses and MAC (state created)
+//! Join           ─▶ join_handoff              link on the host (attaching → attached)
+//! Leave          ─▶ leave_handoff             delete the returned link (→ created)
+//! DeleteEndpoint ─▶ delete_handoff_endpoint   drop the record
+//! ```
+//!
+//! Every call is idempotent: the runtime retries calls it could not complete, and replays
+//! CreateNetwork for networks it knows.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use ipnet::IpNet;
+use netlink::NsRef;
+
+use crate::endpoint::{parse_mac, tmp_variants};
+use crate::error::{kernel_reason, Error, Result};
+use crate::model::*;
+use crate::{ids, CreateRequest, Created, Engine};
+
+/// What the runtime needs to finish a join: the link to take and how to route through it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joined {
+    /// The link's name on the host (the runtime's `SrcName`).
+    pub src_name: String,
+    /// Default gateways (none for internal networks and ipvlan l3/l3s).
+    pub gateway4: Option<IpAddr>,
+    pub gateway6: Option<IpAddr>,
+    /// Further routes; a route without gateway is on-link (ipvlan l3/l3s default routes).
+    pub routes: Vec<RouteSpec>,
+}
+
+impl Engine {
+    /// Create a network for a runtime that may ask again for one it made before (Docker
+    /// replays CreateNetwork): a network with `req.id` that exists is kept, its parent made
+    /// again if underlay owns it and it is missing.
+    pub fn ensure_network(&self, req: &CreateRequest) -> Result<Created> {
+        if let Some(id) = &req.id {
+            let existing = {
+                let txn = self.store.read()?;
+                crate::load(&*txn, id)?
+            };
+            if let Some(net) = existing {
+                if net.state == NetState::Ready && net.owner == req.owner {
+                    self.ensure_parent(&net)?;
+                    return Ok(Created {
+                        id: net.id,
+                        warnings: Vec::new(),
+                    });
+                }
+            }
+        }
+        self.create_network(req)
+    }
+
+    /// Remove a runtime's network. The runtime has already detached its containers, so
+    /// endpoint records left behind (a call that never reached underlay) go with it, and any
+    /// link of theirs still on the host. Removing a network that is not there succeeds.
+    pub fn delete_runtime_network(&self, id: &str) -> Result<()> {
+        let mut txn = self.store.write()?;
+        let Some(mut net) = crate::load(&*txn, id)? else {
+            return Ok(());
+        };
+        for ep in net.endpoints.values().filter(|e| e.handoff) {
+            if let Some(problem) = self.remove_handoff_link(&net, ep) {
+                return Err(Error::kernel(problem));
+            }
+        }
+        net.endpoints.clear();
+        self.remove_document(&mut *txn, net)
+    }
+
+    /// Record an endpoint whose addresses the runtime chose (CreateEndpoint). `mac` is the
+    /// runtime's; without one a macvlan endpoint gets a random locally administered MAC, which
+    /// is returned for the runtime to use. ipvlan and passthru links keep their parent's MAC.
+    pub fn create_handoff_endpoint(
+        &self,
+        network: &str,
+        endpoint: &str,
+        ipv4: Option<IpNet>,
+        ipv6: Option<IpNet>,
+        mac: Option<&str>,
+    ) -> Result<Option<String>> {
+        if endpoint.is_empty() {
+            return Err(Error::invalid("an endpoint id is required"));
+        }
+        let mac = mac.map(parse_mac).transpose()?;
+        let mut txn = self.store.write()?;
+        let mut net = self.runtime_network(&*txn, network)?;
+        if let Some(ep) = net.endpoints.get(endpoint) {
+            if ep.ipv4 == ipv4 && ep.ipv6 == ipv6 {
+                // The same call again: the same answer.
+                return Ok(ep.mac.clone().filter(|_| mac.is_none()));
+            }
+            return Err(Error::conflict(format!(
+                "endpoint {endpoint} already exists on network {} with other addresses",
+                net.name
+            )));
+        }
+        if mac.is_some() && net.driver() == Driver::Ipvlan {
+            return Err(Error::invalid(
+                "ipvlan interfaces do not support custom mac address assignment",
+            ));
+        }
+        if net.is_passthru() {
+            if let Some(ep) = net.endpoints.values().next() {
+                return Err(Error::conflict(format!(
+                    "macvlan network {} is in passthru mode and already has an endpoint ({}): passthru gives the whole parent interface {} to one container",
+                    net.name,
+                    ep.name,
+                    net.parent.name()
+                )));
+            }
+        }
+        for (addr, family) in [(ipv4, "ipv4"), (ipv6, "ipv6")] {
+            let Some(addr) = addr else { continue };
+            let family_ok = addr.addr().is_ipv4() == (family == "ipv4");
+            let pools = net.ipam.pools();
+            if !family_ok || (!pools.is_empty() && net.ipam.pool_for(addr.addr()).is_none()) {
+                return Err(Error::invalid(format!(
+                    "could not find a valid {family} subnet for endpoint {endpoint}: {addr} is in none of network {}'s subnets ({})",
+                    net.name,
+                    pools
+                        .iter()
+                        .map(|p| p.subnet().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let generated = match (net.driver(), mac) {
+            (Driver::Macvlan, None) if !net.is_passthru() => Some(ids::random_mac()),
+            _ => None,
+        };
+        let ep = Endpoint {
+            id: endpoint.to_string(),
+            name: endpoint[..12.min(endpoint.len())].to_string(),
+            netns: String::new(),
+            netns_id: (0, 0),
+            tmp_name: ids::tmp_link_name(),
+            ifname: String::new(),
+            mac: mac.or(generated).as_ref().map(netlink::format_mac),
+            ipv4,
+            ipv6,
+            state: EndpointState::Created,
+            container_id: None,
+            external: None,
+            handoff: true,
+        };
+        net.endpoints.insert(ep.id.clone(), ep);
+        crate::save(&mut *txn, &net)?;
+        Ok(generated.as_ref().map(netlink::format_mac))
+    }
+
+    /// Make the endpoint's link on the host for the runtime to move into `sandbox` (Join).
+    /// A failure leaves no link and the endpoint as it was.
+    pub fn join_handoff(&self, network: &str, endpoint: &str, sandbox: &str) -> Result<Joined> {
+        let mut txn = self.store.write()?;
+        let mut net = self.runtime_network(&*txn, network)?;
+        let mut ep = handoff_endpoint(&net, endpoint)?;
+        let parent = self.parent_link(&net, &NsRef::Host, "")?;
+        if ep.state == EndpointState::Attached {
+            // Asked again (the runtime retried): hand over the same link if it is still here.
+            if let Some(link) = self.handoff_link(&net, &ep)? {
+                return Ok(self.joined(&net, &ep, link.name));
+            }
+        }
+        ep.netns = sandbox.to_string();
+        ep.netns_id = netlink::netns::identity(Path::new(sandbox)).unwrap_or((0, 0));
+        ep.state = EndpointState::Attaching;
+        net.endpoints.insert(ep.id.clone(), ep.clone());
+        // Write-ahead: a process killed from here on leaves state attaching for `restore`.
+        crate::save(&mut *txn, &net)?;
+        let mac = ep.mac.as_deref().and_then(netlink::parse_mac);
+        match self.add_port(&net, &ep, parent.index, &NsRef::Host, None, mac) {
+            Ok(name) => {
+                ep.state = EndpointState::Attached;
+                net.endpoints.insert(ep.id.clone(), ep.clone());
+                if let Err(e) = crate::save_outcome(&mut *txn, &net) {
+                    self.remove_handoff_link(&net, &ep);
+                    return Err(e);
+                }
+                Ok(self.joined(&net, &ep, name))
+            }
+            Err(e) => {
+                self.remove_handoff_link(&net, &ep);
+                ep.state = EndpointState::Created;
+                net.endpoints.insert(ep.id.clone(), ep);
+                crate::save_outcome(&mut *txn, &net)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// The runtime took the link out of the container again (Leave): delete it. Idempotent.
+    pub fn leave_handoff(&self, network: &str, endpoint: &str) -> Result<()> {
+        let mut txn = self.store.write()?;
+        let Some(mut net) = crate::find_net(&*txn, network).ok() else {
+            return Ok(());
+        };
+        let Some(mut ep) = net.endpoints.get(endpoint).filter(|e| e.handoff).cloned() else {
+            return Ok(());
+        };
+        if ep.state == EndpointState::Created {
+            return Ok(());
+        }
+        ep.state = EndpointState::Detaching;
+        net.endpoints.insert(ep.id.clone(), ep.clone());
+        crate::save(&mut *txn, &net)?;
+        if let Some(problem) = self.remove_handoff_link(&net, &ep) {
+            return Err(Error::kernel(format!(
+                "{problem}; `underlay network restore` retries"
+            )));
+        }
+        ep.state = EndpointState::Created;
+        net.endpoints.insert(ep.id.clone(), ep);
+        crate::save_outcome(&mut *txn, &net)
+    }
+
+    /// Forget an endpoint (DeleteEndpoint), deleting its link if it is back on the host.
+    /// Idempotent.
+    pub fn delete_handoff_endpoint(&self, network: &str, endpoint: &str) -> Result<()> {
+        let mut txn = self.store.write()?;
+        let Some(mut net) = crate::find_net(&*txn, network).ok() else {
+            return Ok(());
+        };
+        let Some(ep) = net.endpoints.get(endpoint).filter(|e| e.handoff).cloned() else {
+            return Ok(());
+        };
+        if let Some(problem) = self.remove_handoff_link(&net, &ep) {
+            return Err(Error::kernel(problem));
+        }
+        net.endpoints.remove(&ep.id);
+        crate::save_outcome(&mut *txn, &net)
+    }
+
+    /// Give a runtime's network the name the runtime knows it by (Docker does not tell its
+    /// driver). Refused when another network has the name.
+    pub fn rename_network(&self, id: &str, name: &str) -> Result<()> {
+        crate::create::check_network_name(name)?;
+        let mut txn = self.store.write()?;
+        let Some(mut net) = crate::load(&*txn, id)? else {
+            return Err(Error::not_found(format!("network {id} not found")));
+        };
+        if net.name == name {
+            return Ok(());
+        }
+        if let Some(other) = crate::find_by_name(&*txn, name)? {
+            return Err(Error::conflict(format!(
+                "network with name {name} already exists ({})",
+                other.short_id()
+            )));
+        }
+        crate::index_remove(&mut *txn, &net)?;
+        net.name = name.to_string();
+        crate::index_add(&mut *txn, &net)?;
+        crate::save_outcome(&mut *txn, &net)
+    }
+
+    /// Show `name` (the runtime's container name) for an endpoint.
+    pub fn name_endpoint(&self, network: &str, endpoint: &str, name: &str) -> Result<()> {
+        let mut txn = self.store.write()?;
+        let mut net = crate::find_net(&*txn, network)?;
+        match net.endpoints.get_mut(endpoint) {
+            Some(ep) if ep.name != name => {
+                ep.name = name.to_string();
+                crate::save_outcome(&mut *txn, &net)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn runtime_network(&self, txn: &dyn store::Txn, network: &str) -> Result<Network> {
+        let net = crate::load(txn, network)?
+            .ok_or_else(|| Error::not_found(format!("network id {network:?} not found")))?;
+        if net.state != NetState::Ready {
+            return Err(Error::conflict(format!(
+                "network {} is in the middle of being {}; run `underlay network restore`",
+                net.name,
+                if net.state == NetState::Creating {
+                    "created"
+                } else {
+                    "removed"
+                }
+            )));
+        }
+        Ok(net)
+    }
+
+    fn joined(&self, net: &Network, ep: &Endpoint, src_name: String) -> Joined {
+        let mut out = Joined {
+            src_name,
+            gateway4: None,
+            gateway6: None,
+            routes: Vec::new(),
+        };
+        for r in self.routes_for(net, ep, 0) {
+            match r.gateway {
+                Some(gw) if r.dst.prefix_len() == 0 && gw.is_ipv4() && out.gateway4.is_none() => {
+                    out.gateway4 = Some(gw)
+                }
+                Some(gw) if r.dst.prefix_len() == 0 && gw.is_ipv6() && out.gateway6.is_none() => {
+                    out.gateway6 = Some(gw)
+                }
+                gw => out.routes.push(RouteSpec { dst: r.dst, gw }),
+            }
+        }
+        out
+    }
+
+    /// The endpoint's link on the host (under its temporary name), if there is one.
+    fn handoff_link(&self, net: &Network, ep: &Endpoint) -> Result<Option<netlink::Link>> {
+        let links = self.nl.links(&NsRef::Host).map_err(|e| {
+            Error::kernel(format!(
+                "cannot list the host's links: {}",
+                kernel_reason(&e)
+            ))
+        })?;
+        let names = tmp_variants(&ep.tmp_name);
+        Ok(links.into_iter().find(|l| {
+            names.contains(&l.name)
+                && l.kind.as_deref() == Some(net.driver().name())
+                && match (&ep.mac, &l.mac) {
+                    (Some(want), Some(have)) => *want == netlink::format_mac(have),
+                    _ => true,
+                }
+        }))
+    }
+
+    /// Delete the endpoint's link if it is on the host. Best effort: the problem, if any.
+    pub(crate) fn remove_handoff_link(&self, net: &Network, ep: &Endpoint) -> Option<String> {
+        match self.handoff_link(net, ep) {
+            Ok(None) => None,
+            Ok(Some(link)) => match self.nl.link_del(&NsRef::Host, link.index) {
+                Ok(()) => None,
+                Err(e) if e.is_not_found() => None,
+                Err(e) => Some(format!(
+                    "cannot delete link {} of endpoint {}: {}",
+                    link.name,
+                    ep.id,
+                    kernel_reason(&e)
+                )),
+            },
+            Err(e) => Some(e.message),
+        }
+    }
+}
+
+fn handoff_endpoint(net: &Network, endpoint: &str) -> Result<Endpoint> {
+    net.endpoints
+        .get(endpoint)
+        .filter(|e| e.handoff)
+        .cloned()
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "endpoint id {endpoint:?} not found on network {}",
+                net.name
+            ))
+        })
+}
