@@ -17,6 +17,7 @@ mod handoff;
 pub mod ids;
 pub mod lab;
 pub mod model;
+pub mod pools;
 mod restore;
 pub mod sandbox;
 

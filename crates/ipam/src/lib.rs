@@ -11,6 +11,8 @@
 //!   IPAM driver, in `O(log n)` of the number of allocated runs, IPv6 /64
 //!   included.
 //! * [`NetworkIpam`] is the ordered list of pools of one network.
+//! * [`SharedSubnet`] is one subnet shared by every request for it, for an IPAM service
+//!   asked for pools and addresses without knowing the network (Docker's IPAM API).
 //! * [`build_pools`] turns the user's `--subnet`, `--ip-range`, `--gateway`
 //!   and `--aux-address` strings into pools, with Docker's checks and wording.
 //!
@@ -32,6 +34,7 @@ mod error;
 mod network;
 mod pool;
 mod set;
+mod shared;
 
 #[cfg(test)]
 mod tests;
@@ -47,6 +50,7 @@ pub use error::{Error, ReservedKind};
 pub use network::NetworkIpam;
 pub use pool::Pool;
 pub use set::AddrSet;
+pub use shared::SharedSubnet;
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -60,7 +60,7 @@ pub struct Pool {
     start: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     end: Option<IpAddr>,
-    allocated: AddrSet,
+    pub(crate) allocated: AddrSet,
     /// Network/broadcast/anycast, gateway and aux addresses; derived from
     /// the fields above, never stored. At most `3 + aux.len()` entries.
     #[serde(skip)]

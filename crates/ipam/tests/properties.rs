@@ -405,3 +405,91 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<NetworkIpam>(&json).expect("deserialise"), n);
     }
 }
+
+/// An operation on a [`ipam::SharedSubnet`] of 10.0.0.0/27 (offsets past 31 are outside it);
+/// `bool` picks the request narrowed to 10.0.0.8/29 instead of the whole subnet.
+#[derive(Clone, Debug)]
+enum SharedOp {
+    Allocate(bool),
+    Reserve(u32),
+    Gateway(Option<u32>, bool),
+    Release(u32),
+}
+
+fn shared_op() -> impl Strategy<Value = SharedOp> {
+    prop_oneof![
+        4 => any::<bool>().prop_map(SharedOp::Allocate),
+        2 => (0u32..36).prop_map(SharedOp::Reserve),
+        1 => (proptest::option::of(0u32..36), any::<bool>()).prop_map(|(o, r)| SharedOp::Gateway(o, r)),
+        3 => (0u32..36).prop_map(SharedOp::Release),
+    ]
+}
+
+proptest! {
+    /// Every request for a subnet draws from one allocation: the lowest free address of its
+    /// range, never one held, never the network or broadcast address; gateways are shared and
+    /// counted; the stored form round-trips.
+    #[test]
+    fn a_shared_subnet_matches_its_model(ops in proptest::collection::vec(shared_op(), 1..80)) {
+        let subnet: IpNet = "10.0.0.0/27".parse().unwrap();
+        let narrow: IpNet = "10.0.0.8/29".parse().unwrap();
+        let at = |off: u32| -> IpAddr { format!("10.0.{}.{}", off / 256, off % 256).parse().unwrap() };
+        let mut s = ipam::SharedSubnet::new(subnet).unwrap();
+        s.add_view(None).unwrap();
+        s.add_view(Some(narrow)).unwrap();
+        let mut held: BTreeSet<u32> = BTreeSet::new();
+        let mut gateways: BTreeMap<u32, u32> = BTreeMap::new();
+        let usable = |off: u32| (1..31).contains(&off);
+        for op in ops {
+            match op {
+                SharedOp::Allocate(n) => {
+                    let (lo, hi) = if n { (8, 15) } else { (0, 31) };
+                    let want = (lo..=hi).find(|o| usable(*o) && !held.contains(o));
+                    let got = s.allocate(n.then_some(narrow));
+                    match want {
+                        Some(o) => { prop_assert_eq!(got.unwrap(), at(o)); held.insert(o); }
+                        None => prop_assert!(got.is_err()),
+                    }
+                }
+                SharedOp::Reserve(o) => {
+                    let ok = usable(o) && !held.contains(&o);
+                    prop_assert_eq!(s.reserve(at(o)).is_ok(), ok, "reserve {}", o);
+                    if ok { held.insert(o); }
+                }
+                SharedOp::Gateway(req, n) => {
+                    let (lo, hi) = if n { (8, 15) } else { (0, 31) };
+                    let want = match req {
+                        Some(o) if gateways.contains_key(&o) => Some(o),
+                        Some(o) => (usable(o) && !held.contains(&o)).then_some(o),
+                        None => gateways.keys().next().copied()
+                            .or_else(|| (lo..=hi).find(|o| usable(*o) && !held.contains(o))),
+                    };
+                    let got = s.gateway(req.map(at), n.then_some(narrow));
+                    match want {
+                        Some(o) => {
+                            prop_assert_eq!(got.unwrap(), at(o));
+                            held.insert(o);
+                            *gateways.entry(o).or_insert(0) += 1;
+                        }
+                        None => prop_assert!(got.is_err()),
+                    }
+                }
+                SharedOp::Release(o) => {
+                    let got = s.release(at(o));
+                    if let Some(n) = gateways.get_mut(&o) {
+                        prop_assert!(got.is_ok());
+                        *n -= 1;
+                        if *n == 0 { gateways.remove(&o); held.remove(&o); }
+                    } else {
+                        prop_assert_eq!(got.is_ok(), held.remove(&o));
+                    }
+                }
+            }
+            for o in 0..36 {
+                prop_assert_eq!(s.is_allocated(at(o)), held.contains(&o), "offset {}", o);
+            }
+        }
+        let back: ipam::SharedSubnet = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        prop_assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,384 @@
+//! Address pools as a service others call (Docker's remote IPAM driver): pools are requested
+//! before any network exists and addresses without saying for which network, so they live in
+//! documents of their own, one per subnet of an address space, on the same allocator and store
+//! as every network. Requests for the same subnet share its allocation ([`ipam::SharedSubnet`]):
+//! an address is never handed out twice within a subnet. Every change is durable before the
+//! answer, so a crash or restart never hands out an address that is held.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::{ids, Engine};
+
+/// The address spaces underlay offers: Docker's names for local and global scope.
+pub const LOCAL_SPACE: &str = "LocalDefault";
+pub const GLOBAL_SPACE: &str = "GlobalDefault";
+
+/// One subnet of an address space and its allocations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolDoc {
+    pub space: String,
+    pub created: String,
+    pub subnet: ipam::SharedSubnet,
+}
+
+/// A pool request's id: `SPACE/SUBNET` or `SPACE/SUBNET/IP-RANGE` (Docker's own form).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PoolId {
+    space: String,
+    subnet: IpNet,
+    range: Option<IpNet>,
+}
+
+impl PoolId {
+    fn parse(id: &str) -> Result<Self> {
+        let bad = || {
+            Error::not_found(format!(
+                "unknown pool id {id:?}: expected SPACE/SUBNET or SPACE/SUBNET/IP-RANGE as RequestPool returned it"
+            ))
+        };
+        let parts: Vec<&str> = id.split('/').collect();
+        let (space, subnet, range) = match parts.as_slice() {
+            [s, a, l] => (*s, format!("{a}/{l}"), None),
+            [s, a, l, ra, rl] => (*s, format!("{a}/{l}"), Some(format!("{ra}/{rl}"))),
+            _ => return Err(bad()),
+        };
+        Ok(PoolId {
+            space: space.to_string(),
+            subnet: subnet.parse().map_err(|_| bad())?,
+            range: range.map(|r| r.parse()).transpose().map_err(|_| bad())?,
+        })
+    }
+
+    fn render(&self) -> String {
+        match self.range {
+            None => format!("{}/{}", self.space, self.subnet),
+            Some(r) => format!("{}/{}/{r}", self.space, self.subnet),
+        }
+    }
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn space_dir(space: &str) -> String {
+    format!("pools/{}", hex(space))
+}
+
+fn pool_key(space: &str, subnet: &IpNet) -> String {
+    format!("{}/{}", space_dir(space), hex(&subnet.to_string()))
+}
+
+/// The subnet a key of `space_dir` names.
+fn subnet_of_key(key: &str) -> Option<IpNet> {
+    let h = key.rsplit('/').next()?;
+    let bytes = hex::decode(h).ok()?;
+    String::from_utf8(bytes).ok()?.parse().ok()
+}
+
+fn load_pool(txn: &dyn store::Txn, key: &str) -> Result<Option<PoolDoc>> {
+    match txn.get(key)? {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::store(format!("state document {key} cannot be read: {e}"))),
+    }
+}
+
+fn save_pool(txn: &mut dyn store::Txn, key: &str, doc: &PoolDoc) -> Result<()> {
+    let bytes = serde_json::to_vec(doc)
+        .map_err(|e| Error::store(format!("cannot encode pool {}: {e}", doc.subnet.subnet())))?;
+    txn.put(key, &bytes)?;
+    Ok(())
+}
+
+fn ipam_error(e: ipam::Error) -> Error {
+    match e {
+        ipam::Error::AddressInUse(_) | ipam::Error::NoAvailable { .. } => {
+            Error::conflict(e.to_string())
+        }
+        _ => Error::invalid(e.to_string()),
+    }
+}
+
+impl Engine {
+    /// A pool for `pool` (a subnet), narrowed to `sub_pool` (an ip-range) when not empty, in
+    /// address space `space`: its id and subnet. The same subnet asked for again is shared;
+    /// a subnet overlapping another one of the space is refused.
+    pub fn request_pool(
+        &self,
+        space: &str,
+        pool: &str,
+        sub_pool: &str,
+        v6: bool,
+    ) -> Result<(String, IpNet)> {
+        if space.is_empty() || space.contains('/') {
+            return Err(Error::invalid(format!(
+                "invalid address space {space:?}: use {LOCAL_SPACE} or {GLOBAL_SPACE}"
+            )));
+        }
+        if pool.is_empty() {
+            return Err(Error::invalid(
+                "underlay's IPAM does not pick subnets on a physical network: give the network a --subnet, e.g. --subnet 172.16.86.0/24 --gateway 172.16.86.1",
+            ));
+        }
+        let ranges: Vec<String> = [sub_pool]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        // The user's strings, checked with Docker's wording.
+        let built = ipam::build_pools(&[pool.to_string()], &ranges, &[], &[])?;
+        let subnet = built[0].subnet();
+        let range = built[0].ip_range();
+        if subnet.addr().is_ipv6() != v6 {
+            return Err(Error::invalid(format!(
+                "invalid pool request: {pool} is not an {} subnet",
+                if v6 { "IPv6" } else { "IPv4" }
+            )));
+        }
+        let mut txn = self.store.write()?;
+        for key in txn.keys(&space_dir(space))? {
+            let Some(other) = subnet_of_key(&key) else {
+                continue;
+            };
+            if other != subnet && ipam::pools_overlap(&other, &subnet) {
+                return Err(Error::conflict(format!(
+                    "invalid pool request: Pool overlaps with other one on this address space: {subnet} overlaps {other}, which is in use; networks sharing a subnet must give it exactly"
+                )));
+            }
+        }
+        let key = pool_key(space, &subnet);
+        let mut doc = match load_pool(&*txn, &key)? {
+            Some(d) => d,
+            None => PoolDoc {
+                space: space.to_string(),
+                created: ids::now_rfc3339(),
+                subnet: ipam::SharedSubnet::new(subnet).map_err(ipam_error)?,
+            },
+        };
+        doc.subnet.add_view(range).map_err(ipam_error)?;
+        save_pool(&mut *txn, &key, &doc)?;
+        let id = PoolId {
+            space: space.to_string(),
+            subnet,
+            range,
+        };
+        Ok((id.render(), subnet))
+    }
+
+    /// Give a pool request back; the subnet's document goes with its last request.
+    /// Releasing a pool that is not there succeeds.
+    pub fn release_pool(&self, pool_id: &str) -> Result<()> {
+        let id = PoolId::parse(pool_id)?;
+        let key = pool_key(&id.space, &id.subnet);
+        let mut txn = self.store.write()?;
+        let Some(mut doc) = load_pool(&*txn, &key)? else {
+            return Ok(());
+        };
+        if !doc.subnet.remove_view(id.range) {
+            return Ok(());
+        }
+        if doc.subnet.is_unused() {
+            txn.delete(&key)?;
+        } else {
+            save_pool(&mut *txn, &key, &doc)?;
+        }
+        Ok(())
+    }
+
+    /// An address of the pool: `address` if given (a bare IP, anywhere in the subnet), else
+    /// the lowest free one of the pool's range. A gateway may be shared with other requests
+    /// for the same subnet. Returned with the subnet's prefix length.
+    pub fn request_address(
+        &self,
+        pool_id: &str,
+        address: Option<&str>,
+        gateway: bool,
+    ) -> Result<IpNet> {
+        let id = PoolId::parse(pool_id)?;
+        let wanted = address
+            .map(|a| {
+                a.parse::<IpAddr>().map_err(|_| {
+                    Error::invalid(format!(
+                        "invalid address {a:?}: expected an IP address, e.g. 172.16.86.10"
+                    ))
+                })
+            })
+            .transpose()?;
+        let key = pool_key(&id.space, &id.subnet);
+        let mut txn = self.store.write()?;
+        let mut doc = load_pool(&*txn, &key)?
+            .filter(|d| d.subnet.views().iter().any(|(r, _)| *r == id.range))
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "unknown pool id {pool_id:?}: no pool request holds it (was it released?)"
+                ))
+            })?;
+        let ip = if gateway {
+            doc.subnet.gateway(wanted, id.range)
+        } else if let Some(ip) = wanted {
+            doc.subnet.reserve(ip).map(|()| ip)
+        } else {
+            doc.subnet.allocate(id.range)
+        }
+        .map_err(ipam_error)?;
+        save_pool(&mut *txn, &key, &doc)?;
+        IpNet::new(ip, id.subnet.prefix_len()).map_err(|e| Error::invalid(e.to_string()))
+    }
+
+    /// Give an address back (one hold of a shared gateway). Releasing an address that is not
+    /// held succeeds.
+    pub fn release_address(&self, pool_id: &str, address: &str) -> Result<()> {
+        let id = PoolId::parse(pool_id)?;
+        let ip: IpAddr = address
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|_| {
+                Error::invalid(format!(
+                    "invalid address {address:?}: expected an IP address, e.g. 172.16.86.10"
+                ))
+            })?;
+        let key = pool_key(&id.space, &id.subnet);
+        let mut txn = self.store.write()?;
+        let Some(mut doc) = load_pool(&*txn, &key)? else {
+            return Ok(());
+        };
+        match doc.subnet.release(ip) {
+            Ok(()) => save_pool(&mut *txn, &key, &doc),
+            Err(ipam::Error::NotAllocated(_)) => Ok(()),
+            Err(e) => Err(ipam_error(e)),
+        }
+    }
+
+    /// Every requested pool, by address space and subnet.
+    pub fn pools(&self) -> Result<Vec<PoolDoc>> {
+        let txn = self.store.read()?;
+        let mut out = Vec::new();
+        for key in txn.keys("pools")? {
+            if let Some(doc) = load_pool(&*txn, &key)? {
+                out.push(doc);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(dir: &tempfile::TempDir) -> Engine {
+        let store = store::DirStore::open(dir.path()).unwrap();
+        Engine::new(
+            std::sync::Arc::new(netlink::FakeNetlink::new()),
+            Box::new(store),
+        )
+    }
+
+    #[test]
+    fn docker_ipam_calls_on_the_shared_allocator() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(&dir);
+        let (id, subnet) = e
+            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "172.16.86.128/25", false)
+            .unwrap();
+        assert_eq!(id, "LocalDefault/172.16.86.0/24/172.16.86.128/25");
+        assert_eq!(subnet.to_string(), "172.16.86.0/24");
+        // No --gateway: the lowest free address of the range, as Docker's default IPAM.
+        let gw = e.request_address(&id, None, true).unwrap();
+        assert_eq!(gw.to_string(), "172.16.86.128/24");
+        // --aux-address outside the range is reserved anyway.
+        e.request_address(&id, Some("172.16.86.5"), false).unwrap();
+        assert_eq!(
+            e.request_address(&id, None, false).unwrap().to_string(),
+            "172.16.86.129/24"
+        );
+        let err = e
+            .request_address(&id, Some("172.16.86.5"), false)
+            .unwrap_err();
+        assert_eq!(err.message, "address 172.16.86.5 is already in use");
+        // A restart loses nothing: nothing held is handed out again.
+        let e = engine(&dir);
+        assert_eq!(
+            e.request_address(&id, None, false).unwrap().to_string(),
+            "172.16.86.130/24"
+        );
+        // The same subnet for another network shares the allocation and the gateway.
+        let (id2, _) = e
+            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
+            .unwrap();
+        assert_eq!(id2, "LocalDefault/172.16.86.0/24");
+        assert_eq!(
+            e.request_address(&id2, Some("172.16.86.128"), true)
+                .unwrap()
+                .to_string(),
+            "172.16.86.128/24"
+        );
+        assert_eq!(
+            e.request_address(&id2, None, false).unwrap().to_string(),
+            "172.16.86.1/24"
+        );
+        // Overlapping but different subnets are refused; other spaces are separate.
+        let err = e
+            .request_pool(LOCAL_SPACE, "172.16.0.0/16", "", false)
+            .unwrap_err();
+        assert!(
+            err.message.starts_with(
+                "invalid pool request: Pool overlaps with other one on this address space"
+            ),
+            "{err}"
+        );
+        e.request_pool(GLOBAL_SPACE, "172.16.0.0/16", "", false)
+            .unwrap();
+        // Docker's wording for bad input; a subnet is required.
+        let err = e
+            .request_pool(LOCAL_SPACE, "10.1.2.3/24", "", false)
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "invalid subnet 10.1.2.3/24: it should be 10.1.2.0/24"
+        );
+        assert!(e
+            .request_pool(LOCAL_SPACE, "", "", false)
+            .unwrap_err()
+            .message
+            .contains("--subnet"));
+        assert!(
+            e.request_pool(LOCAL_SPACE, "2001:db8::/64", "", false)
+                .is_err(),
+            "V6 flag"
+        );
+        assert_eq!(
+            e.request_address("nonsense", None, false).unwrap_err().kind,
+            crate::Kind::NotFound
+        );
+
+        // Release everything: addresses, gateway holds, pools; then nothing is left.
+        for a in [
+            "172.16.86.5",
+            "172.16.86.129",
+            "172.16.86.130",
+            "172.16.86.1",
+        ] {
+            e.release_address(&id, a).unwrap();
+        }
+        e.release_address(&id, "172.16.86.5").unwrap(); // twice is fine
+        e.release_address(&id, "172.16.86.128").unwrap();
+        assert!(e.pools().unwrap()[1]
+            .subnet
+            .is_allocated("172.16.86.128".parse().unwrap()));
+        e.release_address(&id2, "172.16.86.128").unwrap();
+        e.release_pool(&id).unwrap();
+        e.release_pool(&id2).unwrap();
+        e.release_pool(&id2).unwrap();
+        e.release_pool("GlobalDefault/172.16.0.0/16").unwrap();
+        assert!(e.pools().unwrap().is_empty());
+    }
+}
