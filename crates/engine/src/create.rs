@@ -437,6 +437,7 @@ impl Engine {
             routes,
             external_ipam: req.external_ipam,
             owner: req.owner,
+            ipam_driver: None,
             endpoints: BTreeMap::new(),
             state: NetState::Creating,
         };

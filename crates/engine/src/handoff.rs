@@ -242,35 +242,48 @@ impl Engine {
     }
 
     /// Give a runtime's network the name the runtime knows it by (Docker does not tell its
-    /// driver). Refused when another network has the name.
-    pub fn rename_network(&self, id: &str, name: &str) -> Result<()> {
+    /// driver), and the IPAM driver it uses. A name another network has is refused.
+    pub fn name_runtime_network(
+        &self,
+        id: &str,
+        name: &str,
+        ipam_driver: Option<&str>,
+    ) -> Result<()> {
         crate::create::check_network_name(name)?;
         let mut txn = self.store.write()?;
         let Some(mut net) = crate::load(&*txn, id)? else {
             return Err(Error::not_found(format!("network {id} not found")));
         };
-        if net.name == name {
-            return Ok(());
+        net.ipam_driver = ipam_driver.map(str::to_string);
+        if net.name != name {
+            if let Some(other) = crate::find_by_name(&*txn, name)? {
+                crate::save_outcome(&mut *txn, &net)?;
+                return Err(Error::conflict(format!(
+                    "network with name {name} already exists ({})",
+                    other.short_id()
+                )));
+            }
+            crate::index_remove(&mut *txn, &net)?;
+            net.name = name.to_string();
+            crate::index_add(&mut *txn, &net)?;
         }
-        if let Some(other) = crate::find_by_name(&*txn, name)? {
-            return Err(Error::conflict(format!(
-                "network with name {name} already exists ({})",
-                other.short_id()
-            )));
-        }
-        crate::index_remove(&mut *txn, &net)?;
-        net.name = name.to_string();
-        crate::index_add(&mut *txn, &net)?;
         crate::save_outcome(&mut *txn, &net)
     }
 
-    /// Show `name` (the runtime's container name) for an endpoint.
-    pub fn name_endpoint(&self, network: &str, endpoint: &str, name: &str) -> Result<()> {
+    /// Show the runtime's container (id and name) for an endpoint.
+    pub fn name_endpoint(
+        &self,
+        network: &str,
+        endpoint: &str,
+        container_id: &str,
+        name: &str,
+    ) -> Result<()> {
         let mut txn = self.store.write()?;
         let mut net = crate::find_net(&*txn, network)?;
         match net.endpoints.get_mut(endpoint) {
-            Some(ep) if ep.name != name => {
+            Some(ep) if ep.name != name || ep.container_id.as_deref() != Some(container_id) => {
                 ep.name = name.to_string();
+                ep.container_id = Some(container_id.to_string());
                 crate::save_outcome(&mut *txn, &net)
             }
             _ => Ok(()),

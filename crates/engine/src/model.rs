@@ -277,6 +277,10 @@ pub struct Network {
     /// Set when a runtime (Docker) manages the network through its own API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// The IPAM driver the runtime uses for the network (Docker's `--ipam-driver`), as shown
+    /// by inspect; underlay's own when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_driver: Option<String>,
     pub endpoints: BTreeMap<String, Endpoint>,
     pub state: NetState,
 }

@@ -1181,12 +1181,21 @@ fn other_front_doors_leave_dockers_networks_to_docker() {
     assert!(fx.engine.prune().unwrap().is_empty());
 
     // Docker's name, once learned, is the network's name; a taken name is refused.
-    fx.engine.rename_network(DOCKER_NET, "pub_net").unwrap();
+    fx.engine
+        .name_runtime_network(DOCKER_NET, "pub_net", Some("underlay"))
+        .unwrap();
+    assert_eq!(
+        net_of(&fx, DOCKER_NET).ipam_driver.as_deref(),
+        Some("underlay")
+    );
     assert_eq!(fx.engine.network("pub_net").unwrap().id, DOCKER_NET);
     assert!(fx.engine.network(&name).is_err());
     fx.create(&["mine", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth1"])
         .unwrap();
-    let e = fx.engine.rename_network(DOCKER_NET, "mine").unwrap_err();
+    let e = fx
+        .engine
+        .name_runtime_network(DOCKER_NET, "mine", None)
+        .unwrap_err();
     assert_eq!(e.kind, Kind::Conflict);
     assert!(
         e.message

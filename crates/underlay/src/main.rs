@@ -35,6 +35,40 @@ enum Command {
     Run(RunArgs),
     /// Replay the Docker macvlan guide's bridge walkthrough in a throwaway lab of namespaces.
     Demo(demo::DemoArgs),
+    /// Serve Docker's plugin APIs: network drivers underlay-macvlan and underlay-ipvlan, IPAM
+    /// driver underlay.
+    Daemon(DaemonArgs),
+}
+
+#[derive(Args)]
+struct DaemonArgs {
+    /// Where Docker looks for plugin sockets.
+    #[arg(
+        long,
+        env = "UNDERLAY_PLUGIN_DIR",
+        default_value = "/run/docker/plugins"
+    )]
+    plugin_dir: PathBuf,
+    /// Group allowed to use the sockets (mode 0660, owner root); default root.
+    #[arg(long, env = "UNDERLAY_SOCKET_GROUP")]
+    socket_group: Option<String>,
+    /// Run as a Docker managed plugin: one socket, underlay.sock, serving this network
+    /// driver (macvlan or ipvlan) and the IPAM driver.
+    #[arg(long, env = "UNDERLAY_MANAGED_PLUGIN", value_name = "DRIVER")]
+    managed_plugin: Option<String>,
+    /// Docker's API, asked for the names of networks and containers ("" for never).
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    docker_host: String,
+    /// Where logs go: auto (the journal under systemd, else stderr), stderr or journald.
+    #[arg(long, env = "UNDERLAY_LOG_TARGET", default_value = "auto")]
+    log_target: docker::LogTarget,
+    /// Log level or tracing filter; debug traces every request.
+    #[arg(long, env = "UNDERLAY_LOG", default_value = "info")]
+    log_level: String,
 }
 
 #[derive(Subcommand)]
@@ -208,6 +242,28 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             &args.cmd,
         ),
         Command::Demo(args) => demo::demo(&args).map(|()| ExitCode::SUCCESS),
+        Command::Daemon(a) => {
+            let managed = match a.managed_plugin.as_deref() {
+                None => None,
+                Some("macvlan") => Some(engine::Driver::Macvlan),
+                Some("ipvlan") => Some(engine::Driver::Ipvlan),
+                Some(other) => {
+                    return Err(format!(
+                        "invalid --managed-plugin {other:?}: expected macvlan or ipvlan"
+                    ))
+                }
+            };
+            let code = docker::run(docker::Config {
+                state_dir: cli.state_dir,
+                plugin_dir: a.plugin_dir,
+                socket_group: a.socket_group,
+                managed,
+                docker_host: Some(a.docker_host).filter(|h| !h.is_empty()),
+                log_target: a.log_target,
+                log_filter: a.log_level,
+            });
+            Ok(ExitCode::from(code as u8))
+        }
     }
 }
 

@@ -45,7 +45,8 @@ pub fn inspect(net: &Network) -> Value {
         .values()
         .map(|ep| {
             (
-                ep.id.clone(),
+                // Keyed like Docker's: by the container's id where the runtime has one.
+                ep.container_id.clone().unwrap_or_else(|| ep.id.clone()),
                 json!({
                     "Name": ep.name,
                     "EndpointID": ep.id,
@@ -68,7 +69,7 @@ pub fn inspect(net: &Network) -> Value {
         "Driver": net.driver().name(),
         "EnableIPv6": net.enable_ipv6,
         "IPAM": {
-            "Driver": "default",
+            "Driver": net.ipam_driver.as_deref().unwrap_or("default"),
             "Options": {},
             "Config": config,
         },

@@ -1,0 +1,764 @@
+//! Docker's plugin protocols, call by call: `POST /Plugin.Activate`, `/NetworkDriver.*` and
+//! `/IpamDriver.*`, JSON in and out, translated into engine calls. Synchronous and free of
+//! HTTP, so every call can be tested against the fake kernel.
+//!
+//! Docker's quirks: requests come without Content-Type and, for calls without arguments, with
+//! an empty body (read as `{}`); errors are `{"Err": "..."}` with a non-2xx status, which
+//! Docker shows the user as `Error response from daemon: <Method>: <message>`; a method a
+//! plugin does not implement answers 404, which Docker takes as "not supported".
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use engine::{pools, CreateRequest, Driver, Engine, Kind, Owner};
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// What a socket serves: a network driver of one kind, the IPAM driver, or both (a managed
+/// plugin has a single socket).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Role {
+    pub network: Option<Driver>,
+    pub ipam: bool,
+}
+
+impl Role {
+    pub const MACVLAN: Role = Role {
+        network: Some(Driver::Macvlan),
+        ipam: false,
+    };
+    pub const IPVLAN: Role = Role {
+        network: Some(Driver::Ipvlan),
+        ipam: false,
+    };
+    pub const IPAM: Role = Role {
+        network: None,
+        ipam: true,
+    };
+
+    /// What Docker is told at activation.
+    fn implements(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.network.is_some() {
+            v.push("NetworkDriver");
+        }
+        if self.ipam {
+            v.push("IpamDriver");
+        }
+        v
+    }
+}
+
+/// One answer: HTTP status and JSON body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Reply { status: 200, body }
+    }
+    fn err(status: u16, msg: impl Into<String>) -> Self {
+        Reply {
+            status,
+            body: json!({ "Err": msg.into() }),
+        }
+    }
+}
+
+/// Work to do after answering: learn the names Docker gives a network and its containers,
+/// which it does not tell its drivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Followup {
+    NameNetwork(String),
+    NameEndpoint { network: String, endpoint: String },
+}
+
+impl From<engine::Error> for Reply {
+    fn from(e: engine::Error) -> Self {
+        let status = match e.kind {
+            Kind::InvalidParameter => 400,
+            Kind::Conflict => 409,
+            // Not 404: Docker reads that as "method not implemented" and, for some methods,
+            // as success.
+            Kind::NotFound | Kind::Kernel | Kind::Store => 500,
+        };
+        Reply::err(status, e.message)
+    }
+}
+
+type Outcome = Result<(Value, Option<Followup>), Reply>;
+
+/// Handle `POST /<method>` on a socket serving `role`.
+pub fn handle(engine: &Engine, role: Role, method: &str, body: &[u8]) -> (Reply, Option<Followup>) {
+    let result = match (method, role) {
+        ("Plugin.Activate", _) => Ok((json!({ "Implements": role.implements() }), None)),
+        (
+            m,
+            Role {
+                network: Some(driver),
+                ..
+            },
+        ) if m.starts_with("NetworkDriver.") => {
+            network_call(engine, driver, &m["NetworkDriver.".len()..], body)
+        }
+        (m, Role { ipam: true, .. }) if m.starts_with("IpamDriver.") => {
+            ipam_call(engine, &m["IpamDriver.".len()..], body)
+        }
+        _ => Err(not_implemented(method)),
+    };
+    match result {
+        Ok((v, follow)) => (Reply::ok(v), follow),
+        Err(r) => (r, None),
+    }
+}
+
+fn not_implemented(method: &str) -> Reply {
+    Reply::err(404, format!("underlay does not implement {method}"))
+}
+
+/// The request body as `T`; an empty body is `{}`.
+fn parse<T: DeserializeOwned>(method: &str, body: &[u8]) -> Result<T, Reply> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| Reply::err(400, format!("cannot decode the {method} request: {e}")))
+}
+
+fn engine_call<T>(r: engine::Result<T>) -> Result<T, Reply> {
+    r.map_err(Reply::from)
+}
+
+// ---- NetworkDriver ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct IpData {
+    address_space: String,
+    pool: String,
+    gateway: String,
+    aux_addresses: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateNetwork {
+    #[serde(rename = "NetworkID")]
+    network_id: String,
+    options: Option<Map<String, Value>>,
+    #[serde(rename = "IPv4Data")]
+    ipv4_data: Option<Vec<IpData>>,
+    #[serde(rename = "IPv6Data")]
+    ipv6_data: Option<Vec<IpData>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct NetworkRef {
+    #[serde(rename = "NetworkID")]
+    network_id: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct Interface {
+    address: String,
+    #[serde(rename = "AddressIPv6")]
+    address_ipv6: String,
+    mac_address: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointRef {
+    #[serde(rename = "NetworkID")]
+    network_id: String,
+    #[serde(rename = "EndpointID")]
+    endpoint_id: String,
+    interface: Option<Interface>,
+    options: Option<Map<String, Value>>,
+    sandbox_key: String,
+}
+
+/// Docker's `-o` options and flags as underlay's: options keep their names, Docker's generic
+/// MTU option is `mtu`.
+const DOCKER_MTU: &str = "com.docker.network.driver.mtu";
+const GENERIC: &str = "com.docker.network.generic";
+const INTERNAL: &str = "com.docker.network.internal";
+const ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
+
+/// A JSON option value as the string the user typed.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn flag(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    }
+}
+
+/// `172.16.86.1/24` (how Docker passes gateways and aux addresses) → `172.16.86.1`.
+fn bare(cidr: &str) -> String {
+    cidr.split('/').next().unwrap_or_default().to_string()
+}
+
+/// The name a Docker network has in underlay until Docker's own is learned.
+pub fn provisional_name(id: &str) -> String {
+    format!("docker-{}", &id[..12.min(id.len())])
+}
+
+fn create_request(driver: Driver, req: &CreateNetwork) -> CreateRequest {
+    let empty = Map::new();
+    let options = req.options.as_ref().unwrap_or(&empty);
+    let mut out = CreateRequest {
+        name: provisional_name(&req.network_id),
+        driver: driver.name().to_string(),
+        id: Some(req.network_id.clone()),
+        owner: Some(Owner::Docker),
+        external_ipam: true,
+        internal: flag(options.get(INTERNAL)),
+        ipv6: flag(options.get(ENABLE_IPV6)),
+        ..Default::default()
+    };
+    if let Some(Value::Object(generic)) = options.get(GENERIC) {
+        for (k, v) in generic {
+            let key = if k == DOCKER_MTU { "mtu" } else { k.as_str() };
+            out.options.push((key.to_string(), text(v)));
+        }
+    }
+    let data = req.ipv4_data.iter().chain(req.ipv6_data.iter()).flatten();
+    for d in data.filter(|d| !d.pool.is_empty()) {
+        out.subnets.push(d.pool.clone());
+        if !d.gateway.is_empty() {
+            out.gateways.push(bare(&d.gateway));
+        }
+        for (name, a) in &d.aux_addresses {
+            out.aux_addresses.push((name.clone(), bare(a)));
+        }
+    }
+    out
+}
+
+fn address(field: &str, s: &str) -> Result<Option<IpNet>, Reply> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|_| {
+        Reply::err(
+            400,
+            format!("invalid {field} {s:?}: expected an address with prefix length, e.g. 172.16.86.10/24"),
+        )
+    })
+}
+
+fn network_call(engine: &Engine, driver: Driver, call: &str, body: &[u8]) -> Outcome {
+    let method = format!("NetworkDriver.{call}");
+    let m = method.as_str();
+    match call {
+        "GetCapabilities" => Ok((
+            json!({"Scope": "local", "ConnectivityScope": "global", "GwAllocChecker": true}),
+            None,
+        )),
+        // Docker 28 and later ask before CreateNetwork whether to reserve gateways: only the
+        // one the user gives, as Docker's own macvlan and ipvlan drivers since 29.
+        "GwAllocCheck" => Ok((json!({"SkipIPv4": true, "SkipIPv6": true}), None)),
+        "CreateNetwork" => {
+            let req: CreateNetwork = parse(m, body)?;
+            engine_call(engine.ensure_network(&create_request(driver, &req)))?;
+            Ok((json!({}), Some(Followup::NameNetwork(req.network_id))))
+        }
+        "DeleteNetwork" => {
+            let req: NetworkRef = parse(m, body)?;
+            engine_call(engine.delete_runtime_network(&req.network_id))?;
+            Ok((json!({}), None))
+        }
+        // Only global-scope drivers are asked (swarm); answered for completeness.
+        "AllocateNetwork" => Ok((json!({"Options": {}}), None)),
+        "FreeNetwork" => Ok((json!({}), None)),
+        "CreateEndpoint" => {
+            let req: EndpointRef = parse(m, body)?;
+            let iface = req.interface.unwrap_or_default();
+            let v4 = address("Interface.Address", &iface.address)?;
+            let v6 = address("Interface.AddressIPv6", &iface.address_ipv6)?;
+            let mac = Some(iface.mac_address.as_str()).filter(|s| !s.is_empty());
+            for (opt, what) in [
+                ("com.docker.network.portmap", "port mappings"),
+                ("com.docker.network.endpoint.exposedports", "port exposures"),
+            ] {
+                let given = req.options.as_ref().and_then(|o| o.get(opt));
+                if matches!(given, Some(Value::Array(a)) if !a.is_empty()) {
+                    tracing::warn!(
+                        endpoint = %req.endpoint_id,
+                        "the {driver} driver does not support {what}; ignored"
+                    );
+                }
+            }
+            let generated = engine_call(engine.create_handoff_endpoint(
+                &req.network_id,
+                &req.endpoint_id,
+                v4,
+                v6,
+                mac,
+            ))?;
+            // Docker takes the MAC only when it gave none (and refuses any other change).
+            let iface = match generated {
+                Some(mac) => json!({ "MacAddress": mac }),
+                None => Value::Null,
+            };
+            Ok((json!({ "Interface": iface }), None))
+        }
+        "EndpointOperInfo" => Ok((json!({"Value": {}}), None)),
+        "DeleteEndpoint" => {
+            let req: EndpointRef = parse(m, body)?;
+            engine_call(engine.delete_handoff_endpoint(&req.network_id, &req.endpoint_id))?;
+            Ok((json!({}), None))
+        }
+        "Join" => {
+            let req: EndpointRef = parse(m, body)?;
+            let j = engine_call(engine.join_handoff(
+                &req.network_id,
+                &req.endpoint_id,
+                &req.sandbox_key,
+            ))?;
+            let ip = |a: Option<IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+            let routes: Vec<Value> = j
+                .routes
+                .iter()
+                .map(|r| match r.gw {
+                    // RouteType 0: via NextHop; 1: connected (on-link).
+                    Some(gw) => json!({"Destination": r.dst.to_string(), "RouteType": 0, "NextHop": gw.to_string()}),
+                    None => json!({"Destination": r.dst.to_string(), "RouteType": 1, "NextHop": ""}),
+                })
+                .collect();
+            Ok((
+                json!({
+                    "InterfaceName": {"SrcName": j.src_name, "DstPrefix": "eth"},
+                    "Gateway": ip(j.gateway4),
+                    "GatewayIPv6": ip(j.gateway6),
+                    "StaticRoutes": routes,
+                    "DisableGatewayService": true,
+                }),
+                Some(Followup::NameEndpoint {
+                    network: req.network_id,
+                    endpoint: req.endpoint_id,
+                }),
+            ))
+        }
+        "Leave" => {
+            let req: EndpointRef = parse(m, body)?;
+            engine_call(engine.leave_handoff(&req.network_id, &req.endpoint_id))?;
+            Ok((json!({}), None))
+        }
+        // No port mappings on macvlan/ipvlan; discovery is for overlay networks.
+        "ProgramExternalConnectivity"
+        | "RevokeExternalConnectivity"
+        | "DiscoverNew"
+        | "DiscoverDelete" => Ok((json!({}), None)),
+        _ => Err(not_implemented(m)),
+    }
+}
+
+// ---- IpamDriver ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RequestPool {
+    address_space: String,
+    pool: String,
+    sub_pool: String,
+    #[serde(rename = "V6")]
+    v6: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct PoolRef {
+    #[serde(rename = "PoolID")]
+    pool_id: String,
+    address: String,
+    options: Option<Map<String, Value>>,
+}
+
+const REQUEST_TYPE: &str = "RequestAddressType";
+const GATEWAY_TYPE: &str = "com.docker.network.gateway";
+
+fn ipam_call(engine: &Engine, call: &str, body: &[u8]) -> Outcome {
+    let method = format!("IpamDriver.{call}");
+    let m = method.as_str();
+    match call {
+        "GetCapabilities" => Ok((
+            json!({"RequiresMACAddress": false, "RequiresRequestReplay": false}),
+            None,
+        )),
+        "GetDefaultAddressSpaces" => Ok((
+            json!({
+                "LocalDefaultAddressSpace": pools::LOCAL_SPACE,
+                "GlobalDefaultAddressSpace": pools::GLOBAL_SPACE,
+            }),
+            None,
+        )),
+        "RequestPool" => {
+            let req: RequestPool = parse(m, body)?;
+            let (id, subnet) = engine_call(engine.request_pool(
+                &req.address_space,
+                &req.pool,
+                &req.sub_pool,
+                req.v6,
+            ))?;
+            Ok((
+                json!({"PoolID": id, "Pool": subnet.to_string(), "Data": {}}),
+                None,
+            ))
+        }
+        "ReleasePool" => {
+            let req: PoolRef = parse(m, body)?;
+            engine_call(engine.release_pool(&req.pool_id))?;
+            Ok((json!({}), None))
+        }
+        "RequestAddress" => {
+            let req: PoolRef = parse(m, body)?;
+            let gateway = req
+                .options
+                .as_ref()
+                .and_then(|o| o.get(REQUEST_TYPE))
+                .is_some_and(|v| v == GATEWAY_TYPE);
+            let wanted = Some(req.address.as_str()).filter(|a| !a.is_empty());
+            let a = engine_call(engine.request_address(&req.pool_id, wanted, gateway))?;
+            Ok((json!({"Address": a.to_string(), "Data": {}}), None))
+        }
+        "ReleaseAddress" => {
+            let req: PoolRef = parse(m, body)?;
+            engine_call(engine.release_address(&req.pool_id, &req.address))?;
+            Ok((json!({}), None))
+        }
+        _ => Err(not_implemented(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use netlink::{FakeNetlink, Netlink, NsRef};
+    use serde_json::json;
+
+    use super::*;
+
+    const NID: &str = "b4c9f0f4d5131be46a39a0e75c1a2b4bb9936d201e0997d6b4c5611d783103a3";
+    const EID: &str = "5fec442e5069aedf550a93e519c25c924478d8d347c2597a09f38c4f3a8de957";
+
+    struct Fx {
+        engine: Engine,
+        nl: Arc<FakeNetlink>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fx() -> Fx {
+        let nl = Arc::new(FakeNetlink::new());
+        nl.add_link(&NsRef::Host, "eth0", None, 1500);
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::DirStore::open(dir.path()).unwrap();
+        Fx {
+            engine: Engine::new(nl.clone() as Arc<dyn Netlink>, Box::new(store)),
+            nl,
+            _dir: dir,
+        }
+    }
+
+    fn call(fx: &Fx, role: Role, method: &str, body: Value) -> Reply {
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&body).unwrap()
+        };
+        handle(&fx.engine, role, method, &bytes).0
+    }
+
+    fn create_net(generic: Value) -> Value {
+        json!({
+            "NetworkID": NID,
+            "Options": {"com.docker.network.enable_ipv6": false, "com.docker.network.generic": generic},
+            "IPv4Data": [{"AddressSpace": "LocalDefault", "Gateway": "172.16.86.1/24", "Pool": "172.16.86.0/24",
+                          "AuxAddresses": {"router2": "172.16.86.2/24"}}],
+            "IPv6Data": []
+        })
+    }
+
+    #[test]
+    fn activation_capabilities_and_unknown_methods() {
+        let fx = fx();
+        // Docker sends no body (and no Content-Type) for these.
+        let r = call(&fx, Role::MACVLAN, "Plugin.Activate", Value::Null);
+        assert_eq!(r, Reply::ok(json!({"Implements": ["NetworkDriver"]})));
+        let r = call(&fx, Role::IPAM, "Plugin.Activate", Value::Null);
+        assert_eq!(r.body, json!({"Implements": ["IpamDriver"]}));
+        let both = Role {
+            network: Some(Driver::Ipvlan),
+            ipam: true,
+        };
+        let r = call(&fx, both, "Plugin.Activate", Value::Null);
+        assert_eq!(
+            r.body,
+            json!({"Implements": ["NetworkDriver", "IpamDriver"]})
+        );
+        let r = call(
+            &fx,
+            Role::MACVLAN,
+            "NetworkDriver.GetCapabilities",
+            Value::Null,
+        );
+        assert_eq!(r.body["Scope"], "local");
+        let r = call(&fx, Role::IPAM, "IpamDriver.GetCapabilities", Value::Null);
+        assert_eq!(r.body["RequiresRequestReplay"], false);
+        // Not implemented: 404, which Docker reads as "not supported".
+        let r = call(&fx, Role::MACVLAN, "NetworkDriver.Frobnicate", Value::Null);
+        assert_eq!(r.status, 404);
+        assert_eq!(
+            r.body["Err"],
+            "underlay does not implement NetworkDriver.Frobnicate"
+        );
+        assert_eq!(
+            call(&fx, Role::MACVLAN, "IpamDriver.RequestPool", json!({})).status,
+            404
+        );
+        assert_eq!(
+            call(&fx, Role::IPAM, "NetworkDriver.Join", json!({})).status,
+            404
+        );
+        let r = handle(
+            &fx.engine,
+            Role::MACVLAN,
+            "NetworkDriver.Join",
+            b"{not json",
+        )
+        .0;
+        assert_eq!(r.status, 400);
+        assert!(r.body["Err"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot decode the NetworkDriver.Join request"));
+    }
+
+    #[test]
+    fn a_container_through_the_network_driver() {
+        let fx = fx();
+        let r = call(
+            &fx,
+            Role::MACVLAN,
+            "NetworkDriver.CreateNetwork",
+            create_net(json!({"parent": "eth0", "com.docker.network.driver.mtu": "1400"})),
+        );
+        assert_eq!(r, Reply::ok(json!({})));
+        let net = fx.engine.network(NID).unwrap();
+        assert_eq!(net.name, "docker-b4c9f0f4d513");
+        assert_eq!(net.mtu, Some(1400));
+        assert_eq!(
+            net.ipam.pools()[0].aux()["router2"].to_string(),
+            "172.16.86.2"
+        );
+        // Docker's replay after its restart.
+        let r = call(
+            &fx,
+            Role::MACVLAN,
+            "NetworkDriver.CreateNetwork",
+            create_net(json!({"parent": "eth0", "com.docker.network.driver.mtu": "1400"})),
+        );
+        assert_eq!(r.status, 200);
+
+        let ep = json!({"NetworkID": NID, "EndpointID": EID,
+            "Interface": {"Address": "172.16.86.10/24", "AddressIPv6": "", "MacAddress": ""},
+            "Options": {"com.docker.network.endpoint.exposedports": [], "com.docker.network.portmap": []}});
+        let r = call(
+            &fx,
+            Role::MACVLAN,
+            "NetworkDriver.CreateEndpoint",
+            ep.clone(),
+        );
+        let mac = r.body["Interface"]["MacAddress"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(mac.len(), 17);
+        let join = json!({"NetworkID": NID, "EndpointID": EID, "SandboxKey": "/var/run/docker/netns/x", "Options": {}});
+        let r = call(&fx, Role::MACVLAN, "NetworkDriver.Join", join);
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let src = r.body["InterfaceName"]["SrcName"].as_str().unwrap();
+        assert_eq!(r.body["InterfaceName"]["DstPrefix"], "eth");
+        assert_eq!(r.body["Gateway"], "172.16.86.1");
+        assert_eq!(r.body["GatewayIPv6"], "");
+        assert_eq!(r.body["StaticRoutes"], json!([]));
+        assert_eq!(r.body["DisableGatewayService"], true);
+        let link = fx.nl.link_by_name(&NsRef::Host, src).unwrap().unwrap();
+        assert_eq!(
+            (link.mtu, netlink::format_mac(&link.mac.unwrap())),
+            (1400, mac)
+        );
+        for m in [
+            "ProgramExternalConnectivity",
+            "EndpointOperInfo",
+            "RevokeExternalConnectivity",
+            "Leave",
+            "DeleteEndpoint",
+        ] {
+            let r = call(
+                &fx,
+                Role::MACVLAN,
+                &format!("NetworkDriver.{m}"),
+                json!({"NetworkID": NID, "EndpointID": EID}),
+            );
+            assert_eq!(r.status, 200, "{m}: {:?}", r.body);
+        }
+        assert!(fx.nl.link_by_name(&NsRef::Host, src).unwrap().is_none());
+        assert!(fx.engine.network(NID).unwrap().endpoints.is_empty());
+        let r = call(
+            &fx,
+            Role::MACVLAN,
+            "NetworkDriver.DeleteNetwork",
+            json!({"NetworkID": NID}),
+        );
+        assert_eq!(r.status, 200);
+        assert!(fx.engine.networks().unwrap().is_empty());
+    }
+
+    #[test]
+    fn refusals_carry_the_engines_words() {
+        let fx = fx();
+        let r = call(
+            &fx,
+            Role::MACVLAN,
+            "NetworkDriver.CreateNetwork",
+            create_net(json!({"parent": "eth0", "macvlan_mode": "bogus"})),
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.body,
+            json!({"Err": "requested macvlan mode 'bogus' is not valid, 'bridge' mode is the macvlan driver default"})
+        );
+        let r = call(
+            &fx,
+            Role::IPVLAN,
+            "NetworkDriver.CreateNetwork",
+            create_net(json!({"parent": "eth0.4095"})),
+        );
+        assert_eq!(
+            r.body["Err"],
+            "vlan id must be between 1-4094, received: 4095"
+        );
+        let r = call(
+            &fx,
+            Role::MACVLAN,
+            "NetworkDriver.CreateNetwork",
+            create_net(json!({"parent": "eth0", "macvlan_mode": "bridge", "ipvlan_mode": "l2"})),
+        );
+        assert!(r.body["Err"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown option \"ipvlan_mode\" for the macvlan driver"));
+        let r = call(
+            &fx,
+            Role::MACVLAN,
+            "NetworkDriver.Join",
+            json!({"NetworkID": NID, "EndpointID": EID}),
+        );
+        assert_eq!(r.status, 500);
+        assert!(
+            r.body["Err"].as_str().unwrap().contains("not found"),
+            "{:?}",
+            r.body
+        );
+        assert!(fx.engine.networks().unwrap().is_empty());
+        // A network id Docker never made cannot be named: its ids are 64 hex digits.
+        let mut bad = create_net(json!({"parent": "eth0"}));
+        bad["NetworkID"] = json!("x");
+        assert!(
+            call(&fx, Role::MACVLAN, "NetworkDriver.CreateNetwork", bad).body["Err"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid network id")
+        );
+    }
+
+    #[test]
+    fn addresses_through_the_ipam_driver() {
+        let fx = fx();
+        let r = call(
+            &fx,
+            Role::IPAM,
+            "IpamDriver.GetDefaultAddressSpaces",
+            Value::Null,
+        );
+        assert_eq!(r.body["LocalDefaultAddressSpace"], "LocalDefault");
+        let r = call(
+            &fx,
+            Role::IPAM,
+            "IpamDriver.RequestPool",
+            json!({"AddressSpace": "LocalDefault", "Pool": "172.16.87.0/24", "SubPool": "172.16.87.128/25", "Options": {}, "V6": false}),
+        );
+        assert_eq!(r.body["Pool"], "172.16.87.0/24");
+        let pool = r.body["PoolID"].as_str().unwrap().to_string();
+        let ask = |addr: &str, opts: Value| {
+            call(
+                &fx,
+                Role::IPAM,
+                "IpamDriver.RequestAddress",
+                json!({"PoolID": pool, "Address": addr, "Options": opts}),
+            )
+        };
+        let r = ask(
+            "172.16.87.1",
+            json!({"RequestAddressType": "com.docker.network.gateway"}),
+        );
+        assert_eq!(r.body, json!({"Address": "172.16.87.1/24", "Data": {}}));
+        assert_eq!(
+            ask("172.16.87.129", Value::Null).body["Address"],
+            "172.16.87.129/24"
+        );
+        assert_eq!(ask("", json!({})).body["Address"], "172.16.87.128/24");
+        assert_eq!(ask("", json!({})).body["Address"], "172.16.87.130/24");
+        let r = ask("172.16.87.129", Value::Null);
+        assert_eq!(
+            (r.status, r.body["Err"].as_str().unwrap()),
+            (409, "address 172.16.87.129 is already in use")
+        );
+        let r = call(
+            &fx,
+            Role::IPAM,
+            "IpamDriver.ReleaseAddress",
+            json!({"PoolID": pool, "Address": "172.16.87.128"}),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(ask("", json!({})).body["Address"], "172.16.87.128/24");
+        let r = call(
+            &fx,
+            Role::IPAM,
+            "IpamDriver.RequestPool",
+            json!({"AddressSpace": "LocalDefault", "Pool": "", "V6": false}),
+        );
+        assert_eq!(r.status, 400);
+        assert!(r.body["Err"]
+            .as_str()
+            .unwrap()
+            .contains("does not pick subnets"));
+        let r = call(
+            &fx,
+            Role::IPAM,
+            "IpamDriver.ReleasePool",
+            json!({"PoolID": pool}),
+        );
+        assert_eq!(r.status, 200);
+        assert!(fx.engine.pools().unwrap().is_empty());
+    }
+}

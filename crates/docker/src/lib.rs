@@ -1,0 +1,291 @@
+//! The Docker front door: `underlay daemon` serves Docker's remote network driver API as
+//! `underlay-macvlan` and `underlay-ipvlan`, and its remote IPAM driver API as `underlay`, on
+//! unix sockets in `/run/docker/plugins/`, on the same engine and store as the CLI and the CNI
+//! plugin. Docker finds the sockets by name; `docker network create -d underlay-macvlan ...`
+//! then goes to the engine, with the engine's validation and wording.
+//!
+//! ```text
+//! dockerd ──HTTP over /run/docker/plugins/*.sock──▶ server (tokio, axum)
+//!                                                     └─▶ api::handle (blocking pool) ─▶ engine
+//! ```
+//!
+//! At start the daemon runs the engine's restore (parents underlay owns come back after a
+//! reboot, cut-off operations are finished), so a restart loses nothing: all state is in the
+//! store. Engine calls run on tokio's blocking pool; the netlink client opens namespace
+//! sockets on throwaway threads of its own, so no pooled thread ever changes namespace.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, Uri};
+use axum::response::Response;
+use engine::{Driver, Engine};
+
+pub mod api;
+mod log;
+mod names;
+pub mod sockets;
+
+pub use log::LogTarget;
+
+/// How the daemon runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub state_dir: PathBuf,
+    /// Where Docker looks for plugin sockets.
+    pub plugin_dir: PathBuf,
+    /// Group of the sockets (root when `None`).
+    pub socket_group: Option<String>,
+    /// A managed plugin: one socket, `underlay.sock`, serving this network driver and IPAM.
+    pub managed: Option<Driver>,
+    /// Docker's API, asked for the names of networks and containers (`None`: never).
+    pub docker_host: Option<String>,
+    pub log_target: LogTarget,
+    /// A tracing filter such as `info` or `debug` (`debug` traces every request).
+    pub log_filter: String,
+}
+
+struct Ctx {
+    engine: Arc<Engine>,
+    role: api::Role,
+    socket: String,
+    names: Option<tokio::sync::mpsc::UnboundedSender<api::Followup>>,
+}
+
+/// Run the daemon until SIGTERM or SIGINT; the process's exit status.
+pub fn run(config: Config) -> i32 {
+    log::init(config.log_target, &config.log_filter);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("underlay-blocking")
+        .max_blocking_threads(64)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(serve(config)) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e}");
+            1
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let started = Instant::now();
+    let engine = Arc::new(Engine::open(&config.state_dir).map_err(|e| e.to_string())?);
+    // Before the first call: parents underlay owns, cut-off operations.
+    let e = engine.clone();
+    let report = tokio::task::spawn_blocking(move || e.restore())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("restore failed: {e}"))?;
+    for line in &report.lines {
+        tracing::info!("restore: {line}");
+    }
+    for net in &report.degraded {
+        tracing::warn!("network {net} cannot be used until its parent interface is back");
+    }
+
+    let listeners = match sockets::activated(config.managed)? {
+        Some(l) => l,
+        None => {
+            let gid = match &config.socket_group {
+                Some(g) => sockets::group_id(g)?,
+                None => 0,
+            };
+            let mut out = Vec::new();
+            for name in sockets::wanted(config.managed) {
+                let role = sockets::role_of(name, config.managed).expect("a known name");
+                match sockets::bind(&config.plugin_dir, name, role, gid) {
+                    Ok(l) => out.push(l),
+                    Err(e) => {
+                        out.iter().for_each(sockets::Listener::remove_file);
+                        return Err(e);
+                    }
+                }
+            }
+            out
+        }
+    };
+
+    let names = config
+        .docker_host
+        .as_deref()
+        .and_then(names::DockerApi::new)
+        .map(|api| {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let e = engine.clone();
+            tokio::spawn(async move {
+                while let Some(f) = rx.recv().await {
+                    tokio::spawn(names::learn(e.clone(), api.clone(), f));
+                }
+            });
+            tx
+        });
+    if let Some(tx) = &names {
+        // Docker networks made while their names could not be learned.
+        if let Ok(nets) = engine.networks() {
+            for n in nets.into_iter().filter(|n| {
+                n.owner == Some(engine::Owner::Docker) && n.name == api::provisional_name(&n.id)
+            }) {
+                let _ = tx.send(api::Followup::NameNetwork(n.id));
+            }
+        }
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for l in &listeners {
+        let std = l
+            .socket
+            .try_clone()
+            .map_err(|e| format!("cannot use socket {}: {e}", l.path.display()))?;
+        std.set_nonblocking(true)
+            .map_err(|e| format!("cannot use socket {}: {e}", l.path.display()))?;
+        let listener = tokio::net::UnixListener::from_std(std)
+            .map_err(|e| format!("cannot use socket {}: {e}", l.path.display()))?;
+        let ctx = Arc::new(Ctx {
+            engine: engine.clone(),
+            role: l.role,
+            socket: l.name(),
+            names: names.clone(),
+        });
+        let app = axum::Router::new().fallback(call).with_state(ctx);
+        let mut stop = stop_rx.clone();
+        servers.push(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        }));
+        tracing::info!("serving {} on {}", describe(l.role), l.path.display());
+    }
+    tracing::info!(
+        "underlay daemon ready in {} ms (state in {})",
+        started.elapsed().as_millis(),
+        engine.store_location()
+    );
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    wait_for_signal().await;
+    tracing::info!("stopping");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    // Docker keeps idle connections open; give calls in flight a few seconds.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        for s in servers {
+            let _ = s.await;
+        }
+    })
+    .await;
+    listeners.iter().for_each(sockets::Listener::remove_file);
+    Ok(())
+}
+
+fn describe(role: api::Role) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = role.network {
+        parts.push(format!("network driver underlay-{d}"));
+    }
+    if role.ipam {
+        parts.push("IPAM driver underlay".to_string());
+    }
+    parts.join(" and ")
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, run until killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Every request: `POST /<Method>`, answered by `api::handle` on the blocking pool.
+async fn call(State(ctx): State<Arc<Ctx>>, uri: Uri, body: Bytes) -> Response {
+    let method = uri.path().trim_start_matches('/').to_string();
+    let started = Instant::now();
+    let (engine, role, m, b) = (ctx.engine.clone(), ctx.role, method.clone(), body.clone());
+    let (reply, followup) =
+        match tokio::task::spawn_blocking(move || api::handle(&engine, role, &m, &b)).await {
+            Ok(r) => r,
+            Err(e) => (
+                api::Reply {
+                    status: 500,
+                    body: serde_json::json!({ "Err": format!("internal error: {e}") }),
+                },
+                None,
+            ),
+        };
+    let text = reply.body.to_string();
+    tracing::debug!(
+        socket = %ctx.socket,
+        method = %method,
+        request = %String::from_utf8_lossy(&body).trim_end(),
+        status = reply.status,
+        response = %text,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    if reply.status >= 400 && reply.status != 404 {
+        tracing::warn!(socket = %ctx.socket, "{method} refused: {text}");
+    } else if reply.status == 200 {
+        log_change(&method, &body);
+    }
+    if let (Some(f), Some(tx)) = (followup, &ctx.names) {
+        let _ = tx.send(f);
+    }
+    Response::builder()
+        .status(reply.status)
+        .header(
+            header::CONTENT_TYPE,
+            "application/vnd.docker.plugins.v1.1+json",
+        )
+        .body(Body::from(text))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// One info line per change Docker asked for.
+fn log_change(method: &str, body: &[u8]) {
+    let what = match method {
+        "NetworkDriver.CreateNetwork" => "network created",
+        "NetworkDriver.DeleteNetwork" => "network deleted",
+        "NetworkDriver.Join" => "endpoint joined",
+        "NetworkDriver.Leave" => "endpoint left",
+        "IpamDriver.RequestPool" => "pool requested",
+        "IpamDriver.ReleasePool" => "pool released",
+        _ => return,
+    };
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let parts: Vec<String> = ["NetworkID", "EndpointID", "Pool", "SubPool", "PoolID"]
+        .iter()
+        .filter_map(|k| {
+            let s = v.get(*k)?.as_str().filter(|s| !s.is_empty())?;
+            let s = if k.ends_with("ID") && s.len() == 64 {
+                &s[..12]
+            } else {
+                s
+            };
+            Some(format!("{k}={s}"))
+        })
+        .collect();
+    tracing::info!("{what}: {}", parts.join(" "));
+}
