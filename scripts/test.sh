@@ -12,6 +12,9 @@ cargo build --workspace --all-targets --quiet
 cargo test --workspace --no-fail-fast 2>&1
 # A real CNI runtime (Debian's Podman 4.3, CNI backend) runs containers on an underlay network.
 bash tests/podman_cni.sh target/debug/underlay
+# A real Docker engine (Debian's docker.io 20.10) uses underlay's daemon as network and IPAM
+# driver: the macvlan guide, connect/disconnect, restarts, bad input, socket activation.
+bash tests/docker_plugin.sh target/debug/underlay
 # The same product on a stock Debian kernel in QEMU: ipvlan, 802.1Q and dummy parents, which
 # this machine's kernel may lack. UNDERLAY_SKIP_VM=1 skips it (e.g. for a quick local run).
 if [[ ${UNDERLAY_SKIP_VM:-0} != 1 ]]; then

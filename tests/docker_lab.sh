@@ -41,6 +41,9 @@ dk_deps() {
 }
 
 HN() { nsenter --net=/run/netns/$DK_HOST "$@"; }
+# For background jobs: a function run with & is a subshell, and $! would be its pid, not the
+# daemon's; this runs nsenter itself (which execs the command, keeping the pid).
+HNX=(nsenter --net=/run/netns/$DK_HOST)
 UL() { HN env UNDERLAY_STATE_DIR=$UL_STATE "$UL_BIN" "$@"; }
 
 dk_uplink() { # $1 name in the host ns, $2 namespace of the peer, $3 veth prefix, $4.. peer addresses
@@ -52,7 +55,9 @@ dk_uplink() { # $1 name in the host ns, $2 namespace of the peer, $3 veth prefix
   ip -n $DK_HOST link set "$name" up
   ip -n "$peer_ns" link set "${tmp}b" name uplink
   ip -n "$peer_ns" link set uplink up
-  for a in "$@"; do ip -n "$peer_ns" addr add "$a" dev uplink nodad; done
+  for a in "$@"; do
+    case $a in *:*) ip -n "$peer_ns" addr add "$a" dev uplink nodad ;; *) ip -n "$peer_ns" addr add "$a" dev uplink ;; esac
+  done
 }
 
 dk_lab_up() {
@@ -64,7 +69,7 @@ dk_lab_up() {
 
 dockerd_start() {
   rm -f $DK_SOCK
-  HN setsid dockerd --data-root $DK_DATA --exec-root $DK_EXEC -H unix://$DK_SOCK \
+  "${HNX[@]}" setsid dockerd --data-root $DK_DATA --exec-root $DK_EXEC -H unix://$DK_SOCK \
     --pidfile $DK_PID --iptables=false --ip6tables=false --ip-masq=false --bridge=none \
     --userland-proxy=false >>"$DK_LOG" 2>&1 </dev/null &
   local pid=$!
@@ -86,12 +91,12 @@ dockerd_stop() {
 }
 
 underlay_start() { # extra daemon flags
-  HN setsid env UNDERLAY_STATE_DIR=$UL_STATE "$UL_BIN" daemon --docker-host unix://$DK_SOCK \
+  local before; before=$(grep -c "ready in" "$UL_LOG" 2>/dev/null || true)
+  "${HNX[@]}" setsid env UNDERLAY_STATE_DIR=$UL_STATE "$UL_BIN" daemon --docker-host unix://$DK_SOCK \
     --log-level "${UL_LOG_LEVEL:-debug}" --log-target stderr "$@" >>"$UL_LOG" 2>&1 </dev/null &
   UL_PID=$!
   for _ in $(seq 1 100); do
-    if [ -S $UL_PLUGINS/underlay-macvlan.sock ] && [ -S $UL_PLUGINS/underlay.sock ] \
-      && grep -q "ready in" "$UL_LOG" 2>/dev/null; then
+    if [ "$(grep -c "ready in" "$UL_LOG" 2>/dev/null)" -gt "${before:-0}" ]; then
       # The sockets this lab's daemons made, so cleanup removes only those.
       stat -c %i $UL_PLUGINS/underlay*.sock >> $DK_EXEC/ul-sockets 2>/dev/null
       return 0
@@ -105,6 +110,8 @@ underlay_start() { # extra daemon flags
 underlay_stop() { # $1: signal (default TERM)
   [ -n "$UL_PID" ] || return 0
   kill -"${1:-TERM}" "$UL_PID" 2>/dev/null || true
+  # Reaps it when it is this shell's child (quietly: no "Killed" notice); else poll.
+  { wait "$UL_PID"; } 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$UL_PID" 2>/dev/null || break; sleep 0.05; done
   UL_PID=
 }
@@ -129,8 +136,10 @@ dk_cleanup() {
   dockerd_stop
   underlay_stop
   # A daemon started by an earlier run of this lab (its command line names our state dir).
-  for pid in $(pgrep -f "underlay daemon" 2>/dev/null); do
-    tr '\0' ' ' < /proc/$pid/environ 2>/dev/null | grep -q "UNDERLAY_STATE_DIR=$UL_STATE" && kill "$pid"
+  # (Also a systemd-socket-activate of this lab still waiting: its arguments name the dir.)
+  for pid in $(pgrep -f "underlay daemon|UNDERLAY_STATE_DIR=$UL_STATE" 2>/dev/null); do
+    { tr '\0' ' ' < /proc/$pid/environ; tr '\0' ' ' < /proc/$pid/cmdline; } 2>/dev/null \
+      | grep -q "UNDERLAY_STATE_DIR=$UL_STATE" && kill "$pid"
   done
   # Sockets left by a daemon of this lab that was killed.
   for s in $UL_PLUGINS/underlay*.sock; do
@@ -147,7 +156,7 @@ dk_cleanup() {
 host_view() {
   { ip -n $DK_HOST -d -o link show | sed -E 's/^[0-9]+: //; s/ +/ /g' | awk '{print $1, $2}'
     ip -n $DK_HOST -o addr show | awk '{print $2, $3, $4}'
-    ip -n $DK_HOST route show table all; } | sort
+    ip -n $DK_HOST route show table all; } | grep -v 'fe80' | sort
 }
 
 # The sandbox namespace file of a container.
