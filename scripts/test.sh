@@ -15,6 +15,8 @@ bash tests/podman_cni.sh target/debug/underlay
 # A real Docker engine (Debian's docker.io 20.10) uses underlay's daemon as network and IPAM
 # driver: the macvlan guide, connect/disconnect, restarts, bad input, socket activation.
 bash tests/docker_plugin.sh target/debug/underlay
+# install.sh, the systemd units (systemd-analyze verify) and the managed plugin's config.
+bash tests/packaging.sh target/debug/underlay
 # The same product on a stock Debian kernel in QEMU: ipvlan, 802.1Q and dummy parents, which
 # this machine's kernel may lack. UNDERLAY_SKIP_VM=1 skips it (e.g. for a quick local run).
 if [[ ${UNDERLAY_SKIP_VM:-0} != 1 ]]; then

@@ -13,7 +13,9 @@
 #      still work, no address held is handed out again; dockerd restarted: networks and
 #      containers come back;
 #   5. bad input through the docker CLI gets underlay's message and changes nothing;
-#   6. socket activation (systemd's protocol) and the sockets' permissions.
+#   6. socket activation (systemd's protocol) and the sockets' permissions;
+#   7. the managed plugin (packaging/docker-plugin): `docker plugin create` and `enable`, a
+#      container on its network driver and IPAM driver, state in the directory it was given.
 #
 #   bash tests/docker_plugin.sh [path/to/underlay]     # default: target/debug/underlay
 set -euo pipefail
@@ -246,6 +248,28 @@ check "and the container works" pings s1 172.16.86.1
 $D rm -f s1 >/dev/null
 $D network rm act_net >/dev/null
 underlay_stop
+eq "the host is as before" "$(host_view)" "$HOST0"
+
+echo "== 7. the managed plugin"
+PLUGIN=ul-dk/underlay:latest
+PLUGIN_DIR=$DK_EXEC/plugin
+PLUGIN_STATE=$DK_DATA/plugin-state
+bash "$ROOT/packaging/docker-plugin/build.sh" "$PLUGIN_DIR" >/dev/null 2>&1
+$D plugin create $PLUGIN "$PLUGIN_DIR" >/dev/null
+mkdir -p $PLUGIN_STATE
+$D plugin set $PLUGIN state.source=$PLUGIN_STATE
+$D plugin enable $PLUGIN >/dev/null
+$D network create -d $PLUGIN --ipam-driver $PLUGIN --subnet=172.16.86.0/24 \
+  --gateway=172.16.86.1 -o parent=eth0 plugin_net >/dev/null
+run p1 --net=plugin_net $DK_IMAGE sleep 600
+eq "a container on the managed plugin's drivers" "$(cip p1 plugin_net)" 172.16.86.2
+check "reaches the router" pings p1 172.16.86.1
+eq "its state is in the directory given" \
+  "$(HN env UNDERLAY_STATE_DIR=$PLUGIN_STATE "$UL_BIN" network ls --format json | jq -r .Driver)" macvlan
+$D rm -f p1 >/dev/null
+$D network rm plugin_net >/dev/null
+$D plugin disable $PLUGIN >/dev/null
+$D plugin rm $PLUGIN >/dev/null
 eq "the host is as before" "$(host_view)" "$HOST0"
 
 if [ $FAILS -gt 0 ]; then
