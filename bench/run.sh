@@ -38,6 +38,9 @@ echo "== netlink floor"
 settle
 target/release/examples/floor "$N" > "$OUT/floor.txt"
 awk '{print $1}' "$OUT/floor.txt" > "$OUT/floor-attach.txt"; awk '{print $2}' "$OUT/floor.txt" > "$OUT/floor-detach.txt"
+echo "== Docker plugin against Docker's built-in macvlan; daemon memory"
+settle
+BENCH_OUT=$OUT bash bench/docker_attach.sh "$((N / 2))" | tail -6
 echo "== scale: $SEQ sequential attaches, 50 parallel ADDs, start-up"
 settle
 BENCH_OUT=$OUT bash bench/scale_attach.sh "$SEQ"
