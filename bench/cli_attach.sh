@@ -7,8 +7,8 @@
 set -euo pipefail
 N=${1:-200}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-(cd "$ROOT" && cargo build --release --quiet -p underlay)
-BIN=$ROOT/target/release/underlay
+# The binary as shipped (scripts/build-static.sh): static, release.
+BIN=$(bash "$ROOT/scripts/build-static.sh")
 P=ulbench-$$
 STATE=$(mktemp -d)
 cleanup() { ip netns del "$P-h" 2>/dev/null || true; ip netns del "$P-c" 2>/dev/null || true; rm -rf "$STATE"; }

@@ -17,8 +17,8 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-(cd "$ROOT" && cargo build --release --quiet -p underlay)
-BIN=$ROOT/target/release/underlay
+# The binary as shipped (scripts/build-static.sh): static, release.
+BIN=$(bash "$ROOT/scripts/build-static.sh")
 P=ulcni-$$
 WORK=$(mktemp -d)
 cleanup() {

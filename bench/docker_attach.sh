@@ -12,8 +12,7 @@
 set -euo pipefail
 N=${1:-30}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-(cd "$ROOT" && cargo build --release --quiet -p underlay)
-UL_BIN=$ROOT/target/release/underlay
+UL_BIN=$(bash "$ROOT/scripts/build-static.sh")
 # shellcheck source=tests/docker_lab.sh
 source "$ROOT/tests/docker_lab.sh"
 UL_LOG_LEVEL=info

@@ -22,7 +22,7 @@ fi
 if [[ ${QUICK:-0} == 1 ]]; then N=20; SEQ=200; CRIT=(--warm-up-time 0.2 --measurement-time 0.5); else N=100; SEQ=1000; CRIT=(--warm-up-time 1 --measurement-time 3); fi
 OUT=$ROOT/target/bench
 rm -rf "$OUT" target/criterion; mkdir -p "$OUT"
-cargo build --release --quiet -p underlay
+bash scripts/build-static.sh >/dev/null
 cargo build --release --quiet -p underlay-netlink --example floor
 # The kernel tears the previous labs' namespaces down in the background; let it finish first.
 settle() { sleep 3; }

@@ -8,8 +8,8 @@
 set -euo pipefail
 N=${1:-1000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-(cd "$ROOT" && cargo build --release --quiet -p underlay)
-BIN=$ROOT/target/release/underlay
+# The binary as shipped (scripts/build-static.sh): static, release.
+BIN=$(bash "$ROOT/scripts/build-static.sh")
 P=ulscale-$$
 WORK=$(mktemp -d)
 OUT=${BENCH_OUT:-$WORK}

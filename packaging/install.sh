@@ -21,8 +21,7 @@ while (($#)); do
   esac
 done
 if [ -z "$BIN" ]; then
-  (cd "$ROOT" && cargo build --release --quiet -p underlay)
-  BIN=$ROOT/target/release/underlay
+  BIN=$(bash "$ROOT/scripts/build-static.sh")
 fi
 install -D -m 0755 "$BIN" "$DESTDIR$PREFIX/bin/underlay"
 install -D -m 0644 "$ROOT/README.md" "$DESTDIR$PREFIX/share/doc/underlay/README.md"

@@ -53,9 +53,9 @@ MODDIR=$KROOT/lib/modules/$KVER
 
 # ------------------------------------------------------------------ static underlay
 echo "vm: building a static underlay" >&2
-(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' \
-  cargo build --release --quiet --target x86_64-unknown-linux-gnu -p underlay)
-BIN=$ROOT/target/x86_64-unknown-linux-gnu/release/underlay
+BIN=$(bash "$ROOT/scripts/build-static.sh")
+# Calls the Docker plugin as Docker would: the VM has no Docker engine.
+CALL=$(bash "$ROOT/scripts/build-static.sh" --example plugin_call underlay-docker)
 
 # ------------------------------------------------------------------ initramfs
 IR=$(mktemp -d /tmp/underlay-vm.XXXXXX)
@@ -71,6 +71,7 @@ copy_bin() { # binary and, if dynamic, its libraries
 }
 copy_bin "$(command -v ip)" "$IR/usr/sbin/ip"   # iproute2: busybox's ip cannot make vlan/ipvlan
 cp "$BIN" "$IR/bin/underlay"
+cp "$CALL" "$IR/bin/plugin_call"
 # The CNI reference plugins, to compare the CNI plugin with where this kernel falls short.
 mkdir -p "$IR/usr/lib/cni"
 for p in ipvlan macvlan host-local; do

@@ -19,9 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${1:?usage: build.sh OUT_DIR [NAME]}
 NAME=${2:-}
-(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' \
-  cargo build --release --quiet --target x86_64-unknown-linux-gnu -p underlay)
-BIN=$ROOT/target/x86_64-unknown-linux-gnu/release/underlay
+BIN=$(bash "$ROOT/scripts/build-static.sh")
 if ldd "$BIN" 2>&1 | grep -q "=>"; then
   echo "build.sh: $BIN is not static" >&2
   exit 1
