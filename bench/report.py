@@ -291,27 +291,32 @@ def chart(series):
         f.write("\n".join(out) + "\n")
 
 
-NOTES_TARGETS = """Where a target is missed, why:
+NOTES_TARGETS = """Where a target is missed, why, and what would reach it:
 
-- **CNI ADD** (and CLI connect): mostly fixed cost. Starting the process costs about 1.1–1.4 ms
-  of wall time for this binary (see start-up below; an empty process 0.6 ms), the kernel's own
-  work for creating, naming, addressing, raising and routing a macvlan link is the netlink floor
-  below, and underlay's store (a lock, reading the network, one durable write-ahead record, one
-  atomic outcome) and its netlink socket in the container's namespace (opened on a fresh
-  thread) the rest. One fifth of the reference plugin's ADD leaves about as much as process
-  start alone. What would get closest: a smaller, statically linked binary (fewer page faults
-  at start), one store read instead of two per ADD, and no second lookup of the new link.
-- **CLI disconnect / the DELs**: the kernel needs about 20 ms to delete a macvlan link (its
-  unregistration waits for RCU grace periods). The CNI DEL records the detach and hands the
-  deletion to a background process (the addresses are released once the link is gone); the
-  CLI's `network disconnect` still waits for it, as a person at a shell expects.
+- **CNI ADD at 1/5 of the reference plugin** cannot be reached by a plugin that is a process
+  of its own doing this kernel work on this machine: starting the (static, musl) binary costs
+  the *start-up* figure below and the kernel's own work for creating, naming, addressing,
+  raising and routing a macvlan link in a namespace is the *netlink floor*; together they are
+  already about one fifth of the reference plugin's ADD, before any address is chosen or
+  recorded. What remains above them in underlay is its store (a lock, two reads, a flushed
+  write-ahead record and an atomic outcome: two new files on this machine's ext4, whose inode
+  allocation shows in profiles), musl's allocator mapping and unmapping small blocks, and the
+  netlink socket opened on a fresh thread in the container's namespace. The CNI DEL meets its
+  target because it records the detach and hands the kernel's slow part (about 20 ms: a
+  macvlan's unregistration waits for RCU grace periods) to a background process.
+- **CLI connect under 3 ms**, and within 2x of the floor plus start-up: the same fixed costs as
+  the CNI ADD (the CLI waits for the detach as a person at a shell expects, the CNI DEL does
+  not). What would get closest: fewer kernel round trips (create the link under its final name
+  and up, then address and route it), one store write per attach, and an allocator that keeps
+  small blocks (mimalloc was tried: its own start-up cost more than it saved).
 - **Sequential attaches**: a network's endpoints live in the network's one document, so every
-  attach reads it and writes it twice, the write-ahead copy flushed to disk; at 1000 endpoints
-  the document is a few hundred KB and the flush dominates (writing it compactly instead of
-  pretty-printed gained only 6%). What would reach the target: the write-ahead record as a
-  small document of its own (flushed), the network document with the outcome written without
-  a flush, and per-endpoint documents with index entries for the duplicate checks, so that an
-  attach touches a constant amount of state at any size.
+  attach reads, parses and writes it (twice) whole; at 1000 endpoints it is a few hundred KB
+  and that dominates (dropping the flush of the write-ahead copy was tried: the growth stays).
+  What would reach the target: per-endpoint documents, with the allocations in a small
+  per-network document written first (a crash between the two leaks an address until
+  `restore`, never hands one out twice) and index entries for the duplicate checks (the
+  namespace, the CNI attachment), so that an attach touches a constant amount of state at any
+  size.
 """
 
 NOTES_ATTACH = """The floor is `cargo run --release -p underlay-netlink --example floor`: the same kernel work

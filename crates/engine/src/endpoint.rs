@@ -168,17 +168,7 @@ impl Engine {
         let mut txn = self.store.write()?;
         let mut net = crate::find_net(&*txn, &req.network)?;
         crate::refuse_if_owned(&net, "connect")?;
-        if net.state != NetState::Ready {
-            return Err(Error::conflict(format!(
-                "network {} is in the middle of being {}; run `underlay network restore`",
-                net.name,
-                if net.state == NetState::Creating {
-                    "created"
-                } else {
-                    "removed"
-                }
-            )));
-        }
+        net.check_ready()?;
         if mac.is_some() && net.driver() == Driver::Ipvlan {
             return Err(Error::invalid(
                 "ipvlan interfaces do not support custom mac address assignment",

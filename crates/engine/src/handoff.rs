@@ -293,17 +293,7 @@ impl Engine {
     fn runtime_network(&self, txn: &dyn store::Txn, network: &str) -> Result<Network> {
         let net = crate::load(txn, network)?
             .ok_or_else(|| Error::not_found(format!("network id {network:?} not found")))?;
-        if net.state != NetState::Ready {
-            return Err(Error::conflict(format!(
-                "network {} is in the middle of being {}; run `underlay network restore`",
-                net.name,
-                if net.state == NetState::Creating {
-                    "created"
-                } else {
-                    "removed"
-                }
-            )));
-        }
+        net.check_ready()?;
         Ok(net)
     }
 

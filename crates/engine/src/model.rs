@@ -303,6 +303,22 @@ impl Network {
             }
         )
     }
+    /// Refuse an endpoint operation while a create or remove of the network is unfinished.
+    pub(crate) fn check_ready(&self) -> crate::Result<()> {
+        if self.state == NetState::Ready {
+            return Ok(());
+        }
+        Err(crate::Error::conflict(format!(
+            "network {} is in the middle of being {}; run `underlay network restore`",
+            self.name,
+            if self.state == NetState::Creating {
+                "created"
+            } else {
+                "removed"
+            }
+        )))
+    }
+
     /// Gateway of the pool that holds `addr`, if any.
     pub fn gateway_for(&self, addr: IpAddr) -> Option<IpAddr> {
         self.ipam.pool_for(addr).and_then(|p| p.gateway())

@@ -475,15 +475,17 @@ impl Pool {
     /// Gives `ip` back. Errors with [`Error::OutOfRange`] outside the subnet
     /// and [`Error::NotAllocated`] if it was not allocated.
     pub fn release(&mut self, ip: IpAddr) -> Result<()> {
-        if !self.contains(ip) {
-            return Err(Error::OutOfRange {
-                ip,
-                subnet: self.subnet,
-            });
-        }
-        if !self.allocated.remove(addr_to_u128(ip)) {
-            return Err(Error::NotAllocated(ip));
-        }
-        Ok(())
+        release_in(self.subnet, &mut self.allocated, ip)
     }
+}
+
+/// Take `ip` out of `allocated`, the allocations of `subnet`.
+pub(crate) fn release_in(subnet: IpNet, allocated: &mut AddrSet, ip: IpAddr) -> Result<()> {
+    if !subnet.contains(&ip) {
+        return Err(Error::OutOfRange { ip, subnet });
+    }
+    if !allocated.remove(addr_to_u128(ip)) {
+        return Err(Error::NotAllocated(ip));
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::{addr_to_u128, AddrSet, Error, Pool, Result};
+use crate::{AddrSet, Error, Pool, Result};
 
 /// One subnet's allocations and the requests holding it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,16 +147,7 @@ impl SharedSubnet {
             }
             self.gateways.remove(&ip);
         }
-        if !self.subnet.contains(&ip) {
-            return Err(Error::OutOfRange {
-                ip,
-                subnet: self.subnet,
-            });
-        }
-        if !self.allocated.remove(addr_to_u128(ip)) {
-            return Err(Error::NotAllocated(ip));
-        }
-        Ok(())
+        crate::pool::release_in(self.subnet, &mut self.allocated, ip)
     }
 
     /// Whether `ip` is handed out or reserved.
