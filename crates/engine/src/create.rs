@@ -439,6 +439,7 @@ impl Engine {
             owner: req.owner,
             ipam_driver: None,
             endpoints: BTreeMap::new(),
+            legacy: false,
             state: NetState::Creating,
         };
         // Write-ahead: the intent (including "we will create the parent") is durable before
@@ -447,7 +448,7 @@ impl Engine {
         crate::index_add(&mut *txn, &net)?;
         let undo = |txn: &mut dyn store::Txn, net: &Network| {
             self.release_parent(&existing, net);
-            let _ = txn.delete(&net.key());
+            let _ = crate::docs::delete_all(txn, net);
             let _ = crate::index_remove(txn, net);
         };
         if let Err(e) = crate::save(&mut *txn, &net) {

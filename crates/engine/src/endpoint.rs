@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use netlink::{IpvlanMode, LinkChange, LinkKind, NewLink, NsRef, Route};
 
 use crate::create::check_ifname;
+use crate::docs;
 use crate::error::{kernel_reason, Error, Result};
 use crate::model::*;
 use crate::{ids, Engine};
@@ -45,6 +46,9 @@ pub struct PendingDetach {
     pub netns_id: (u64, u64),
     /// The link's index in the namespace when the detach began; `None` when it was gone.
     pub ifindex: Option<u32>,
+    /// The endpoint's document (see `Endpoint::slot`).
+    #[serde(default)]
+    pub slot: String,
 }
 
 /// Addresses another IPAM handed out for one endpoint, with their gateways and routes.
@@ -166,9 +170,10 @@ impl Engine {
         }
 
         let mut txn = self.store.write()?;
-        let mut net = crate::find_net(&*txn, &req.network)?;
+        let net = crate::find_head(&*txn, &req.network)?;
         crate::refuse_if_owned(&net, "connect")?;
         net.check_ready()?;
+        let mut net = docs::for_write(&mut *txn, net)?;
         if mac.is_some() && net.driver() == Driver::Ipvlan {
             return Err(Error::invalid(
                 "ipvlan interfaces do not support custom mac address assignment",
@@ -176,20 +181,20 @@ impl Engine {
         }
         if let Some(cid) = &req.container_id {
             let ifname = req.ifname.as_deref().unwrap_or("eth0");
+            let slot = slot_cni(cid, ifname);
             // A detach of this attachment still finishing in the background: finish it now.
-            if let Some(ep) = find_attachment(&net, cid, ifname)
-                .filter(|e| e.state == EndpointState::Detaching)
-                .cloned()
+            if let Some(ep) =
+                docs::get_ep(&*txn, &net, &slot)?.filter(|e| e.state == EndpointState::Detaching)
             {
                 self.detach(&mut *txn, &mut net, &ep)?;
             }
-            if let Some(ep) = find_attachment(&net, cid, ifname) {
+            if let Some(ep) = docs::get_ep(&*txn, &net, &slot)? {
                 return Err(Error::conflict(format!(
                     "container {cid} is already attached to network {} as {} (endpoint {})",
                     net.name, ep.ifname, ep.id
                 )));
             }
-        } else if let Some(ep) = net.endpoints.values().find(|e| e.netns_id == ns.id) {
+        } else if let Some(ep) = docs::get_ep(&*txn, &net, &slot_ns(ns.id))? {
             return Err(Error::conflict(format!(
                 "network namespace {} is already connected to network {} (as {})",
                 req.netns, net.name, ep.ifname
@@ -208,16 +213,7 @@ impl Engine {
                 net.name
             )));
         }
-        if net.is_passthru() {
-            if let Some(ep) = net.endpoints.values().next() {
-                return Err(Error::conflict(format!(
-                    "macvlan network {} is in passthru mode and already has an endpoint ({}): passthru gives the whole parent interface {} to one container",
-                    net.name,
-                    ep.name,
-                    net.parent.name()
-                )));
-            }
-        }
+        refuse_second_passthru(&*txn, &net)?;
         let has_v4 = net.ipam.has_family(ipam::Family::V4);
         if ip4.is_some() && !has_v4 {
             return Err(Error::invalid(format!(
@@ -318,24 +314,31 @@ impl Engine {
             handoff: false,
         };
         net.ipam = ipam;
-        net.endpoints.insert(ep.id.clone(), ep.clone());
-        // Write-ahead: addresses and the link's names are durable before the kernel is touched.
-        crate::save(&mut *txn, &net)?;
-
+        // The addresses are reserved first and the intent written (flushed) second, before
+        // the kernel is touched: a process killed between the two leaves an address reserved
+        // that no endpoint holds (restore frees it), never one held twice.
+        docs::save_alloc(&mut *txn, &net)?;
+        if let Err(e) = docs::put_ep(&mut *txn, &net.id, &ep, true) {
+            release_addrs(&mut net, &ep);
+            let _ = docs::save_alloc(&mut *txn, &net);
+            return Err(e);
+        }
+        let mut ep = ep;
         match self.attach_link(&net, &ep, parent.index, &nsref, mac) {
             Ok(()) => {
-                net.endpoints
-                    .get_mut(&ep.id)
-                    .expect("endpoint just inserted")
-                    .state = EndpointState::Attached;
-                crate::save_outcome(&mut *txn, &net).inspect_err(|_| {
+                ep.state = EndpointState::Attached;
+                docs::put_ep(&mut *txn, &net.id, &ep, false).inspect_err(|_| {
                     self.remove_endpoint_link(&net, &ep);
                 })
             }
             Err(e) => {
                 self.remove_endpoint_link(&net, &ep);
-                drop_endpoint(&mut net, &ep.id);
-                crate::save_outcome(&mut *txn, &net).and(Err(e))
+                docs::del_ep(&mut *txn, &net.id, &ep)
+                    .and_then(|()| {
+                        release_addrs(&mut net, &ep);
+                        docs::save_alloc(&mut *txn, &net)
+                    })
+                    .and(Err(e))
             }
         }?;
         Ok(Attached {
@@ -599,26 +602,37 @@ impl Engine {
     pub fn disconnect(&self, network: &str, netns: &str) -> Result<()> {
         let resolved = resolve_netns(netns).ok();
         let mut txn = self.store.write()?;
-        let mut net = crate::find_net(&*txn, network)?;
+        let net = crate::find_head(&*txn, network)?;
         crate::refuse_if_owned(&net, "disconnect")?;
+        let mut net = docs::for_write(&mut *txn, net)?;
         // By identity when the namespace exists; otherwise (or when the name now names another
-        // namespace) by the name or path the endpoint was attached with.
-        let by_id = resolved
-            .as_ref()
-            .and_then(|ns| net.endpoints.values().find(|e| e.netns_id == ns.id));
-        let ep = by_id
-            .or_else(|| {
-                net.endpoints
-                    .values()
-                    .find(|e| e.name == netns || e.netns == netns)
-            })
-            .cloned()
-            .ok_or_else(|| {
-                Error::not_found(format!(
-                    "network namespace {netns} is not connected to network {}",
-                    net.name
-                ))
-            })?;
+        // namespace, or a runtime attached it) by the name or path it was attached with.
+        let by_slot = match &resolved {
+            Some(ns) => docs::get_ep(&*txn, &net, &slot_ns(ns.id))?,
+            None => None,
+        };
+        let ep = match by_slot {
+            Some(ep) => Some(ep),
+            None => {
+                let all = crate::load(&*txn, &net.id)?.unwrap_or_else(|| net.clone());
+                let by_id = resolved
+                    .as_ref()
+                    .and_then(|ns| all.endpoints.values().find(|e| e.netns_id == ns.id));
+                by_id
+                    .or_else(|| {
+                        all.endpoints
+                            .values()
+                            .find(|e| e.name == netns || e.netns == netns)
+                    })
+                    .cloned()
+            }
+        };
+        let ep = ep.ok_or_else(|| {
+            Error::not_found(format!(
+                "network namespace {netns} is not connected to network {}",
+                net.name
+            ))
+        })?;
         self.detach(&mut *txn, &mut net, &ep)
     }
 
@@ -631,8 +645,9 @@ impl Engine {
         ifname: &str,
     ) -> Result<Option<Endpoint>> {
         let mut txn = self.store.write()?;
-        let mut net = crate::find_net(&*txn, network)?;
-        let Some(ep) = find_attachment(&net, container_id, ifname).cloned() else {
+        let net = crate::find_head(&*txn, network)?;
+        let mut net = docs::for_write(&mut *txn, net)?;
+        let Some(ep) = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))? else {
             return Ok(None);
         };
         self.detach(&mut *txn, &mut net, &ep)?;
@@ -651,8 +666,9 @@ impl Engine {
         ifname: &str,
     ) -> Result<Option<PendingDetach>> {
         let mut txn = self.store.write()?;
-        let mut net = crate::find_net(&*txn, network)?;
-        let Some(ep) = find_attachment(&net, container_id, ifname).cloned() else {
+        let net = crate::find_head(&*txn, network)?;
+        let net = docs::for_write(&mut *txn, net)?;
+        let Some(mut ep) = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))? else {
             return Ok(None);
         };
         // The link as it is now, by index: a later link of the same name is never touched.
@@ -668,15 +684,13 @@ impl Engine {
             }
         }
         if ep.state != EndpointState::Detaching {
-            net.endpoints
-                .get_mut(&ep.id)
-                .expect("endpoint of this network")
-                .state = EndpointState::Detaching;
-            crate::save(&mut *txn, &net)?;
+            ep.state = EndpointState::Detaching;
+            docs::put_ep(&mut *txn, &net.id, &ep, true)?;
         }
         Ok(Some(PendingDetach {
             network_id: net.id.clone(),
             endpoint_id: ep.id.clone(),
+            slot: ep.slot(),
             netns: ep.netns.clone(),
             netns_id: ep.netns_id,
             ifindex,
@@ -703,34 +717,40 @@ impl Engine {
             }
         }
         let mut txn = self.store.write()?;
-        let Some(mut net) = crate::load(&*txn, &p.network_id)? else {
+        let Some(net) = crate::load_head(&*txn, &p.network_id)? else {
             return Ok(());
         };
-        let pending = net
-            .endpoints
-            .get(&p.endpoint_id)
-            .is_some_and(|e| e.state == EndpointState::Detaching);
-        if pending {
-            drop_endpoint(&mut net, &p.endpoint_id);
-            crate::save_outcome(&mut *txn, &net)?;
+        let mut net = docs::for_write(&mut *txn, net)?;
+        let ep = if p.slot.is_empty() {
+            // A job of an earlier version: find the endpoint by id.
+            crate::load(&*txn, &net.id)?.and_then(|n| n.endpoints.get(&p.endpoint_id).cloned())
+        } else {
+            docs::get_ep(&*txn, &net, &p.slot)?
+        };
+        match ep {
+            Some(ep) if ep.id == p.endpoint_id && ep.state == EndpointState::Detaching => {
+                docs::del_ep(&mut *txn, &net.id, &ep)?;
+                release_addrs(&mut net, &ep);
+                docs::save_alloc(&mut *txn, &net)
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Record the intent, delete the link, release the addresses.
+    /// The endpoint's document goes before its addresses are released: a process killed
+    /// between the two leaves them reserved (restore frees them), never handed out twice.
     fn detach(&self, txn: &mut dyn store::Txn, net: &mut Network, ep: &Endpoint) -> Result<()> {
-        net.endpoints
-            .get_mut(&ep.id)
-            .expect("endpoint of this network")
-            .state = EndpointState::Detaching;
-        crate::save(txn, net)?;
-        if let Some(problem) = self.remove_endpoint_link(net, ep) {
+        let mut ep = ep.clone();
+        ep.state = EndpointState::Detaching;
+        docs::put_ep(txn, &net.id, &ep, true)?;
+        if let Some(problem) = self.remove_endpoint_link(net, &ep) {
             // Keep the record (state Detaching) so `restore` retries; say what failed.
             return Err(Error::kernel(problem));
         }
-        drop_endpoint(net, &ep.id);
-        crate::save_outcome(txn, net)?;
-        Ok(())
+        docs::del_ep(txn, &net.id, &ep)?;
+        release_addrs(net, &ep);
+        docs::save_alloc(txn, net)
     }
 
     /// Compare a CNI attachment's link, addresses and routes in its namespace with the record;
@@ -741,10 +761,14 @@ impl Engine {
         container_id: &str,
         ifname: &str,
     ) -> Result<(Network, Endpoint)> {
-        let net = self.network(network)?;
-        let ep = find_attachment(&net, container_id, ifname)
+        let (net, ep) = {
+            let txn = self.store.read()?;
+            let net = crate::find_head(&*txn, network)?;
+            let ep = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))?;
+            (net, ep)
+        };
+        let ep = ep
             .filter(|e| e.state != EndpointState::Detaching)
-            .cloned()
             .ok_or_else(|| {
                 Error::not_found(format!(
                     "container {container_id} has no interface {ifname} on network {}",
@@ -839,13 +863,6 @@ impl Engine {
     }
 }
 
-/// The endpoint of the CNI attachment (container id, ifname), if any.
-fn find_attachment<'a>(net: &'a Network, container_id: &str, ifname: &str) -> Option<&'a Endpoint> {
-    net.endpoints
-        .values()
-        .find(|e| e.container_id.as_deref() == Some(container_id) && e.ifname == ifname)
-}
-
 /// Drops the client's cached socket for a namespace when it goes out of scope.
 pub(crate) struct Forget<'a>(&'a dyn netlink::Netlink, &'a NsRef);
 
@@ -871,12 +888,33 @@ pub(crate) fn is_endpoint_link(net: &Network, ep: &Endpoint, link: &netlink::Lin
     kind_ok && mac_ok && (name_ok || ep.mac.is_some())
 }
 
-/// Remove an endpoint from the network and give its addresses back.
+/// A passthru network gives its whole parent to one endpoint: refuse a second one.
+pub(crate) fn refuse_second_passthru(txn: &dyn store::Txn, net: &Network) -> Result<()> {
+    if !net.is_passthru() || !docs::has_endpoints(txn, net)? {
+        return Ok(());
+    }
+    let all = crate::load(txn, &net.id)?.unwrap_or_else(|| net.clone());
+    let holder = all.endpoints.values().next().map(|e| e.name.clone());
+    Err(Error::conflict(format!(
+        "macvlan network {} is in passthru mode and already has an endpoint ({}): passthru gives the whole parent interface {} to one container",
+        net.name,
+        holder.unwrap_or_default(),
+        net.parent.name()
+    )))
+}
+
+/// Remove an endpoint from the network (as loaded) and give its addresses back.
 pub(crate) fn drop_endpoint(net: &mut Network, id: &str) {
     if let Some(ep) = net.endpoints.remove(id) {
-        for a in [ep.ipv4, ep.ipv6].into_iter().flatten() {
-            let _ = net.ipam.release(a.addr());
-        }
+        release_addrs(net, &ep);
+    }
+}
+
+/// Give an endpoint's addresses back to the network's pools (those another IPAM handed out
+/// are not in them).
+pub(crate) fn release_addrs(net: &mut Network, ep: &Endpoint) {
+    for a in [ep.ipv4, ep.ipv6].into_iter().flatten() {
+        let _ = net.ipam.release(a.addr());
     }
 }
 

@@ -20,7 +20,8 @@ use std::path::Path;
 use ipnet::IpNet;
 use netlink::NsRef;
 
-use crate::endpoint::{parse_mac, tmp_variants};
+use crate::docs;
+use crate::endpoint::{parse_mac, refuse_second_passthru, tmp_variants};
 use crate::error::{kernel_reason, Error, Result};
 use crate::model::*;
 use crate::{ids, CreateRequest, Created, Engine};
@@ -45,7 +46,7 @@ impl Engine {
         if let Some(id) = &req.id {
             let existing = {
                 let txn = self.store.read()?;
-                crate::load(&*txn, id)?
+                crate::load_head(&*txn, id)?
             };
             if let Some(net) = existing {
                 if net.state == NetState::Ready && net.owner == req.owner {
@@ -93,8 +94,8 @@ impl Engine {
         }
         let mac = mac.map(parse_mac).transpose()?;
         let mut txn = self.store.write()?;
-        let mut net = self.runtime_network(&*txn, network)?;
-        if let Some(ep) = net.endpoints.get(endpoint) {
+        let net = self.runtime_network(&mut *txn, network)?;
+        if let Some(ep) = docs::get_ep(&*txn, &net, &slot_handoff(endpoint))? {
             if ep.ipv4 == ipv4 && ep.ipv6 == ipv6 {
                 // The same call again: the same answer.
                 return Ok(ep.mac.clone().filter(|_| mac.is_none()));
@@ -109,16 +110,7 @@ impl Engine {
                 "ipvlan interfaces do not support custom mac address assignment",
             ));
         }
-        if net.is_passthru() {
-            if let Some(ep) = net.endpoints.values().next() {
-                return Err(Error::conflict(format!(
-                    "macvlan network {} is in passthru mode and already has an endpoint ({}): passthru gives the whole parent interface {} to one container",
-                    net.name,
-                    ep.name,
-                    net.parent.name()
-                )));
-            }
-        }
+        refuse_second_passthru(&*txn, &net)?;
         for (addr, family) in [(ipv4, "ipv4"), (ipv6, "ipv6")] {
             let Some(addr) = addr else { continue };
             let family_ok = addr.addr().is_ipv4() == (family == "ipv4");
@@ -154,8 +146,7 @@ impl Engine {
             external: None,
             handoff: true,
         };
-        net.endpoints.insert(ep.id.clone(), ep);
-        crate::save(&mut *txn, &net)?;
+        docs::put_ep(&mut *txn, &net.id, &ep, true)?;
         Ok(generated.as_ref().map(netlink::format_mac))
     }
 
@@ -163,8 +154,8 @@ impl Engine {
     /// A failure leaves no link and the endpoint as it was.
     pub fn join_handoff(&self, network: &str, endpoint: &str, sandbox: &str) -> Result<Joined> {
         let mut txn = self.store.write()?;
-        let mut net = self.runtime_network(&*txn, network)?;
-        let mut ep = handoff_endpoint(&net, endpoint)?;
+        let net = self.runtime_network(&mut *txn, network)?;
+        let mut ep = handoff_endpoint(&*txn, &net, endpoint)?;
         let parent = self.parent_link(&net, &NsRef::Host, "")?;
         if ep.state == EndpointState::Attached {
             // Asked again (the runtime retried): hand over the same link if it is still here.
@@ -175,15 +166,13 @@ impl Engine {
         ep.netns = sandbox.to_string();
         ep.netns_id = netlink::netns::identity(Path::new(sandbox)).unwrap_or((0, 0));
         ep.state = EndpointState::Attaching;
-        net.endpoints.insert(ep.id.clone(), ep.clone());
         // Write-ahead: a process killed from here on leaves state attaching for `restore`.
-        crate::save(&mut *txn, &net)?;
+        docs::put_ep(&mut *txn, &net.id, &ep, true)?;
         let mac = ep.mac.as_deref().and_then(netlink::parse_mac);
         match self.add_port(&net, &ep, parent.index, &NsRef::Host, None, mac) {
             Ok(name) => {
                 ep.state = EndpointState::Attached;
-                net.endpoints.insert(ep.id.clone(), ep.clone());
-                if let Err(e) = crate::save_outcome(&mut *txn, &net) {
+                if let Err(e) = docs::put_ep(&mut *txn, &net.id, &ep, false) {
                     self.remove_handoff_link(&net, &ep);
                     return Err(e);
                 }
@@ -192,8 +181,7 @@ impl Engine {
             Err(e) => {
                 self.remove_handoff_link(&net, &ep);
                 ep.state = EndpointState::Created;
-                net.endpoints.insert(ep.id.clone(), ep);
-                crate::save_outcome(&mut *txn, &net)?;
+                docs::put_ep(&mut *txn, &net.id, &ep, false)?;
                 Err(e)
             }
         }
@@ -202,43 +190,34 @@ impl Engine {
     /// The runtime took the link out of the container again (Leave): delete it. Idempotent.
     pub fn leave_handoff(&self, network: &str, endpoint: &str) -> Result<()> {
         let mut txn = self.store.write()?;
-        let Some(mut net) = crate::find_net(&*txn, network).ok() else {
-            return Ok(());
-        };
-        let Some(mut ep) = net.endpoints.get(endpoint).filter(|e| e.handoff).cloned() else {
+        let Some((net, mut ep)) = self.runtime_endpoint(&mut *txn, network, endpoint)? else {
             return Ok(());
         };
         if ep.state == EndpointState::Created {
             return Ok(());
         }
         ep.state = EndpointState::Detaching;
-        net.endpoints.insert(ep.id.clone(), ep.clone());
-        crate::save(&mut *txn, &net)?;
+        docs::put_ep(&mut *txn, &net.id, &ep, true)?;
         if let Some(problem) = self.remove_handoff_link(&net, &ep) {
             return Err(Error::kernel(format!(
                 "{problem}; `underlay network restore` retries"
             )));
         }
         ep.state = EndpointState::Created;
-        net.endpoints.insert(ep.id.clone(), ep);
-        crate::save_outcome(&mut *txn, &net)
+        docs::put_ep(&mut *txn, &net.id, &ep, false)
     }
 
     /// Forget an endpoint (DeleteEndpoint), deleting its link if it is back on the host.
     /// Idempotent.
     pub fn delete_handoff_endpoint(&self, network: &str, endpoint: &str) -> Result<()> {
         let mut txn = self.store.write()?;
-        let Some(mut net) = crate::find_net(&*txn, network).ok() else {
-            return Ok(());
-        };
-        let Some(ep) = net.endpoints.get(endpoint).filter(|e| e.handoff).cloned() else {
+        let Some((net, ep)) = self.runtime_endpoint(&mut *txn, network, endpoint)? else {
             return Ok(());
         };
         if let Some(problem) = self.remove_handoff_link(&net, &ep) {
             return Err(Error::kernel(problem));
         }
-        net.endpoints.remove(&ep.id);
-        crate::save_outcome(&mut *txn, &net)
+        docs::del_ep(&mut *txn, &net.id, &ep)
     }
 
     /// Give a runtime's network the name the runtime knows it by (Docker does not tell its
@@ -251,13 +230,14 @@ impl Engine {
     ) -> Result<()> {
         crate::create::check_network_name(name)?;
         let mut txn = self.store.write()?;
-        let Some(mut net) = crate::load(&*txn, id)? else {
+        let Some(net) = crate::load_head(&*txn, id)? else {
             return Err(Error::not_found(format!("network {id} not found")));
         };
+        let mut net = docs::for_write(&mut *txn, net)?;
         net.ipam_driver = ipam_driver.map(str::to_string);
         if net.name != name {
             if let Some(other) = crate::find_by_name(&*txn, name)? {
-                crate::save_outcome(&mut *txn, &net)?;
+                docs::save_unsynced(&mut *txn, &net)?;
                 return Err(Error::conflict(format!(
                     "network with name {name} already exists ({})",
                     other.short_id()
@@ -267,7 +247,7 @@ impl Engine {
             net.name = name.to_string();
             crate::index_add(&mut *txn, &net)?;
         }
-        crate::save_outcome(&mut *txn, &net)
+        docs::save_unsynced(&mut *txn, &net)
     }
 
     /// Show the runtime's container (id and name) for an endpoint.
@@ -279,22 +259,37 @@ impl Engine {
         name: &str,
     ) -> Result<()> {
         let mut txn = self.store.write()?;
-        let mut net = crate::find_net(&*txn, network)?;
-        match net.endpoints.get_mut(endpoint) {
-            Some(ep) if ep.name != name || ep.container_id.as_deref() != Some(container_id) => {
-                ep.name = name.to_string();
-                ep.container_id = Some(container_id.to_string());
-                crate::save_outcome(&mut *txn, &net)
-            }
-            _ => Ok(()),
+        let Some((net, mut ep)) = self.runtime_endpoint(&mut *txn, network, endpoint)? else {
+            return Ok(());
+        };
+        if ep.name == name && ep.container_id.as_deref() == Some(container_id) {
+            return Ok(());
         }
+        ep.name = name.to_string();
+        ep.container_id = Some(container_id.to_string());
+        docs::put_ep(&mut *txn, &net.id, &ep, false)
     }
 
-    fn runtime_network(&self, txn: &dyn store::Txn, network: &str) -> Result<Network> {
-        let net = crate::load(txn, network)?
+    fn runtime_network(&self, txn: &mut dyn store::Txn, network: &str) -> Result<Network> {
+        let net = crate::load_head(txn, network)?
             .ok_or_else(|| Error::not_found(format!("network id {network:?} not found")))?;
         net.check_ready()?;
-        Ok(net)
+        docs::for_write(txn, net)
+    }
+
+    /// A hand-off endpoint and its network, if both are there (by network name, id or prefix).
+    fn runtime_endpoint(
+        &self,
+        txn: &mut dyn store::Txn,
+        network: &str,
+        endpoint: &str,
+    ) -> Result<Option<(Network, Endpoint)>> {
+        let Ok(net) = crate::find_head(txn, network) else {
+            return Ok(None);
+        };
+        let net = docs::for_write(txn, net)?;
+        let ep = docs::get_ep(txn, &net, &slot_handoff(endpoint))?.filter(|e| e.handoff);
+        Ok(ep.map(|ep| (net, ep)))
     }
 
     fn joined(&self, net: &Network, ep: &Endpoint, src_name: String) -> Joined {
@@ -356,11 +351,9 @@ impl Engine {
     }
 }
 
-fn handoff_endpoint(net: &Network, endpoint: &str) -> Result<Endpoint> {
-    net.endpoints
-        .get(endpoint)
+fn handoff_endpoint(txn: &dyn store::Txn, net: &Network, endpoint: &str) -> Result<Endpoint> {
+    docs::get_ep(txn, net, &slot_handoff(endpoint))?
         .filter(|e| e.handoff)
-        .cloned()
         .ok_or_else(|| {
             Error::not_found(format!(
                 "endpoint id {endpoint:?} not found on network {}",

@@ -10,7 +10,13 @@ use std::sync::Arc;
 use netlink::Netlink;
 use store::{Store, Txn};
 
+pub(crate) use docs::{
+    find_by_name, find_head, find_net, index_add, index_remove, load, load_all, load_head,
+    on_parent, reindex, save,
+};
+
 mod create;
+mod docs;
 mod endpoint;
 pub mod error;
 mod handoff;
@@ -109,7 +115,7 @@ impl Engine {
                 net.name
             )));
         }
-        txn.delete(&net.key())?;
+        docs::delete_all(txn, &net)?;
         index_remove(txn, &net)?;
         Ok(())
     }
@@ -149,177 +155,6 @@ pub(crate) fn refuse_if_owned(net: &Network, verb: &str) -> Result<()> {
             owner.name()
         ))),
     }
-}
-
-/// Load every network document; a document that does not parse is an error naming it.
-pub(crate) fn load_all(txn: &dyn Txn) -> Result<Vec<Network>> {
-    txn.list("networks")?
-        .into_iter()
-        .map(|(key, bytes)| {
-            serde_json::from_slice::<Network>(&bytes)
-                .map_err(|e| Error::store(format!("state document {key} cannot be read: {e}")))
-        })
-        .collect()
-}
-
-fn encode(net: &Network) -> Result<Vec<u8>> {
-    serde_json::to_vec(net)
-        .map_err(|e| Error::store(format!("cannot encode network {}: {e}", net.name)))
-}
-
-pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    txn.put(&net.key(), &encode(net)?)?;
-    Ok(())
-}
-
-/// Save the outcome of an endpoint operation whose intent `save` already made durable: atomic
-/// against a process dying at any instant, but not flushed. What it describes (a link in a
-/// container's namespace) does not outlive a power loss either; if the outcome is lost with it,
-/// the durable intent is found and `restore` finishes or undoes the operation, as after a
-/// kill. This halves the fsyncs of connect and disconnect.
-pub(crate) fn save_outcome(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    txn.put_unsynced(&net.key(), &encode(net)?)?;
-    Ok(())
-}
-
-// The index: network documents are the truth; these small entries let an operation touch only
-// the networks it concerns instead of reading every document. Entries are written before the
-// document and removed after it, checked against the document on every use, and rebuilt by
-// `restore`, so a process killed between two writes leaves at worst a stale hint.
-
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn name_key(name: &str) -> String {
-    format!("names/{}", hex(name))
-}
-
-fn parent_dir(parent: &str) -> String {
-    format!("parents/{}", hex(parent))
-}
-
-/// One network document by id, if present.
-pub(crate) fn load(txn: &dyn Txn, id: &str) -> Result<Option<Network>> {
-    let valid = !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-    if !valid {
-        return Ok(None);
-    }
-    match txn.get(&network_key(id))? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::store(format!("state document networks/{id} cannot be read: {e}"))),
-    }
-}
-
-/// The network called `name`, if any.
-pub(crate) fn find_by_name(txn: &dyn Txn, name: &str) -> Result<Option<Network>> {
-    let Some(id) = txn.get(&name_key(name))? else {
-        return Ok(None);
-    };
-    let id = String::from_utf8_lossy(&id).into_owned();
-    Ok(load(txn, &id)?.filter(|n| n.name == name))
-}
-
-/// Find a network by exact name, exact id, or unique id prefix (Docker's lookup order).
-pub(crate) fn find_net(txn: &dyn Txn, key: &str) -> Result<Network> {
-    if let Some(n) = find_by_name(txn, key)? {
-        return Ok(n);
-    }
-    if let Some(n) = load(txn, key)? {
-        return Ok(n);
-    }
-    let prefixed: Vec<String> = if key.is_empty() {
-        Vec::new()
-    } else {
-        txn.keys("networks")?
-            .into_iter()
-            .filter_map(|k| k.strip_prefix("networks/").map(str::to_string))
-            .filter(|id| id.starts_with(key))
-            .collect()
-    };
-    match prefixed.as_slice() {
-        [one] => {
-            load(txn, one)?.ok_or_else(|| Error::not_found(format!("network {key} not found")))
-        }
-        [] => Err(Error::not_found(format!("network {key} not found"))),
-        many => {
-            let names: Vec<String> = many
-                .iter()
-                .filter_map(|id| load(txn, id).ok().flatten().map(|n| n.name))
-                .collect();
-            Err(Error::conflict(format!(
-                "network {key} is ambiguous ({} matches: {})",
-                many.len(),
-                names.join(", ")
-            )))
-        }
-    }
-}
-
-/// Every network whose parent has index key `parent` (see `Parent::index_key`: a host link's
-/// name).
-pub(crate) fn on_parent(txn: &dyn Txn, parent: &str) -> Result<Vec<Network>> {
-    let mut out = Vec::new();
-    for key in txn.keys(&parent_dir(parent))? {
-        let id = key.rsplit('/').next().unwrap_or_default();
-        if let Some(n) = load(txn, id)?.filter(|n| n.parent.index_key() == parent) {
-            out.push(n);
-        }
-    }
-    // Oldest first, so messages name the network that was there first.
-    out.sort_by(|a, b| (&a.created, &a.name).cmp(&(&b.created, &b.name)));
-    Ok(out)
-}
-
-pub(crate) fn index_add(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    txn.put_unsynced(&name_key(&net.name), net.id.as_bytes())?;
-    txn.put_unsynced(
-        &format!("{}/{}", parent_dir(&net.parent.index_key()), net.id),
-        b"",
-    )?;
-    Ok(())
-}
-
-pub(crate) fn index_remove(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    if txn.get(&name_key(&net.name))?.as_deref() == Some(net.id.as_bytes()) {
-        txn.delete(&name_key(&net.name))?;
-    }
-    txn.delete(&format!(
-        "{}/{}",
-        parent_dir(&net.parent.index_key()),
-        net.id
-    ))?;
-    Ok(())
-}
-
-/// Make the index match the documents exactly.
-pub(crate) fn reindex(txn: &mut dyn Txn, nets: &[Network]) -> Result<()> {
-    let mut want: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
-    for n in nets {
-        want.insert(name_key(&n.name), n.id.as_bytes().to_vec());
-        want.insert(
-            format!("{}/{}", parent_dir(&n.parent.index_key()), n.id),
-            Vec::new(),
-        );
-    }
-    let mut have = txn.keys("names")?;
-    have.extend(txn.keys("parents")?);
-    for key in have {
-        if !want.contains_key(&key) {
-            txn.delete(&key)?;
-        }
-    }
-    for (key, value) in want {
-        if txn.get(&key)?.as_deref() != Some(value.as_slice()) {
-            txn.put_unsynced(&key, &value)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

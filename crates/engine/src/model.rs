@@ -281,8 +281,14 @@ pub struct Network {
     /// by inspect; underlay's own when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipam_driver: Option<String>,
+    /// The endpoints by id. Stored in documents of their own (see `docs`); read with the
+    /// network by the calls that need them all.
+    #[serde(default)]
     pub endpoints: BTreeMap<String, Endpoint>,
     pub state: NetState,
+    /// Read from a document of an earlier version, which held its endpoints and allocations.
+    #[serde(skip)]
+    pub(crate) legacy: bool,
 }
 
 impl Network {
@@ -360,7 +366,36 @@ pub struct Endpoint {
     pub handoff: bool,
 }
 
+/// The name of an endpoint's document: what operations look it up by.
+pub fn slot_ns(netns_id: (u64, u64)) -> String {
+    format!("ns-{}-{}", netns_id.0, netns_id.1)
+}
+
+pub fn slot_cni(container_id: &str, ifname: &str) -> String {
+    format!(
+        "cni-{}-{}",
+        crate::docs::hex(container_id),
+        crate::docs::hex(ifname)
+    )
+}
+
+pub fn slot_handoff(endpoint_id: &str) -> String {
+    format!("ep-{}", crate::docs::hex(endpoint_id))
+}
+
 impl Endpoint {
+    /// The name of this endpoint's document within its network: by the runtime's endpoint id
+    /// (hand-off), the CNI attachment, or the namespace (the CLI's one endpoint per namespace).
+    pub fn slot(&self) -> String {
+        if self.handoff {
+            slot_handoff(&self.id)
+        } else if let Some(cid) = &self.container_id {
+            slot_cni(cid, &self.ifname)
+        } else {
+            slot_ns(self.netns_id)
+        }
+    }
+
     /// The gateway for `addr` (one of this endpoint's addresses) on `net`.
     pub fn gateway_for(&self, net: &Network, addr: IpAddr) -> Option<IpAddr> {
         match &self.external {

@@ -24,7 +24,7 @@ impl Engine {
                     if let Some(p) = self.release_parent(&nets, net) {
                         report.lines.push(p);
                     }
-                    txn.delete(&net.key())?;
+                    crate::docs::delete_all(&mut *txn, net)?;
                     crate::index_remove(&mut *txn, net)?;
                     report.lines.push(format!(
                         "network {}: undid a create that was cut off",
@@ -37,7 +37,7 @@ impl Engine {
                         report.lines.push(format!("network {}: {p}", net.name));
                         continue;
                     }
-                    txn.delete(&net.key())?;
+                    crate::docs::delete_all(&mut *txn, net)?;
                     crate::index_remove(&mut *txn, net)?;
                     report.lines.push(format!(
                         "network {}: finished a removal that was cut off",
@@ -183,8 +183,37 @@ impl Engine {
                     }
                 }
             }
-            if changed {
-                crate::save(&mut *txn, &net)?;
+            // Addresses reserved that no endpoint holds: an operation cut off between its
+            // writes (reserve, then record; forget, then release).
+            if !net.external_ipam {
+                let held: Vec<std::net::IpAddr> = net
+                    .endpoints
+                    .values()
+                    .flat_map(|e| [e.ipv4, e.ipv6])
+                    .flatten()
+                    .map(|a| a.addr())
+                    .collect();
+                let mut fresh = net.ipam.without_allocations();
+                for ip in &held {
+                    let _ = fresh.reserve(*ip);
+                }
+                if fresh.allocations() != net.ipam.allocations() {
+                    let total = |i: &ipam::NetworkIpam| -> u128 {
+                        i.allocations().iter().map(|s| s.count()).sum()
+                    };
+                    let kept = held.iter().filter(|ip| net.ipam.is_allocated(**ip)).count() as u128;
+                    report.lines.push(format!(
+                        "network {}: reservations brought in line with its endpoints ({} released, {} reserved)",
+                        net.name,
+                        total(&net.ipam) - kept,
+                        total(&fresh) - kept
+                    ));
+                    net.ipam = fresh;
+                    changed = true;
+                }
+            }
+            if changed || net.legacy {
+                crate::docs::save_full(&mut *txn, &net)?;
             }
         }
         // The index is a hint kept beside the documents: make it match them exactly.

@@ -84,10 +84,18 @@ impl Fx {
             .collect()
     }
 
+    /// Every network, allocation and endpoint document.
     fn store(&self) -> Vec<(String, Vec<u8>)> {
         let s = store::DirStore::open(self.dir.path()).unwrap();
         let t = s.read().unwrap();
-        t.list("networks").unwrap()
+        let mut out = Vec::new();
+        for dir in ["networks", "allocs", "endpoints"] {
+            for key in t.keys(dir).unwrap() {
+                let v = t.get(&key).unwrap().unwrap();
+                out.push((key, v));
+            }
+        }
+        out
     }
 
     fn create(&self, args: &[&str]) -> Result<Created> {
@@ -109,7 +117,7 @@ impl Fx {
         let mut nets = load_all(&*t).unwrap();
         let net = nets.iter_mut().find(|n| n.name == name).unwrap();
         f(net);
-        save(&mut *t, net).unwrap();
+        docs::save_full(&mut *t, net).unwrap();
     }
 }
 
@@ -1280,4 +1288,83 @@ fn restore_finishes_cut_off_joins_and_leaves_and_keeps_dockers_endpoints() {
         .link_by_name(&NsRef::Host, "eth0.50")
         .unwrap()
         .is_none());
+}
+
+#[test]
+fn networks_stored_by_an_earlier_version_keep_working() {
+    let mut fx = fx!();
+    fx.create(&["old", "macvlan", "subnet=10.3.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let a = fx.ns();
+    let b = fx.ns();
+    let first = fx.connect("old", &a).unwrap();
+    // Rewrite the store the way earlier versions kept it: endpoints and allocations inside
+    // the network's document, no documents of their own.
+    {
+        let s = store::DirStore::open(fx.dir.path()).unwrap();
+        let mut t = s.write().unwrap();
+        let net = find_net(&*t, "old").unwrap();
+        for key in t.keys("endpoints").unwrap() {
+            t.delete(&key).unwrap();
+        }
+        t.delete(&format!("allocs/{}", net.id)).unwrap();
+        t.put(&net.key(), &serde_json::to_vec(&net).unwrap())
+            .unwrap();
+    }
+    fx.restart();
+    let net = fx.engine.network("old").unwrap();
+    assert_eq!(
+        net.endpoints.len(),
+        1,
+        "the endpoint inside the old document is seen"
+    );
+    assert!(net.ipam.is_allocated(first.ipv4.unwrap().addr()));
+    // A change lays the network out anew and keeps everything.
+    let second = fx.connect("old", &b).unwrap();
+    assert_ne!(
+        second.ipv4, first.ipv4,
+        "the old endpoint's address is still held"
+    );
+    assert_eq!(fx.engine.network("old").unwrap().endpoints.len(), 2);
+    fx.engine.disconnect("old", &a).unwrap();
+    assert!(fx.links(&a).iter().all(|l| l.starts_with("lo ")));
+    let net = fx.engine.network("old").unwrap();
+    assert_eq!(net.endpoints.len(), 1);
+    assert!(!net.ipam.is_allocated(first.ipv4.unwrap().addr()));
+    let head: serde_json::Value = serde_json::from_slice(
+        &fx.store()
+            .into_iter()
+            .find(|(k, _)| k.starts_with("networks/"))
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(head["endpoints"], serde_json::json!({}), "{head}");
+    assert!(fx.engine.restore().unwrap().lines.is_empty());
+}
+
+#[test]
+fn restore_frees_addresses_no_endpoint_holds() {
+    let mut fx = fx!();
+    fx.create(&["leak", "macvlan", "subnet=10.4.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let a = fx.ns();
+    fx.connect("leak", &a).unwrap();
+    // Killed between reserving an address and recording the endpoint that holds it.
+    fx.edit("leak", |n| {
+        n.ipam.reserve("10.4.0.77".parse().unwrap()).unwrap()
+    });
+    fx.restart();
+    let report = fx.engine.restore().unwrap();
+    assert!(
+        report.lines.iter().any(|l| l
+            .contains("reservations brought in line with its endpoints (1 released, 0 reserved)")),
+        "{report:?}"
+    );
+    let net = fx.engine.network("leak").unwrap();
+    assert!(!net.ipam.is_allocated("10.4.0.77".parse().unwrap()));
+    assert!(
+        net.ipam.is_allocated("10.4.0.1".parse().unwrap()),
+        "the endpoint's stays"
+    );
 }

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{pools_overlap, Error, Family, Pool, Result};
+use crate::{pools_overlap, AddrSet, Error, Family, Pool, Result};
 
 /// The address pools of one network, in the order they were configured.
 ///
@@ -90,6 +90,63 @@ impl NetworkIpam {
         self.pool_for_mut(ip)
             .ok_or(Error::NotInAnySubnet(ip))?
             .release(ip)
+    }
+
+    /// What each pool has handed out, in pool order (kept apart from the configuration by
+    /// a store that writes the two at different rates).
+    pub fn allocations(&self) -> Vec<AddrSet> {
+        self.pools.iter().map(|p| p.allocated().clone()).collect()
+    }
+
+    /// The pools as configured, with nothing handed out.
+    pub fn without_allocations(&self) -> NetworkIpam {
+        let mut out = self.clone();
+        for p in &mut out.pools {
+            p.allocated = AddrSet::new(p.family());
+        }
+        out
+    }
+
+    /// Replace what the pools have handed out (as [`allocations`](Self::allocations) gave
+    /// it). Refused when the number of pools or a family differs, or an address lies outside
+    /// its pool's subnet.
+    pub fn set_allocations(&mut self, sets: Vec<AddrSet>) -> Result<()> {
+        if sets.len() != self.pools.len() {
+            return Err(Error::Corrupt(format!(
+                "{} allocation sets for {} pools",
+                sets.len(),
+                self.pools.len()
+            )));
+        }
+        let mut pools = self.pools.clone();
+        for (pool, set) in pools.iter_mut().zip(sets) {
+            // An empty set does not say its family when stored.
+            let set = if set.is_empty() {
+                AddrSet::new(pool.family())
+            } else {
+                set
+            };
+            if set.family() != pool.family() {
+                return Err(Error::Corrupt(format!(
+                    "allocations of the wrong family for {}",
+                    pool.subnet()
+                )));
+            }
+            for run in set.runs() {
+                for edge in [*run.start(), *run.end()] {
+                    let ip = crate::u128_to_addr(pool.family(), edge);
+                    if !pool.contains(ip) {
+                        return Err(Error::Corrupt(format!(
+                            "allocated address {ip} outside {}",
+                            pool.subnet()
+                        )));
+                    }
+                }
+            }
+            pool.allocated = set;
+        }
+        self.pools = pools;
+        Ok(())
     }
 
     /// Whether `ip` is allocated in one of the pools.

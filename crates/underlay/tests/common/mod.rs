@@ -277,18 +277,40 @@ impl Lab {
 
     /// The stored network documents, parsed.
     pub fn store_docs(&self) -> Vec<serde_json::Value> {
-        let dir = self.state.path().join("networks");
+        let root = self.state.path();
+        let read = |path: &Path| -> serde_json::Value {
+            let bytes = std::fs::read(path).expect("read doc");
+            serde_json::from_slice(&bytes).unwrap_or_else(|err| {
+                panic!("store document {} does not parse: {err}", path.display())
+            })
+        };
+        let json_files = |dir: PathBuf| -> Vec<PathBuf> {
+            let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap().to_string_lossy();
+                    n.ends_with(".json") && !n.starts_with('.')
+                })
+                .collect();
+            out.sort();
+            out
+        };
         let mut docs = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".json") && !name.starts_with('.') {
-                    let bytes = std::fs::read(e.path()).expect("read doc");
-                    docs.push(serde_json::from_slice(&bytes).unwrap_or_else(|err| {
-                        panic!("store document {name} does not parse: {err}")
-                    }));
-                }
+        // A network's document with its endpoints' documents (endpoints/<id>/) put back in,
+        // as the engine reads them.
+        for path in json_files(root.join("networks")) {
+            let mut doc = read(&path);
+            let id = doc["id"].as_str().expect("network id").to_string();
+            let mut eps = doc["endpoints"].as_object().cloned().unwrap_or_default();
+            for ep in json_files(root.join("endpoints").join(&id)) {
+                let ep = read(&ep);
+                eps.insert(ep["id"].as_str().expect("endpoint id").to_string(), ep);
             }
+            doc["endpoints"] = serde_json::Value::Object(eps);
+            docs.push(doc);
         }
         docs
     }
