@@ -8,7 +8,11 @@
 //! container's socket is opened anew for every attach, as a fresh process must. Prints one line
 //! per round: attach and detach in microseconds. Needs root; touches nothing else.
 //!
-//!   cargo run --release -p underlay-netlink --example floor -- [N]
+//! With `keep`, each attach goes into a namespace of its own and stays: N links on one parent,
+//! as N sequential attaches to one network make them; one line per attach. This shows how the
+//! kernel's own work grows with the number of macvlans on a parent.
+//!
+//!   cargo run --release -p underlay-netlink --example floor -- [N] [keep]
 
 use std::time::Instant;
 
@@ -21,6 +25,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
+    let keep = std::env::args().nth(2).as_deref() == Some("keep");
     let host_file = netns::new_netns().expect("a namespace for the host");
     let ctr_file = netns::new_netns().expect("a namespace for the container");
     let host = NsRef::Path(netns::fd_path(&host_file));
@@ -55,7 +60,16 @@ fn main() {
         gateway: Some("172.16.86.1".parse().unwrap()),
         oif: 0,
     };
+    let mut kept = Vec::new();
     for _ in 0..n {
+        let ctr = if keep {
+            let f = netns::new_netns().expect("a namespace for the container");
+            let p = NsRef::Path(netns::fd_path(&f));
+            kept.push(f);
+            p
+        } else {
+            ctr.clone()
+        };
         let t0 = Instant::now();
         nl.link_add(
             &host,
@@ -92,6 +106,11 @@ fn main() {
         )
         .unwrap();
         let attach = t0.elapsed();
+        if keep {
+            nl.forget(&ctr);
+            println!("{}", attach.as_micros());
+            continue;
+        }
         let t1 = Instant::now();
         nl.link_del(&ctr, link.index).unwrap();
         let detach = t1.elapsed();

@@ -325,12 +325,15 @@ impl RealNetlink {
                 let id = file_id(&file).map_err(ns_err)?;
                 (file, id)
             }
-            NsRef::Path(_) => {
-                let file = self.open_ns(ns)?;
-                let id = file_id(&file).map_err(ns_err)?;
-                if let Some(c) = self.cache().get(ns).filter(|c| c.id == id) {
+            NsRef::Path(p) => {
+                // Which namespace the path names now, by a stat (cheaper than opening it,
+                // which only a new socket needs).
+                let m = std::fs::metadata(p).map_err(ns_err)?;
+                if let Some(c) = self.cache().get(ns).filter(|c| c.id == (m.dev(), m.ino())) {
                     return Ok(c.conn.clone());
                 }
+                let file = self.open_ns(ns)?;
+                let id = file_id(&file).map_err(ns_err)?;
                 (file, id)
             }
         };
