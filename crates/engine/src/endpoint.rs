@@ -392,21 +392,15 @@ impl Engine {
         target_ns: Option<NsRef>,
         mac: Option<[u8; 6]>,
     ) -> Result<String> {
-        let kind = match net.mode {
-            Mode::Macvlan { mode } => LinkKind::Macvlan { mode },
-            Mode::Ipvlan { mode, flag } => LinkKind::Ipvlan { mode, flag },
-        };
         for name in tmp_variants(&ep.tmp_name) {
-            let req = NewLink {
-                name: name.clone(),
-                kind: kind.clone(),
-                parent_index: Some(parent_index),
+            let port = Port {
+                name: &name,
+                parent_index,
                 target_ns: target_ns.clone(),
                 mac,
-                mtu: net.mtu,
                 up: false,
             };
-            match self.nl.link_add(made_in, &req) {
+            match self.new_port(net, made_in, port) {
                 Ok(()) => return Ok(name),
                 Err(e) if e.is_exists() => continue,
                 Err(e) => return Err(port_error(net, &e)),
@@ -416,6 +410,24 @@ impl Engine {
             "failed to create the {} port: temporary link names kept clashing",
             net.driver()
         )))
+    }
+
+    /// One macvlan/ipvlan link of the network's kind, made from namespace `made_in`.
+    fn new_port(&self, net: &Network, made_in: &NsRef, port: Port<'_>) -> netlink::Result<()> {
+        let kind = match net.mode {
+            Mode::Macvlan { mode } => LinkKind::Macvlan { mode },
+            Mode::Ipvlan { mode, flag } => LinkKind::Ipvlan { mode, flag },
+        };
+        let req = NewLink {
+            name: port.name.to_string(),
+            kind,
+            parent_index: Some(port.parent_index),
+            target_ns: port.target_ns,
+            mac: port.mac,
+            mtu: net.mtu,
+            up: port.up,
+        };
+        self.nl.link_add(made_in, &req)
     }
 
     /// Create, name, address, raise and route the endpoint's link in its namespace.
@@ -434,7 +446,6 @@ impl Engine {
         } else {
             (NsRef::Host, Some(ns.clone()))
         };
-        let tmp = self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?;
         let k = |what: &str, e: netlink::Error| {
             Error::kernel(format!(
                 "failed to {what} in network namespace {}: {}",
@@ -442,30 +453,53 @@ impl Engine {
                 kernel_reason(&e)
             ))
         };
+        // Straight under its final name and up, where the kernel takes it: two requests
+        // fewer. The kernel checks the name in the target namespace; some older ones also in
+        // the one the link is made from, and refuse with EEXIST: then under a temporary name,
+        // renamed in the namespace, and brought up after its addresses.
+        let direct = Port {
+            name: &ep.ifname,
+            parent_index,
+            target_ns: target_ns.clone(),
+            mac,
+            up: true,
+        };
+        let named = match self.new_port(net, &made_in, direct) {
+            Ok(()) => None,
+            Err(e) if e.is_exists() => {
+                Some(self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?)
+            }
+            Err(e) => return Err(port_error(net, &e)),
+        };
+        let found = named.as_deref().unwrap_or(&ep.ifname);
         let link = self
             .nl
-            .link_by_name(ns, &tmp)
+            .link_by_name(ns, found)
             .map_err(|e| k("find the new link", e))?
-            .ok_or_else(|| Error::kernel(format!("link {tmp} vanished right after creation")))?;
-        let rename = LinkChange {
-            name: Some(ep.ifname.clone()),
-            ..Default::default()
-        };
-        self.nl
-            .link_set(ns, link.index, &rename)
-            .map_err(|e| k(&format!("rename {tmp} to {}", ep.ifname), e))?;
+            .ok_or_else(|| Error::kernel(format!("link {found} vanished right after creation")))?;
+        if let Some(tmp) = &named {
+            let rename = LinkChange {
+                name: Some(ep.ifname.clone()),
+                ..Default::default()
+            };
+            self.nl
+                .link_set(ns, link.index, &rename)
+                .map_err(|e| k(&format!("rename {tmp} to {}", ep.ifname), e))?;
+        }
         for addr in [ep.ipv4, ep.ipv6].into_iter().flatten() {
             self.nl
                 .addr_add(ns, link.index, addr)
                 .map_err(|e| k(&format!("add address {addr} to {}", ep.ifname), e))?;
         }
-        let up = LinkChange {
-            up: Some(true),
-            ..Default::default()
-        };
-        self.nl
-            .link_set(ns, link.index, &up)
-            .map_err(|e| k(&format!("bring {} up", ep.ifname), e))?;
+        if named.is_some() {
+            let up = LinkChange {
+                up: Some(true),
+                ..Default::default()
+            };
+            self.nl
+                .link_set(ns, link.index, &up)
+                .map_err(|e| k(&format!("bring {} up", ep.ifname), e))?;
+        }
         for route in self.routes_for(net, ep, link.index) {
             match self.nl.route_add(ns, &route) {
                 // The namespace already has a route to this destination (a default route of
@@ -861,6 +895,15 @@ impl Engine {
         }
         Ok((net, ep))
     }
+}
+
+/// A link to make for an endpoint.
+struct Port<'a> {
+    name: &'a str,
+    parent_index: u32,
+    target_ns: Option<NsRef>,
+    mac: Option<[u8; 6]>,
+    up: bool,
 }
 
 /// Drops the client's cached socket for a namespace when it goes out of scope.

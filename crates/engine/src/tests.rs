@@ -167,15 +167,22 @@ fn connect_rolls_back_at_every_kernel_step() {
     let store_before = fx.store();
     let host_before = fx.links("host");
     let ns_before = fx.links(&c);
-    for method in [
-        "link_add",
-        "link_by_name",
-        "link_set",
-        "addr_add",
-        "route_add",
-        "links",
-    ] {
-        fx.nl.fail_next(method, libc::EPERM);
+    // The link is made under its final name and up; where the kernel refuses that name
+    // (EEXIST: older kernels check the namespace it is made from), under a temporary one,
+    // renamed and raised.
+    let cases: &[&[(&str, i32)]] = &[
+        &[("link_add", libc::EPERM)],
+        &[("link_by_name", libc::EPERM)],
+        &[("addr_add", libc::EPERM)],
+        &[("route_add", libc::EPERM)],
+        &[("links", libc::EPERM)],
+        &[("link_add", libc::EEXIST), ("link_set", libc::EPERM)],
+    ];
+    for case in cases {
+        let method = format!("{case:?}");
+        for (m, errno) in case.iter() {
+            fx.nl.fail_next(m, *errno);
+        }
         let err = fx.connect("n", &c).unwrap_err();
         assert!(matches!(err.kind, Kind::Kernel), "{method}: {err:?}");
         assert_eq!(
