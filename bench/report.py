@@ -329,7 +329,7 @@ NOTES_TARGETS = """Where a target is missed, why, and what would reach it:
 """
 
 NOTES_ATTACH = """The floor is `cargo run --release -p underlay-netlink --example floor`: the same kernel work
-(macvlan into the namespace under a temporary name, lookup, rename, address, up, default route;
+(a macvlan made straight into the namespace as eth0 and up, lookup, address, default route;
 then delete) by the shortest netlink sequence, in one process, with no store and no IPAM.
 """
 
