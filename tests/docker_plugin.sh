@@ -120,6 +120,23 @@ $D network rm ipam_net builtin_net >/dev/null
 eq "every address and pool released" "$(pools)" ""
 eq "the host is as before" "$(host_view)" "$HOST0"
 
+echo "== 2b. dual stack, with Docker's IPAM and with underlay's"
+$D network create -d underlay-macvlan --ipv6 --subnet=172.16.86.0/24 --gateway=172.16.86.1 \
+  --subnet=2001:db8:abc8::/64 --gateway=2001:db8:abc8::1 -o parent=eth0 ds_net >/dev/null
+$D network create -d underlay-macvlan --ipam-driver underlay --ipv6 --subnet=172.16.87.0/24 \
+  --subnet=2001:db8:abc9::/64 -o parent=eth1 ds_ul >/dev/null
+run d1 --net=ds_net $DK_IMAGE sleep 600
+run d2 --net=ds_ul $DK_IMAGE sleep 600
+eq "an IPv6 address from Docker's IPAM" "$($D inspect -f '{{(index .NetworkSettings.Networks "ds_net").GlobalIPv6Address}}' d1)" 2001:db8:abc8::2
+eq "and the IPv6 default route via its gateway" "$(nsenter --net="$(sandbox d1)" ip -6 route show default | cut -d' ' -f1-5)" "default via 2001:db8:abc8::1 dev eth0"
+check "d1 reaches the IPv6 router" $D exec d1 ping -6 -c 2 -w 4 2001:db8:abc8::1
+eq "underlay's IPAM hands out IPv6 too: the gateway .1, the container .2" \
+  "$($D inspect -f '{{range .NetworkSettings.Networks}}{{.IPv6Gateway}} {{.GlobalIPv6Address}}{{end}}' d2)" "2001:db8:abc9::1 2001:db8:abc9::2"
+$D rm -f d1 d2 >/dev/null
+$D network rm ds_net ds_ul >/dev/null
+eq "every pool released" "$(pools)" ""
+eq "the host is as before" "$(host_view)" "$HOST0"
+
 echo "== 3. connect and disconnect a running container; two parents, isolated"
 $D network create -d underlay-macvlan --subnet=172.16.86.0/24 --gateway=172.16.86.1 -o parent=eth0 net_a >/dev/null
 $D network create -d underlay-macvlan --subnet=172.16.87.0/24 --gateway=172.16.87.1 -o parent=eth1 net_b >/dev/null

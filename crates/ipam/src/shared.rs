@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::{AddrSet, Error, Pool, Result};
 
 /// One subnet's allocations and the requests holding it.
+///
+/// Deserialising checks that every address (allocated or a gateway) lies in the subnet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "SharedRepr")]
 pub struct SharedSubnet {
     subnet: IpNet,
     /// Requests by ip-range (`None`: the whole subnet), with how many hold each.
@@ -28,6 +31,45 @@ pub struct SharedSubnet {
     allocated: AddrSet,
     /// Gateways, with how many requests hold each.
     gateways: BTreeMap<IpAddr, u32>,
+}
+
+#[derive(Deserialize)]
+struct SharedRepr {
+    subnet: IpNet,
+    views: Vec<(Option<IpNet>, u32)>,
+    allocated: AddrSet,
+    gateways: BTreeMap<IpAddr, u32>,
+}
+
+impl TryFrom<SharedRepr> for SharedSubnet {
+    type Error = Error;
+
+    fn try_from(r: SharedRepr) -> Result<Self> {
+        let mut s = SharedSubnet::new(r.subnet)?;
+        // A stored set does not say its family when it is empty.
+        if !r.allocated.is_empty() {
+            if r.allocated.family() != s.allocated.family() {
+                return Err(Error::Corrupt(format!(
+                    "allocations of the wrong family for {}",
+                    r.subnet
+                )));
+            }
+            s.allocated = r.allocated;
+        }
+        let outside = s
+            .allocated
+            .runs()
+            .flat_map(|run| [*run.start(), *run.end()])
+            .map(|v| crate::u128_to_addr(s.allocated.family(), v))
+            .chain(r.gateways.keys().copied())
+            .find(|ip| !r.subnet.contains(ip));
+        if let Some(ip) = outside {
+            return Err(Error::Corrupt(format!("address {ip} outside {}", r.subnet)));
+        }
+        s.views = r.views;
+        s.gateways = r.gateways;
+        Ok(s)
+    }
 }
 
 impl SharedSubnet {
@@ -221,6 +263,18 @@ mod tests {
             s.add_view(Some(net("2001:db9::/80"))).is_err(),
             "range outside"
         );
+    }
+
+    #[test]
+    fn an_ipv6_subnet_survives_the_store() {
+        let mut s = SharedSubnet::new(net("2001:db8:abc9::/64")).unwrap();
+        s.add_view(None).unwrap();
+        let back: SharedSubnet = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        let mut back = back;
+        assert_eq!(back.gateway(None, None).unwrap(), ip("2001:db8:abc9::1"));
+        assert_eq!(back.allocate(None).unwrap(), ip("2001:db8:abc9::2"));
+        let bad = r#"{"subnet":"10.0.0.0/24","views":[],"allocated":["10.0.1.5"],"gateways":{}}"#;
+        assert!(serde_json::from_str::<SharedSubnet>(bad).is_err());
     }
 
     #[test]
