@@ -35,13 +35,6 @@ nsenter --net="/run/netns/$P-h" bash "$WORK/seq.sh" > "$OUT/seq-attach.txt"
 first=$(head -100 "$OUT/seq-attach.txt" | sort -n | awk '{a[NR]=$1} END {printf "%.2f %.2f", a[51]/1000, a[99]/1000}')
 last=$(tail -100 "$OUT/seq-attach.txt" | sort -n | awk '{a[NR]=$1} END {printf "%.2f %.2f", a[51]/1000, a[99]/1000}')
 echo "sequential attaches: first 100 p50/p99 ${first/ / \/ } ms, last 100 p50/p99 ${last/ / \/ } ms"
-# The kernel's own part of the same sequence: the netlink floor with every link kept (N
-# macvlans on one parent, each in a namespace of its own), in one process.
-(cd "$ROOT" && cargo build --release --quiet -p underlay-netlink --example floor)
-"$ROOT/target/release/examples/floor" "$N" keep > "$OUT/seq-floor.txt"
-kfirst=$(head -100 "$OUT/seq-floor.txt" | sort -n | awk '{a[NR]=$1} END {printf "%.2f %.2f", a[51]/1000, a[99]/1000}')
-klast=$(tail -100 "$OUT/seq-floor.txt" | sort -n | awk '{a[NR]=$1} END {printf "%.2f %.2f", a[51]/1000, a[99]/1000}')
-echo "the kernel alone (floor, links kept): first 100 p50/p99 ${kfirst/ / \/ } ms, last 100 p50/p99 ${klast/ / \/ } ms"
 
 echo "{\"cniVersion\":\"1.0.0\",\"name\":\"par\",\"type\":\"underlay\",\"master\":\"eth0\",\"stateDir\":\"$WORK/ul\",\"ipam\":{\"type\":\"underlay\",\"ranges\":[[{\"subnet\":\"10.129.0.0/24\"}]]}}" > "$WORK/par.json"
 cat > "$WORK/par.sh" <<EOF
@@ -80,3 +73,12 @@ done
 for what in true version ls; do
   echo "start-up $what: median $(sort -n "$OUT/startup-$what.txt" | awk '{a[NR]=$1} END {printf "%.2f", a[51]/1000}') ms"
 done
+
+# Last (tearing down its thousand namespaces keeps the kernel busy for a while): the kernel's
+# own part of the sequential attaches above: the netlink floor with every link kept (N
+# macvlans on one parent, each in a namespace of its own), in one process.
+(cd "$ROOT" && cargo build --release --quiet -p underlay-netlink --example floor)
+"$ROOT/target/release/examples/floor" "$N" keep > "$OUT/seq-floor.txt"
+kfirst=$(head -100 "$OUT/seq-floor.txt" | sort -n | awk '{a[NR]=$1} END {printf "%.2f %.2f", a[51]/1000, a[99]/1000}')
+klast=$(tail -100 "$OUT/seq-floor.txt" | sort -n | awk '{a[NR]=$1} END {printf "%.2f %.2f", a[51]/1000, a[99]/1000}')
+echo "the kernel alone (floor, links kept): first 100 p50/p99 ${kfirst/ / \/ } ms, last 100 p50/p99 ${klast/ / \/ } ms"

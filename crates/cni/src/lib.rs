@@ -293,9 +293,10 @@ impl Call<'_> {
         })
     }
 
-    /// The network named by the configuration, if it exists (exact name only).
+    /// The network named by the configuration, if it exists (exact name only), without its
+    /// endpoints.
     fn find(&self, engine: &Engine) -> Result<Option<engine::Network>, CniError> {
-        match engine.network(&self.conf.name) {
+        match engine.network_config(&self.conf.name) {
             Ok(n) if n.name == self.conf.name => Ok(Some(n)),
             Ok(_) => Ok(None),
             Err(e) if e.kind == Kind::NotFound => Ok(None),
@@ -326,7 +327,7 @@ impl Call<'_> {
                             ),
                         ))
                     }
-                    Some(_) if net.endpoints.is_empty() => {
+                    Some(_) if engine.endpoint_count(&net.id)? == 0 => {
                         match engine.remove_network(&net.id) {
                             Ok(_) => {}
                             Err(e) if matches!(e.kind, Kind::NotFound | Kind::Conflict) => {}
@@ -339,7 +340,7 @@ impl Call<'_> {
                             format!(
                                 "the configuration of network {} changed while {} container(s) are attached to it: DEL them first, or give the changed configuration another name",
                                 net.name,
-                                net.endpoints.len()
+                                engine.endpoint_count(&net.id)?
                             ),
                         ))
                     }
@@ -507,8 +508,8 @@ impl Call<'_> {
         if let Ok(Some(net)) = self.find(engine) {
             if net.labels.contains_key(CONFIG_LABEL)
                 && (just_made || net.parent.owned())
-                && net.endpoints.is_empty()
                 && net.state == engine::NetState::Ready
+                && engine.endpoint_count(&net.id).is_ok_and(|n| n == 0)
             {
                 if let Err(e) = engine.remove_network(&net.id) {
                     if !matches!(e.kind, Kind::NotFound | Kind::Conflict) {
@@ -696,7 +697,9 @@ impl Call<'_> {
             .collect();
         let engine = self.engine()?;
         let mut problems = Vec::new();
-        if let Some(net) = self.find(&engine)? {
+        if let Some(head) = self.find(&engine)? {
+            // GC looks at every endpoint: the whole network.
+            let net = engine.network(&head.id)?;
             for ep in net.endpoints.values() {
                 let Some(cid) = &ep.container_id else {
                     continue; // attached by the CLI or Docker: not the runtime's to collect

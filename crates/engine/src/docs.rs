@@ -201,6 +201,14 @@ pub(crate) fn del_ep(txn: &mut dyn Txn, net_id: &str, ep: &Endpoint) -> Result<(
     Ok(())
 }
 
+/// How many endpoints the network has (without reading them).
+pub(crate) fn endpoint_count(txn: &dyn Txn, net: &Network) -> Result<usize> {
+    if net.legacy {
+        return Ok(net.endpoints.len());
+    }
+    Ok(txn.keys(&endpoints_dir(&net.id))?.len())
+}
+
 /// Whether the network has any endpoint.
 pub(crate) fn has_endpoints(txn: &dyn Txn, net: &Network) -> Result<bool> {
     Ok(!net.endpoints.is_empty() || !txn.keys(&endpoints_dir(&net.id))?.is_empty())
