@@ -133,7 +133,7 @@ async fn serve(config: Config) -> Result<(), String> {
         });
     if let Some(tx) = &names {
         // Docker networks made while their names could not be learned.
-        if let Ok(nets) = engine.networks() {
+        if let Ok(nets) = engine.network_configs() {
             for n in nets.into_iter().filter(|n| {
                 n.owner == Some(engine::Owner::Docker) && n.name == api::provisional_name(&n.id)
             }) {

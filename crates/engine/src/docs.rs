@@ -102,6 +102,17 @@ pub(crate) fn load_all(txn: &dyn Txn) -> Result<Vec<Network>> {
     Ok(out)
 }
 
+/// Every network's own document, without allocations or endpoints (what a listing shows).
+pub(crate) fn load_all_configs(txn: &dyn Txn) -> Result<Vec<Network>> {
+    let mut out = Vec::new();
+    for (key, bytes) in txn.list("networks")? {
+        let mut net: Network = decode(&key, &bytes)?;
+        net.endpoints.clear();
+        out.push(net);
+    }
+    Ok(out)
+}
+
 /// Write the network's own document (flushed) and its allocations.
 pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     if net.legacy {

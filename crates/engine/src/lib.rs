@@ -66,6 +66,15 @@ impl Engine {
         Ok(nets)
     }
 
+    /// Every network's configuration and state, sorted by name, without allocations or
+    /// endpoints: what `network ls` shows, cheap at any size.
+    pub fn network_configs(&self) -> Result<Vec<Network>> {
+        let txn = self.store.read()?;
+        let mut nets = docs::load_all_configs(&*txn)?;
+        nets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(nets)
+    }
+
     /// One network by name, id or unique id prefix.
     pub fn network(&self, key: &str) -> Result<Network> {
         let txn = self.store.read()?;

@@ -326,7 +326,7 @@ fn network(state_dir: &std::path::Path, cmd: NetworkCmd) -> Result<(), String> {
             format,
             no_trunc,
         } => {
-            let nets = engine.networks().map_err(e)?;
+            let nets = engine.network_configs().map_err(e)?;
             print!("{}", render::list(&nets, quiet, &format, no_trunc)?);
         }
         NetworkCmd::Rm { networks } => {
