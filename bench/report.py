@@ -348,6 +348,8 @@ Figures are wall time divided by N.
 
 | N | create, per network | rm, per network | `network ls` of all | where |
 |---|---|---|---|---|
+| 600 | 57.0 ms | 30.9 ms | 0.38 s | VM (TCG, 2 vCPUs), 2026-12-01, static musl binary, an endpoint per document, `ls` reading only network documents |
+| 4094 | 60.7 ms | 35.6 ms | 2.51 s | VM (TCG, 2 vCPUs), 2026-12-01, fresh-clone CI run, before `ls` stopped reading endpoint directories |
 | 300 | 83.9 ms | 28.5 ms | 0.55 s | VM (TCG, 2 vCPUs), 2026-11-28 |
 | 600 | 89.0 ms | 35.6 ms | 0.87 s | VM (TCG, 2 vCPUs), 2026-11-28 |
 | 4094 | 79.5 ms | 32.8 ms | 2.05 s | VM (TCG, 2 vCPUs), 2026-11-28, fresh-clone CI run |
