@@ -122,27 +122,23 @@ pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
         }
     }
     save_alloc(txn, net)?;
-    let mut head = net.clone();
-    head.endpoints.clear();
-    head.ipam = net.ipam.without_allocations();
-    txn.put(
-        &net.key(),
-        &encode(&format!("network {}", net.name), &head)?,
-    )?;
+    txn.put(&net.key(), &head_bytes(net)?)?;
     Ok(())
 }
 
 /// The network's document again, not flushed (a rename: the index is rebuilt by restore).
 pub(crate) fn save_unsynced(txn: &mut dyn Txn, net: &Network) -> Result<()> {
+    save_alloc(txn, net)?;
+    txn.put_unsynced(&net.key(), &head_bytes(net)?)?;
+    Ok(())
+}
+
+/// The network's own document: without endpoints and allocations, which have their own.
+fn head_bytes(net: &Network) -> Result<Vec<u8>> {
     let mut head = net.clone();
     head.endpoints.clear();
     head.ipam = net.ipam.without_allocations();
-    save_alloc(txn, net)?;
-    txn.put_unsynced(
-        &net.key(),
-        &encode(&format!("network {}", net.name), &head)?,
-    )?;
-    Ok(())
+    encode(&format!("network {}", net.name), &head)
 }
 
 /// What the pools have handed out. Not flushed: after a power loss (which takes the links the
