@@ -182,13 +182,16 @@ impl Engine {
         if let Some(cid) = &req.container_id {
             let ifname = req.ifname.as_deref().unwrap_or("eth0");
             let slot = slot_cni(cid, ifname);
-            // A detach of this attachment still finishing in the background: finish it now.
-            if let Some(ep) =
-                docs::get_ep(&*txn, &net, &slot)?.filter(|e| e.state == EndpointState::Detaching)
-            {
-                self.detach(&mut *txn, &mut net, &ep)?;
-            }
-            if let Some(ep) = docs::get_ep(&*txn, &net, &slot)? {
+            let existing = match docs::get_ep(&*txn, &net, &slot)? {
+                // A detach of this attachment still finishing in the background: finish it
+                // now (it removes the endpoint's document).
+                Some(ep) if ep.state == EndpointState::Detaching => {
+                    self.detach(&mut *txn, &mut net, &ep)?;
+                    None
+                }
+                other => other,
+            };
+            if let Some(ep) = existing {
                 return Err(Error::conflict(format!(
                     "container {cid} is already attached to network {} as {} (endpoint {})",
                     net.name, ep.ifname, ep.id

@@ -95,7 +95,7 @@ impl Engine {
         let mac = mac.map(parse_mac).transpose()?;
         let mut txn = self.store.write()?;
         let net = self.runtime_network(&mut *txn, network)?;
-        if let Some(ep) = docs::get_ep(&*txn, &net, &slot_handoff(endpoint))? {
+        if let Some(ep) = get_handoff(&*txn, &net, endpoint)? {
             if ep.ipv4 == ipv4 && ep.ipv6 == ipv6 {
                 // The same call again: the same answer.
                 return Ok(ep.mac.clone().filter(|_| mac.is_none()));
@@ -288,8 +288,7 @@ impl Engine {
             return Ok(None);
         };
         let net = docs::for_write(txn, net)?;
-        let ep = docs::get_ep(txn, &net, &slot_handoff(endpoint))?.filter(|e| e.handoff);
-        Ok(ep.map(|ep| (net, ep)))
+        Ok(get_handoff(txn, &net, endpoint)?.map(|ep| (net, ep)))
     }
 
     fn joined(&self, net: &Network, ep: &Endpoint, src_name: String) -> Joined {
@@ -351,13 +350,16 @@ impl Engine {
     }
 }
 
+/// The hand-off endpoint with the runtime's id `endpoint`, if the network has it.
+fn get_handoff(txn: &dyn store::Txn, net: &Network, endpoint: &str) -> Result<Option<Endpoint>> {
+    Ok(docs::get_ep(txn, net, &slot_handoff(endpoint))?.filter(|e| e.handoff))
+}
+
 fn handoff_endpoint(txn: &dyn store::Txn, net: &Network, endpoint: &str) -> Result<Endpoint> {
-    docs::get_ep(txn, net, &slot_handoff(endpoint))?
-        .filter(|e| e.handoff)
-        .ok_or_else(|| {
-            Error::not_found(format!(
-                "endpoint id {endpoint:?} not found on network {}",
-                net.name
-            ))
-        })
+    get_handoff(txn, net, endpoint)?.ok_or_else(|| {
+        Error::not_found(format!(
+            "endpoint id {endpoint:?} not found on network {}",
+            net.name
+        ))
+    })
 }
