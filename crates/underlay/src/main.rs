@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use engine::{ConnectRequest, CreateRequest, Engine};
 
+mod arena;
 mod demo;
 mod render;
 mod run;
@@ -243,6 +244,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
         ),
         Command::Demo(args) => demo::demo(&args).map(|()| ExitCode::SUCCESS),
         Command::Daemon(a) => {
+            // Runs for long: memory it frees goes back to the kernel.
+            arena::long_lived();
             let managed = match a.managed_plugin.as_deref() {
                 None => None,
                 Some("macvlan") => Some(engine::Driver::Macvlan),
