@@ -12,7 +12,7 @@
 //! ```
 //!
 //! An attach reserves its addresses in `allocs` first and writes its endpoint document (the
-//! intent, flushed) second; a detach removes the endpoint document first and releases the
+//! intent) second; a detach removes the endpoint document first and releases the
 //! addresses second. A process killed between two writes therefore leaves at worst an address
 //! reserved that no endpoint holds, never one held twice; `restore` recomputes `allocs` from
 //! the endpoint documents. Networks written by earlier versions (endpoints and allocations
@@ -100,6 +100,51 @@ pub(crate) fn load_all(txn: &dyn Txn) -> Result<Vec<Network>> {
         }
     }
     Ok(out)
+}
+
+/// What `restore` starts from: every network with its endpoints, where a document that is
+/// never flushed (allocations, endpoints in namespaces) and does not parse is deleted instead
+/// of failing the whole restore: a power loss can leave such a document torn, and what it
+/// described went with the power (allocations are then recomputed from the endpoints). The
+/// lines name what was dropped. A network's own document is flushed; it still has to parse.
+pub(crate) fn load_all_salvaging(txn: &mut dyn Txn) -> Result<(Vec<Network>, Vec<String>)> {
+    let mut nets = Vec::new();
+    let mut torn: Vec<(String, String)> = Vec::new();
+    for key in txn.keys("networks")? {
+        let Some(bytes) = txn.get(&key)? else {
+            continue;
+        };
+        let mut net: Network = decode(&key, &bytes)?;
+        net.legacy = !net.endpoints.is_empty();
+        let allocs = alloc_key(&net.id);
+        if let Some(bytes) = txn.get(&allocs)? {
+            let sets = decode::<Vec<ipam::AddrSet>>(&allocs, &bytes).and_then(|sets| {
+                let mut ipam = net.ipam.clone();
+                ipam.set_allocations(sets)
+                    .map_err(|e| Error::store(format!("state document {allocs}: {e}")))?;
+                Ok(ipam)
+            });
+            match sets {
+                Ok(ipam) => net.ipam = ipam,
+                Err(e) => torn.push((allocs, e.message)),
+            }
+        }
+        for (key, bytes) in txn.list(&endpoints_dir(&net.id))? {
+            match decode::<Endpoint>(&key, &bytes) {
+                Ok(ep) => {
+                    net.endpoints.insert(ep.id.clone(), ep);
+                }
+                Err(e) => torn.push((key, e.message)),
+            }
+        }
+        nets.push(net);
+    }
+    let mut lines = Vec::new();
+    for (key, why) in torn {
+        txn.delete(&key)?;
+        lines.push(format!("{why}: dropped (left torn by a power loss?)"));
+    }
+    Ok((nets, lines))
 }
 
 /// Every network's own document, without allocations or endpoints (what a listing shows).
@@ -191,11 +236,12 @@ pub(crate) fn get_ep(txn: &dyn Txn, net: &Network, slot: &str) -> Result<Option<
     txn.get(&key)?.map(|b| decode(&key, &b)).transpose()
 }
 
-/// Write an endpoint's document; `durable` flushes it (an intent).
-pub(crate) fn put_ep(txn: &mut dyn Txn, net_id: &str, ep: &Endpoint, durable: bool) -> Result<()> {
+/// Write an endpoint's document. An `intent` (written before the kernel is touched) is flushed
+/// when what it describes outlives a power loss; an outcome never is.
+pub(crate) fn put_ep(txn: &mut dyn Txn, net_id: &str, ep: &Endpoint, intent: bool) -> Result<()> {
     let key = ep_key(net_id, &ep.slot());
     let bytes = encode(&format!("endpoint {}", ep.id), ep)?;
-    if durable {
+    if intent && ep.outlives_power_loss() {
         txn.put(&key, &bytes)?;
     } else {
         txn.put_unsynced(&key, &bytes)?;
@@ -204,7 +250,12 @@ pub(crate) fn put_ep(txn: &mut dyn Txn, net_id: &str, ep: &Endpoint, durable: bo
 }
 
 pub(crate) fn del_ep(txn: &mut dyn Txn, net_id: &str, ep: &Endpoint) -> Result<()> {
-    txn.delete(&ep_key(net_id, &ep.slot()))?;
+    let key = ep_key(net_id, &ep.slot());
+    if ep.outlives_power_loss() {
+        txn.delete(&key)?;
+    } else {
+        txn.delete_unsynced(&key)?;
+    }
     Ok(())
 }
 

@@ -396,6 +396,14 @@ impl Endpoint {
         }
     }
 
+    /// Whether what this endpoint's document describes outlives a power loss, so that the
+    /// document must be flushed: a hand-off endpoint is the runtime's (Docker keeps its own
+    /// record and comes back to it after a reboot); any other is a link in a network namespace,
+    /// which a power loss takes with the namespace (`restore` then releases the endpoint).
+    pub fn outlives_power_loss(&self) -> bool {
+        self.handoff
+    }
+
     /// The gateway for `addr` (one of this endpoint's addresses) on `net`.
     pub fn gateway_for(&self, net: &Network, addr: IpAddr) -> Option<IpAddr> {
         match &self.external {

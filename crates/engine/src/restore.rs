@@ -17,7 +17,8 @@ impl Engine {
     pub fn restore(&self) -> Result<RestoreReport> {
         let mut report = RestoreReport::default();
         let mut txn = self.store.write()?;
-        let nets = crate::load_all(&*txn)?;
+        let (nets, dropped) = crate::docs::load_all_salvaging(&mut *txn)?;
+        report.lines.extend(dropped);
         for net in &nets {
             match net.state {
                 NetState::Creating => {

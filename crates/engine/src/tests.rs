@@ -1375,3 +1375,52 @@ fn restore_frees_addresses_no_endpoint_holds() {
         "the endpoint's stays"
     );
 }
+
+#[test]
+fn restore_drops_unflushed_documents_a_power_loss_tore() {
+    let mut fx = fx!();
+    fx.create(&["torn", "macvlan", "subnet=10.5.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let (a, b) = (fx.ns(), fx.ns());
+    let kept = fx.connect("torn", &a).unwrap();
+    let lost = fx.connect("torn", &b).unwrap();
+    let net = fx.engine.network("torn").unwrap();
+    // Neither document is flushed; a power loss can leave them half-written.
+    let endpoint = fx
+        .store()
+        .into_iter()
+        .find(|(k, v)| {
+            k.starts_with("endpoints/") && String::from_utf8_lossy(v).contains(&lost.endpoint_id)
+        })
+        .map(|(k, _)| format!("{k}.json"))
+        .unwrap();
+    std::fs::write(fx.dir.path().join(&endpoint), br#"{"id":"1f2"#).unwrap();
+    std::fs::write(
+        fx.dir.path().join(format!("allocs/{}.json", net.id)),
+        b"[[\"10.5.0",
+    )
+    .unwrap();
+    fx.restart();
+    let report = fx.engine.restore().unwrap();
+    let dropped: Vec<&String> = report
+        .lines
+        .iter()
+        .filter(|l| l.contains("dropped"))
+        .collect();
+    assert_eq!(dropped.len(), 2, "{report:?}");
+    assert!(
+        dropped
+            .iter()
+            .any(|l| l.contains(&format!("allocs/{}", net.id))),
+        "{report:?}"
+    );
+    // What the good endpoint holds is held again; the torn one's address is free.
+    let net = fx.engine.network("torn").unwrap();
+    assert_eq!(net.endpoints.len(), 1);
+    assert!(net.ipam.is_allocated(kept.ipv4.unwrap().addr()));
+    let freed = lost.ipv4.unwrap().addr();
+    assert!(!net.ipam.is_allocated(freed));
+    let c = fx.ns();
+    assert_eq!(fx.connect("torn", &c).unwrap().ipv4.unwrap().addr(), freed);
+    assert!(fx.engine.restore().unwrap().lines.is_empty());
+}
