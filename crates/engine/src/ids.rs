@@ -2,17 +2,24 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn random_hex(bytes: usize) -> String {
-    let mut out = String::with_capacity(bytes * 2);
-    for _ in 0..bytes {
-        out.push_str(&format!("{:02x}", rand::random::<u8>()));
-    }
-    out
+/// Random bytes from the kernel: one system call, no generator to seed or CPU to probe.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0; N];
+    // The kernel's generator cannot fail once it is seeded, which happens early in boot.
+    getrandom::fill(&mut buf).expect("the kernel's random number generator failed");
+    buf
+}
+
+fn random_hex<const N: usize>() -> String {
+    random_bytes::<N>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A 64-hex-digit network id, as Docker's.
 pub fn network_id() -> String {
-    random_hex(32)
+    random_hex::<32>()
 }
 
 /// Whether `id` has the shape of a network id (64 lowercase hex digits, as Docker's).
@@ -25,18 +32,18 @@ pub fn is_network_id(id: &str) -> bool {
 
 /// A 64-hex-digit endpoint id.
 pub fn endpoint_id() -> String {
-    random_hex(32)
+    random_hex::<32>()
 }
 
 /// Temporary link name for an endpoint being created (`ul` + 8 hex digits; 10 bytes, so the
 /// retry variants with one more character still fit IFNAMSIZ).
 pub fn tmp_link_name() -> String {
-    format!("ul{}", random_hex(4))
+    format!("ul{}", random_hex::<4>())
 }
 
 /// Random locally-administered unicast MAC.
 pub fn random_mac() -> [u8; 6] {
-    netlink::local_mac(rand::random::<[u8; 6]>())
+    netlink::local_mac(random_bytes::<6>())
 }
 
 /// Now as RFC 3339 in UTC with nanoseconds, like Docker's `Created`.
