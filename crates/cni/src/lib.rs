@@ -251,6 +251,13 @@ fn dispatch(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
 }
 
 /// Whether `version` (a supported one) is before 1.0.0, where results name the IP version.
+fn kept_changing(network: &str) -> CniError {
+    CniError::new(
+        11,
+        format!("network {network} kept changing under this ADD; try again"),
+    )
+}
+
 fn before_1_0(version: &str) -> bool {
     version.starts_with("0.")
 }
@@ -353,13 +360,7 @@ impl Call<'_> {
                 },
             }
         }
-        Err(CniError::new(
-            11,
-            format!(
-                "network {} kept changing under this ADD; try again",
-                self.conf.name
-            ),
-        ))
+        Err(kept_changing(&self.conf.name))
     }
 
     fn add(&self) -> Result<Value, CniError> {
@@ -401,51 +402,48 @@ impl Call<'_> {
             }
             _ => (None, None),
         };
-        let mut outcome = Err(CniError::new(IO_FAILURE, "not attempted"));
+        let fingerprint = self.conf.fingerprint(&master);
+        let req = ConnectRequest {
+            network: self.conf.name.clone(),
+            netns: netns.path.display().to_string(),
+            ip,
+            ip6,
+            mac,
+            ifname: Some(self.env.ifname.clone()),
+            // Shown as the container's name: the runtime's name for it when it gives one
+            // (Podman and Kubernetes pass K8S_POD_NAME), else its id.
+            name: Some(
+                args.iter()
+                    .find(|(k, v)| k == "K8S_POD_NAME" && !v.is_empty())
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| self.env.container_id.clone()),
+            ),
+            container_id: Some(self.env.container_id.clone()),
+            external,
+            require_label: Some((CONFIG_LABEL.to_string(), fingerprint.clone())),
+        };
+        // Every ADD but its network's first finds the network made from this configuration
+        // and attaches in one step; otherwise the network is made (or remade) first.
+        let mut outcome = engine.connect(&req);
         let mut made = false;
-        for _ in 0..8 {
+        for round in 0.. {
+            match &outcome {
+                Err(e) if e.kind == Kind::NotFound && self.stale(&engine, &fingerprint) => {}
+                _ => break,
+            }
+            if round == 8 {
+                return self.fail_add(&engine, &ipam, made, kept_changing(&self.conf.name));
+            }
             match self.ensure_network(&engine, &master) {
                 Ok(m) => made |= m,
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
+                Err(e) => return self.fail_add(&engine, &ipam, made, e),
             }
-            let req = ConnectRequest {
-                network: self.conf.name.clone(),
-                netns: netns.path.display().to_string(),
-                ip: ip.clone(),
-                ip6: ip6.clone(),
-                mac: mac.clone(),
-                ifname: Some(self.env.ifname.clone()),
-                // Shown as the container's name: the runtime's name for it when it gives one
-                // (Podman and Kubernetes pass K8S_POD_NAME), else its id.
-                name: Some(
-                    args.iter()
-                        .find(|(k, v)| k == "K8S_POD_NAME" && !v.is_empty())
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_else(|| self.env.container_id.clone()),
-                ),
-                container_id: Some(self.env.container_id.clone()),
-                external: external.clone(),
-            };
-            outcome = engine.connect(&req).map_err(CniError::from);
-            // The network was removed by a concurrent DEL between the two steps: again.
-            let gone = outcome.is_err() && self.find(&engine).ok().flatten().is_none();
-            if !gone {
-                break;
-            }
+            // Again if a concurrent DEL removed the network between the two steps.
+            outcome = engine.connect(&req);
         }
         let attached = match outcome {
             Ok(a) => a,
-            Err(e) => {
-                if let IpamKind::Delegate(plugin) = &ipam {
-                    let _ = delegate::exec(plugin, "DEL", self.stdin, self.env);
-                }
-                // A failed ADD leaves no network behind that it made itself.
-                self.remove_if_unused(&engine, made);
-                return Err(e);
-            }
+            Err(e) => return self.fail_add(&engine, &ipam, made, e.into()),
         };
 
         let old = before_1_0(&self.conf.cni_version);
@@ -498,6 +496,29 @@ impl Call<'_> {
         }
         result.insert("dns".into(), dns);
         Ok(Value::Object(result))
+    }
+
+    /// Undo what a failed ADD did around the attach: the delegated IPAM's addresses, the
+    /// network if it made it.
+    fn fail_add(
+        &self,
+        engine: &Engine,
+        ipam: &IpamKind,
+        made: bool,
+        e: CniError,
+    ) -> Result<Value, CniError> {
+        if let IpamKind::Delegate(plugin) = ipam {
+            let _ = delegate::exec(plugin, "DEL", self.stdin, self.env);
+        }
+        // A failed ADD leaves no network behind that it made itself.
+        self.remove_if_unused(engine, made);
+        Err(e)
+    }
+
+    /// Whether the network for this configuration is missing or was made from another one.
+    fn stale(&self, engine: &Engine, fingerprint: &str) -> bool {
+        !matches!(self.find(engine), Ok(Some(n))
+            if n.labels.get(CONFIG_LABEL).map(String::as_str) == Some(fingerprint))
     }
 
     /// Remove the network if this configuration made it, nothing is attached any more, and

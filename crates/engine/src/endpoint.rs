@@ -35,6 +35,10 @@ pub struct ConnectRequest {
     pub container_id: Option<String>,
     /// Addresses handed out by another IPAM, for a network created with `external_ipam`.
     pub external: Option<ExternalIpam>,
+    /// A label (key, value) the network must carry, else the connect fails as if the network
+    /// did not exist (Kind::NotFound) and changes nothing: a CNI configuration's fingerprint,
+    /// so that an ADD finds and uses its network in one step.
+    pub require_label: Option<(String, String)>,
 }
 
 /// A detach whose kernel part is still to be done (see `Engine::begin_detach_container`).
@@ -171,6 +175,14 @@ impl Engine {
 
         let mut txn = self.store.write()?;
         let net = crate::find_head(&*txn, &req.network)?;
+        if let Some((key, value)) = &req.require_label {
+            if net.labels.get(key) != Some(value) {
+                return Err(Error::not_found(format!(
+                    "network {} has no label {key}={value}",
+                    net.name
+                )));
+            }
+        }
         crate::refuse_if_owned(&net, "connect")?;
         net.check_ready()?;
         let mut net = docs::for_write(&mut *txn, net)?;
@@ -317,7 +329,7 @@ impl Engine {
             handoff: false,
         };
         net.ipam = ipam;
-        // The addresses are reserved first and the intent written (flushed) second, before
+        // The addresses are reserved first and the intent written second, before
         // the kernel is touched: a process killed between the two leaves an address reserved
         // that no endpoint holds (restore frees it), never one held twice.
         docs::save_alloc(&mut *txn, &net)?;
