@@ -256,7 +256,7 @@ impl Lab {
         )
     }
 
-    /// Every file under the state directory with its bytes.
+    /// Every file under the state directory with its bytes (as the store reads them).
     pub fn store_snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
             if let Ok(entries) = std::fs::read_dir(dir) {
@@ -265,7 +265,13 @@ impl Lab {
                     if p.is_dir() {
                         walk(&p, out);
                     } else {
-                        out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
+                        // As the store reads it: without the blanks an in-place overwrite
+                        // pads a shorter document with.
+                        let mut doc = std::fs::read(&p).unwrap_or_default();
+                        while doc.last() == Some(&b' ') {
+                            doc.pop();
+                        }
+                        out.insert(p.clone(), doc);
                     }
                 }
             }
