@@ -249,27 +249,17 @@ impl Engine {
         // is gone; namespaces are reopened per operation.
         let _forget = Forget(&*self.nl, &nsref);
         let parent = self.parent_link(&net, &nsref, &req.netns)?;
-        let ns_links = self.nl.links(&nsref).map_err(|e| {
-            Error::kernel(format!(
-                "cannot list links in network namespace {}: {}",
-                req.netns,
-                kernel_reason(&e)
-            ))
-        })?;
+        // A name given is checked by the kernel when the link is made (see `attach_link`);
+        // without one the first free ethN is taken.
         let ifname = match &req.ifname {
-            Some(name) => {
-                if ns_links.iter().any(|l| &l.name == name) {
-                    return Err(Error::conflict(format!(
-                        "interface {name} already exists in network namespace {}: choose another --ifname",
-                        req.netns
-                    )));
-                }
-                name.clone()
+            Some(name) => name.clone(),
+            None => {
+                let ns_links = self.ns_links(&nsref, &req.netns)?;
+                (0..)
+                    .map(|n| format!("eth{n}"))
+                    .find(|n| !ns_links.iter().any(|l| &l.name == n))
+                    .unwrap_or_else(|| "eth0".to_string())
             }
-            None => (0..)
-                .map(|n| format!("eth{n}"))
-                .find(|n| !ns_links.iter().any(|l| &l.name == n))
-                .unwrap_or_else(|| "eth0".to_string()),
         };
 
         // Reserve addresses (rolled back with the endpoint record on any failure below).
@@ -346,15 +336,12 @@ impl Engine {
                     self.remove_endpoint_link(&net, &ep);
                 })
             }
-            Err(e) => {
-                self.remove_endpoint_link(&net, &ep);
-                docs::del_ep(&mut *txn, &net.id, &ep)
-                    .and_then(|()| {
-                        release_addrs(&mut net, &ep);
-                        docs::save_alloc(&mut *txn, &net)
-                    })
-                    .and(Err(e))
-            }
+            Err(e) => docs::del_ep(&mut *txn, &net.id, &ep)
+                .and_then(|()| {
+                    release_addrs(&mut net, &ep);
+                    docs::save_alloc(&mut *txn, &net)
+                })
+                .and(Err(e)),
         }?;
         Ok(Attached {
             network_id: net.id.clone(),
@@ -369,6 +356,16 @@ impl Engine {
             ipv6: ep.ipv6,
             gateway4: ep.ipv4.and_then(|a| ep.gateway_for(&net, a.addr())),
             gateway6: ep.ipv6.and_then(|a| ep.gateway_for(&net, a.addr())),
+        })
+    }
+
+    /// The links in namespace `ns` (`shown` names it in messages).
+    fn ns_links(&self, ns: &NsRef, shown: &str) -> Result<Vec<netlink::Link>> {
+        self.nl.links(ns).map_err(|e| {
+            Error::kernel(format!(
+                "cannot list links in network namespace {shown}: {}",
+                kernel_reason(&e)
+            ))
         })
     }
 
@@ -445,7 +442,8 @@ impl Engine {
         self.nl.link_add(made_in, &req)
     }
 
-    /// Create, name, address, raise and route the endpoint's link in its namespace.
+    /// Create, name, address, raise and route the endpoint's link in its namespace. On failure
+    /// the link is gone again if this made it (a link found in the way is left alone).
     pub(crate) fn attach_link(
         &self,
         net: &Network,
@@ -453,6 +451,24 @@ impl Engine {
         parent_index: u32,
         ns: &NsRef,
         mac: Option<[u8; 6]>,
+    ) -> Result<()> {
+        let mut made = false;
+        let r = self.make_link(net, ep, parent_index, ns, mac, &mut made);
+        if r.is_err() && made {
+            self.remove_endpoint_link(net, ep);
+        }
+        r
+    }
+
+    /// `attach_link`'s steps; `made` is set once the link exists.
+    fn make_link(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        parent_index: u32,
+        ns: &NsRef,
+        mac: Option<[u8; 6]>,
+        made: &mut bool,
     ) -> Result<()> {
         // A host parent's link is made on the host straight into the namespace; a parent
         // inside the container has its link made right there.
@@ -482,10 +498,21 @@ impl Engine {
         let named = match self.new_port(net, &made_in, direct) {
             Ok(()) => None,
             Err(e) if e.is_exists() => {
+                if self
+                    .ns_links(ns, &ep.name)?
+                    .iter()
+                    .any(|l| l.name == ep.ifname)
+                {
+                    return Err(Error::conflict(format!(
+                        "interface {} already exists in network namespace {}: choose another --ifname",
+                        ep.ifname, ep.name
+                    )));
+                }
                 Some(self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?)
             }
             Err(e) => return Err(port_error(net, &e)),
         };
+        *made = true;
         let found = named.as_deref().unwrap_or(&ep.ifname);
         let link = self
             .nl

@@ -174,7 +174,6 @@ impl Engine {
                                 addrs(&ep)
                             )),
                             Err(e) => {
-                                self.remove_endpoint_link(&net, &ep);
                                 report.lines.push(format!(
                                     "network {}: could not recreate {} in {}: {e}",
                                     net.name, ep.ifname, ep.name

@@ -1424,3 +1424,42 @@ fn restore_drops_unflushed_documents_a_power_loss_tore() {
     assert_eq!(fx.connect("torn", &c).unwrap().ipv4.unwrap().addr(), freed);
     assert!(fx.engine.restore().unwrap().lines.is_empty());
 }
+
+#[test]
+fn a_taken_interface_name_is_refused_and_the_link_in_the_way_stays() {
+    let fx = fx!();
+    // ipvlan links carry the parent's MAC, so only the name and kind tell them apart.
+    fx.create(&["iv", "ipvlan", "subnet=10.6.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let mut fx = fx;
+    let c = fx.ns();
+    let attach = |cid: &str| ConnectRequest {
+        network: "iv".into(),
+        netns: c.clone(),
+        ifname: Some("eth0".into()),
+        container_id: Some(cid.into()),
+        ..Default::default()
+    };
+    let first = fx.engine.connect(&attach("one")).unwrap();
+    let before = fx.links(&c);
+    let e = fx.engine.connect(&attach("two")).unwrap_err();
+    assert_eq!(e.kind, Kind::Conflict, "{e}");
+    assert!(
+        e.message
+            .contains("interface eth0 already exists in network namespace"),
+        "{e}"
+    );
+    assert_eq!(
+        fx.links(&c),
+        before,
+        "the first attachment's eth0 is untouched"
+    );
+    let net = fx.engine.network("iv").unwrap();
+    assert_eq!(net.endpoints.len(), 1);
+    let held: Vec<_> = net.ipam.allocations().iter().map(|s| s.count()).collect();
+    assert_eq!(
+        held.iter().sum::<u128>(),
+        1,
+        "only {first:?}'s address is held"
+    );
+}
