@@ -154,7 +154,9 @@ pub fn finish_detach(payload: &str) -> i32 {
     let Ok(job) = serde_json::from_str::<Job>(payload) else {
         return 2;
     };
-    match Engine::open(&PathBuf::from(&job.state_dir)).and_then(|e| e.finish_detach(&job.pending)) {
+    match Engine::open_single_threaded(&PathBuf::from(&job.state_dir))
+        .and_then(|e| e.finish_detach(&job.pending))
+    {
         Ok(()) => 0,
         Err(_) => 1,
     }
@@ -279,7 +281,7 @@ impl Call<'_> {
     }
 
     fn engine(&self) -> Result<Engine, CniError> {
-        Engine::open(&PathBuf::from(self.state_dir()))
+        Engine::open_single_threaded(&PathBuf::from(self.state_dir()))
             .map_err(|e| CniError::new(IO_FAILURE, e.message))
     }
 

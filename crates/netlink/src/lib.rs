@@ -16,7 +16,7 @@ pub mod netns;
 mod real;
 
 pub use fake::FakeNetlink;
-pub use real::RealNetlink;
+pub use real::{NsEntry, RealNetlink};
 
 /// Which network namespace a request acts in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

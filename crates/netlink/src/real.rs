@@ -52,7 +52,8 @@ const RTPROT_BOOT: u8 = 3;
 /// A netlink socket belongs to the namespace of the thread that created it, and any thread may
 /// use it afterwards. [`NsRef::Host`] is the namespace of the thread that called
 /// [`RealNetlink::new`]; a socket for [`NsRef::Path`] is created on a short-lived thread that
-/// `setns`es into the namespace first, so no caller's thread ever changes namespace.
+/// `setns`es into the namespace first, so no caller's thread ever changes namespace (or, see
+/// [`NsEntry::CallingThread`], by the calling thread going there and straight back).
 ///
 /// A cached socket keeps its namespace alive (with the links in it). Call
 /// [`Netlink::forget`] once a namespace is no longer of interest, e.g. after attaching to or
@@ -61,6 +62,21 @@ pub struct RealNetlink {
     /// The host namespace, for IFLA_NET_NS_FD and for re-creating the host socket.
     host_ns: File,
     conns: Mutex<HashMap<NsRef, Cached>>,
+    entry: NsEntry,
+}
+
+/// How a socket in another namespace is made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NsEntry {
+    /// On a short-lived thread that enters the namespace: no caller's thread ever changes
+    /// namespace. For processes with threads that run other work (the daemon's pool).
+    #[default]
+    FreshThread,
+    /// The calling thread enters the namespace, opens the socket and returns to the host
+    /// namespace at once: no thread to start (a tenth of a millisecond here). For a process
+    /// that runs one command on the thread that made the client, in the host namespace. If
+    /// the thread cannot return, the process aborts rather than go on in the wrong namespace.
+    CallingThread,
 }
 
 struct Cached {
@@ -107,13 +123,26 @@ impl Conn {
         })
     }
 
-    /// A socket in the namespace `ns`, created on a throwaway thread.
-    fn open_in(ns: &File) -> io::Result<Conn> {
-        let ns = ns.try_clone()?;
-        on_fresh_thread(move || {
-            nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)?;
-            Conn::open()
-        })
+    /// A socket in the namespace `ns`, made as `entry` says; `home` is the host namespace.
+    fn open_in(ns: &File, entry: NsEntry, home: &File) -> io::Result<Conn> {
+        match entry {
+            NsEntry::FreshThread => {
+                let ns = ns.try_clone()?;
+                on_fresh_thread(move || {
+                    nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)?;
+                    Conn::open()
+                })
+            }
+            NsEntry::CallingThread => {
+                nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)?;
+                let conn = Conn::open();
+                if let Err(e) = nix::sched::setns(home.as_fd(), CloneFlags::CLONE_NEWNET) {
+                    eprintln!("underlay: cannot return to the host network namespace: {e}");
+                    std::process::abort();
+                }
+                conn
+            }
+        }
     }
 
     /// Send one request and collect the replies: for a dump up to NLMSG_DONE, otherwise up to
@@ -285,7 +314,14 @@ impl RealNetlink {
         Ok(RealNetlink {
             host_ns,
             conns: Mutex::new(conns),
+            entry: NsEntry::FreshThread,
         })
+    }
+
+    /// The same client, making sockets in other namespaces as `entry` says.
+    pub fn with_ns_entry(mut self, entry: NsEntry) -> Self {
+        self.entry = entry;
+        self
     }
 
     /// How many namespaces currently have a cached socket (the host's included).
@@ -337,7 +373,9 @@ impl RealNetlink {
                 (file, id)
             }
         };
-        let conn = Arc::new(Mutex::new(Conn::open_in(&file).map_err(ns_err)?));
+        let conn = Arc::new(Mutex::new(
+            Conn::open_in(&file, self.entry, &self.host_ns).map_err(ns_err)?,
+        ));
         self.cache().insert(
             ns.clone(),
             Cached {

@@ -228,7 +228,7 @@ fn main() -> ExitCode {
 }
 
 fn open(state_dir: &std::path::Path) -> Result<Engine, String> {
-    Engine::open(state_dir).map_err(|e| e.to_string())
+    Engine::open_single_threaded(state_dir).map_err(|e| e.to_string())
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode, String> {
