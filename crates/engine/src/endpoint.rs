@@ -248,7 +248,14 @@ impl Engine {
         // A cached socket would keep the namespace (and its link) alive after the container
         // is gone; namespaces are reopened per operation.
         let _forget = Forget(&*self.nl, &nsref);
-        let parent = self.parent_link(&net, &nsref, &req.netns)?;
+        // The parent's index is all a macvlan link needs; ipvlan and passthru links carry the
+        // parent's MAC, which the result shows.
+        let parent = if net.driver() == Driver::Ipvlan || net.is_passthru() {
+            let link = self.parent_link(&net, &nsref, &req.netns)?;
+            (link.index, link.mac)
+        } else {
+            (self.parent_index(&net, &nsref, &req.netns)?, None)
+        };
         // A name given is checked by the kernel when the link is made (see `attach_link`);
         // without one the first free ethN is taken.
         let ifname = match &req.ifname {
@@ -329,7 +336,7 @@ impl Engine {
             return Err(e);
         }
         let mut ep = ep;
-        match self.attach_link(&net, &ep, parent.index, &nsref, mac) {
+        match self.attach_link(&net, &ep, parent.0, &nsref, mac) {
             Ok(()) => {
                 ep.state = EndpointState::Attached;
                 docs::put_ep(&mut *txn, &net.id, &ep, false).inspect_err(|_| {
@@ -351,7 +358,7 @@ impl Engine {
             mac: ep
                 .mac
                 .clone()
-                .or_else(|| parent.mac.as_ref().map(netlink::format_mac)),
+                .or_else(|| parent.1.as_ref().map(netlink::format_mac)),
             ipv4: ep.ipv4,
             ipv6: ep.ipv6,
             gateway4: ep.ipv4.and_then(|a| ep.gateway_for(&net, a.addr())),
@@ -377,19 +384,20 @@ impl Engine {
         ns: &NsRef,
         shown: &str,
     ) -> Result<netlink::Link> {
-        let name = net.parent.name();
-        if net.parent.in_container() {
-            return self.link(ns, name)?.ok_or_else(|| {
-                Error::not_found(format!(
-                    "the requested parent interface {name} was not found in network namespace {shown} (the parent is a link inside each container)"
-                ))
-            });
-        }
-        self.link(&NsRef::Host, name)?.ok_or_else(|| {
-            Error::not_found(format!(
-                "the requested parent interface {name} was not found on the host"
-            ))
-        })
+        let (at, name) = parent_place(net, ns);
+        self.link(&at, name)?
+            .ok_or_else(|| parent_missing(net, shown))
+    }
+
+    /// Like `parent_link`, only its index.
+    fn parent_index(&self, net: &Network, ns: &NsRef, shown: &str) -> Result<u32> {
+        let (at, name) = parent_place(net, ns);
+        self.nl
+            .link_index(&at, name)
+            .map_err(|e| {
+                Error::kernel(format!("cannot look up link {name}: {}", kernel_reason(&e)))
+            })?
+            .ok_or_else(|| parent_missing(net, shown))
     }
 
     /// Create the endpoint's macvlan/ipvlan link on `parent_index` from namespace `made_in`
@@ -514,9 +522,9 @@ impl Engine {
         };
         *made = true;
         let found = named.as_deref().unwrap_or(&ep.ifname);
-        let link = self
+        let index = self
             .nl
-            .link_by_name(ns, found)
+            .link_index(ns, found)
             .map_err(|e| k("find the new link", e))?
             .ok_or_else(|| Error::kernel(format!("link {found} vanished right after creation")))?;
         if let Some(tmp) = &named {
@@ -525,12 +533,12 @@ impl Engine {
                 ..Default::default()
             };
             self.nl
-                .link_set(ns, link.index, &rename)
+                .link_set(ns, index, &rename)
                 .map_err(|e| k(&format!("rename {tmp} to {}", ep.ifname), e))?;
         }
         for addr in [ep.ipv4, ep.ipv6].into_iter().flatten() {
             self.nl
-                .addr_add(ns, link.index, addr)
+                .addr_add(ns, index, addr)
                 .map_err(|e| k(&format!("add address {addr} to {}", ep.ifname), e))?;
         }
         if named.is_some() {
@@ -539,10 +547,10 @@ impl Engine {
                 ..Default::default()
             };
             self.nl
-                .link_set(ns, link.index, &up)
+                .link_set(ns, index, &up)
                 .map_err(|e| k(&format!("bring {} up", ep.ifname), e))?;
         }
-        for route in self.routes_for(net, ep, link.index) {
+        for route in self.routes_for(net, ep, index) {
             match self.nl.route_add(ns, &route) {
                 // The namespace already has a route to this destination (a default route of
                 // this family through another network, or a CNI route through the container's
@@ -963,6 +971,29 @@ pub(crate) fn tmp_variants(tmp: &str) -> Vec<String> {
 }
 
 /// Is `link` (in the endpoint's namespace) the endpoint's link?
+/// Where the network's parent link lives for an endpoint in `ns`, and its name.
+fn parent_place<'a>(net: &'a Network, ns: &NsRef) -> (NsRef, &'a str) {
+    let at = if net.parent.in_container() {
+        ns.clone()
+    } else {
+        NsRef::Host
+    };
+    (at, net.parent.name())
+}
+
+fn parent_missing(net: &Network, shown: &str) -> Error {
+    let name = net.parent.name();
+    if net.parent.in_container() {
+        Error::not_found(format!(
+            "the requested parent interface {name} was not found in network namespace {shown} (the parent is a link inside each container)"
+        ))
+    } else {
+        Error::not_found(format!(
+            "the requested parent interface {name} was not found on the host"
+        ))
+    }
+}
+
 pub(crate) fn is_endpoint_link(net: &Network, ep: &Endpoint, link: &netlink::Link) -> bool {
     let kind_ok = link.kind.as_deref() == Some(net.driver().name());
     let name_ok = link.name == ep.ifname || tmp_variants(&ep.tmp_name).contains(&link.name);

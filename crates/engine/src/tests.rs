@@ -172,7 +172,9 @@ fn connect_rolls_back_at_every_kernel_step() {
     // renamed and raised.
     let cases: &[&[(&str, i32)]] = &[
         &[("link_add", libc::EPERM)],
-        &[("link_by_name", libc::EPERM)],
+        // The parent's index, then the new link's.
+        &[("link_index", libc::EPERM)],
+        &[("link_index", 0), ("link_index", libc::EPERM)],
         &[("addr_add", libc::EPERM)],
         &[("route_add", libc::EPERM)],
         &[("links", libc::EPERM)],

@@ -221,8 +221,8 @@ impl State {
     fn begin(&mut self, method: &str, line: String) -> Result<()> {
         self.calls.push(line);
         match self.failures.get_mut(method).and_then(|q| q.pop_front()) {
+            Some(0) | None => Ok(()),
             Some(e) => Err(errno(format!("{method} (injected failure)"), e)),
-            None => Ok(()),
         }
     }
 
@@ -824,9 +824,10 @@ impl FakeNetlink {
     }
 
     /// Make the next call of `method` (`"link_add"`, `"link_set"`, `"link_del"`, `"addr_add"`,
-    /// `"route_add"`, `"links"`, `"link_by_name"`, `"addrs"`, `"routes"`) fail with `errno`,
-    /// without effect (the call is still logged). Calls queue: two `fail_next("link_set", ..)`
-    /// fail the next two `link_set`s.
+    /// `"route_add"`, `"links"`, `"link_by_name"`, `"link_index"`, `"addrs"`, `"routes"`) fail
+    /// with `errno`, without effect (the call is still logged). Calls queue: two
+    /// `fail_next("link_set", ..)` fail the next two `link_set`s; an errno of 0 in the queue
+    /// lets that call succeed (to fail the one after it).
     pub fn fail_next(&self, method: &str, errno: i32) {
         self.lock()
             .failures
@@ -859,6 +860,13 @@ impl Netlink for FakeNetlink {
         )?;
         st.ns(ns)?;
         Ok(st.find_name(ns, name).map(|l| st.to_link(l)))
+    }
+
+    fn link_index(&self, ns: &NsRef, name: &str) -> Result<Option<u32>> {
+        let mut st = self.lock();
+        st.begin("link_index", format!("link_index {} {name}", ns_name(ns)))?;
+        st.ns(ns)?;
+        Ok(st.find_name(ns, name).map(|l| l.index))
     }
 
     fn link_add(&self, ns: &NsRef, link: &NewLink) -> Result<()> {

@@ -200,6 +200,9 @@ pub trait Netlink: Send + Sync {
     fn links(&self, ns: &NsRef) -> Result<Vec<Link>>;
     /// The link called `name` in `ns`, or None.
     fn link_by_name(&self, ns: &NsRef, name: &str) -> Result<Option<Link>>;
+    /// Only the index of the link called `name` in `ns`, or None: the cheapest question the
+    /// kernel answers about a link (no message to build or parse).
+    fn link_index(&self, ns: &NsRef, name: &str) -> Result<Option<u32>>;
     /// Create a link; the request is sent in `ns` (where `parent_index` is resolved).
     fn link_add(&self, ns: &NsRef, link: &NewLink) -> Result<()>;
     /// Change name / MAC / MTU / up state of link `index` in `ns`.

@@ -709,6 +709,34 @@ impl Netlink for RealNetlink {
         }
     }
 
+    fn link_index(&self, ns: &NsRef, name: &str) -> Result<Option<u32>> {
+        if name.is_empty() || name.len() > 15 {
+            return Ok(None); // no link can have such a name
+        }
+        // SIOCGIFINDEX: the kernel answers it on any socket, in the socket's namespace.
+        // SAFETY: an all-zero ifreq is valid; the name fits with its terminating NUL.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+            *dst = src as libc::c_char;
+        }
+        let conn = self.conn(ns)?;
+        let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: SIOCGIFINDEX reads the name and writes the index into `req`, which lives
+        // across the call.
+        let r = unsafe { libc::ioctl(conn.sock.as_raw_fd(), libc::SIOCGIFINDEX as _, &mut req) };
+        if r == 0 {
+            // SAFETY: the kernel filled the index member of the union.
+            return Ok(Some(unsafe { req.ifr_ifru.ifru_ifindex } as u32));
+        }
+        match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            source => Err(Error::Kernel {
+                op: format!("find link {name} in {ns}"),
+                source,
+            }),
+        }
+    }
+
     fn link_add(&self, ns: &NsRef, link: &NewLink) -> Result<()> {
         let op = || {
             let mut s = format!("create {} link {}", link.kind.name(), link.name);

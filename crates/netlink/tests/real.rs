@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use ipnet::IpNet;
 use netlink::{
     netns, IpvlanFlag, IpvlanMode, Link, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink,
-    NsRef, RealNetlink, Route,
+    NsEntry, NsRef, RealNetlink, Route,
 };
 
 /// A namespace of the test's own, alive as long as this value.
@@ -751,4 +752,30 @@ fn host_dumps_parse_read_only() {
         );
     }
     nl.addrs(&NsRef::Host).unwrap();
+}
+
+#[test]
+fn link_index_answers_in_each_namespace_and_the_calling_thread_comes_back() {
+    if !privileged() {
+        return;
+    }
+    let host_before = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+    for entry in [NsEntry::FreshThread, NsEntry::CallingThread] {
+        let nl = RealNetlink::new().unwrap().with_ns_entry(entry);
+        let (a, b) = (TestNs::new(), TestNs::new());
+        let va = veth_pair(&nl, &a.ns);
+        assert_eq!(
+            nl.link_index(&a.ns, "va").unwrap(),
+            Some(va.index),
+            "{entry:?}"
+        );
+        assert_eq!(nl.link_index(&a.ns, "lo").unwrap(), Some(1));
+        // Another namespace has its own links; a name nobody has, or none can have, is None.
+        assert_eq!(nl.link_index(&b.ns, "va").unwrap(), None);
+        assert_eq!(nl.link_index(&a.ns, "nosuchlink").unwrap(), None);
+        assert_eq!(nl.link_index(&a.ns, "a-name-far-too-long").unwrap(), None);
+        // Whichever way the sockets were made, this thread is where it was.
+        let now = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+        assert_eq!(now, host_before, "{entry:?}");
+    }
 }
