@@ -167,7 +167,8 @@ pub fn finish_detach(payload: &str) -> i32 {
 pub fn run() -> i32 {
     use std::io::Read;
     let env = Env::from_process();
-    let mut stdin = Vec::new();
+    // Room for any configuration, so that it comes in one read.
+    let mut stdin = Vec::with_capacity(64 * 1024);
     // VERSION may come without stdin; a read error is a decode error below.
     let _ = std::io::stdin().read_to_end(&mut stdin);
     let (out, code) = handle(&env, &stdin);

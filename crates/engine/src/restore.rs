@@ -17,6 +17,7 @@ impl Engine {
     pub fn restore(&self) -> Result<RestoreReport> {
         let mut report = RestoreReport::default();
         let mut txn = self.store.write()?;
+        txn.tidy()?;
         let (nets, dropped) = crate::docs::load_all_salvaging(&mut *txn)?;
         report.lines.extend(dropped);
         for net in &nets {

@@ -51,6 +51,9 @@ pub trait Txn {
     fn delete(&mut self, key: &str) -> Result<()>;
     /// Like `delete`, not flushed: after a power loss the document may be back.
     fn delete_unsynced(&mut self, key: &str) -> Result<()>;
+    /// Remove what writers killed mid-write left behind (the embedded store's temporary
+    /// files, which no read ever sees). `restore` calls it.
+    fn tidy(&mut self) -> Result<()>;
 }
 
 /// A store: hands out exclusive (read-write) or shared (read-only) views.
@@ -78,8 +81,14 @@ impl DirStore {
             path: root.clone(),
             source,
         };
-        fs::create_dir_all(&root).map_err(io_err)?;
-        set_private(&root).map_err(io_err)?;
+        use std::os::unix::fs::PermissionsExt;
+        // One stat when it is there as it should be (every call of a CNI plugin opens it).
+        let ready = fs::metadata(&root)
+            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o777 == 0o700);
+        if !ready {
+            fs::create_dir_all(&root).map_err(io_err)?;
+            set_private(&root).map_err(io_err)?;
+        }
         Ok(Self { root })
     }
 
@@ -111,13 +120,11 @@ impl Store for DirStore {
             path: self.root.join("state.lock"),
             source,
         })?;
-        let txn = DirTxn {
+        Ok(Box::new(DirTxn {
             root: &self.root,
             _lock: lock,
             writable: true,
-        };
-        txn.remove_stale_temps()?;
-        Ok(Box::new(txn))
+        }))
     }
 
     fn read(&self) -> Result<Box<dyn Txn + '_>> {
@@ -178,8 +185,9 @@ impl DirTxn<'_> {
     }
 
     /// Temporary files left by a writer that was killed mid-write are garbage: the rename that
-    /// would have published them never happened. They all live in one directory, so this costs
-    /// one directory read however many documents there are. Only a lock holder may do it.
+    /// would have published them never happened (and the next write of the same document
+    /// reuses its name). They all live in one directory, so this costs one directory read
+    /// however many documents there are. Only a lock holder may do it.
     fn remove_stale_temps(&self) -> Result<()> {
         let dir = self.root.join(TEMP_DIR);
         let entries = match fs::read_dir(&dir) {
@@ -296,6 +304,13 @@ impl Txn for DirTxn<'_> {
     fn delete_unsynced(&mut self, key: &str) -> Result<()> {
         self.remove_doc(key, false)
     }
+
+    fn tidy(&mut self) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
+        self.remove_stale_temps()
+    }
 }
 
 /// An unflushed document up to this size replaces one of up to this size in place: one write
@@ -370,25 +385,33 @@ impl DirTxn<'_> {
             }
         }
         let dir = path.parent().unwrap_or(self.root).to_path_buf();
-        let r = fs::create_dir_all(&dir);
-        self.io(&dir, r)?;
         let tmp_dir = self.root.join(TEMP_DIR);
-        let r = fs::create_dir_all(&tmp_dir);
-        self.io(&tmp_dir, r)?;
         // One writer at a time (the lock), so the key alone makes the name unique.
         let tmp = tmp_dir.join(format!("{TEMP_MARK}{}", key.replace('/', "~")));
-        let write = || -> io::Result<()> {
-            let mut f = OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .write(true)
-                .open(&tmp)?;
-            f.write_all(value)?;
-            if durable {
-                f.sync_all()?;
+        // Directories are made the first time a write finds them missing.
+        let again_in = |dir: &Path, r: io::Result<()>, step: &dyn Fn() -> io::Result<()>| match r {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir)?;
+                step()
             }
-            drop(f);
-            fs::rename(&tmp, &path)?;
+            r => r,
+        };
+        let write = || -> io::Result<()> {
+            let create = || -> io::Result<()> {
+                let mut f = OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .write(true)
+                    .open(&tmp)?;
+                f.write_all(value)?;
+                if durable {
+                    f.sync_all()?;
+                }
+                Ok(())
+            };
+            again_in(&tmp_dir, create(), &create)?;
+            let publish = || fs::rename(&tmp, &path);
+            again_in(&dir, publish(), &publish)?;
             if durable {
                 sync_dir(&dir)?;
             }
@@ -521,8 +544,16 @@ mod tests {
             assert_eq!(t.list("networks").unwrap().len(), 1);
             assert_eq!(t.get("networks/a").unwrap().unwrap(), b"old");
         }
-        let _t = store.write().unwrap();
+        // A write leaves it (nothing reads it); tidying removes it.
+        let mut t = store.write().unwrap();
+        t.put_unsynced("networks/b", b"1").unwrap();
+        assert!(dir.path().join(".tmp/.tmp-networks~a").exists());
+        t.tidy().unwrap();
         assert!(!dir.path().join(".tmp/.tmp-networks~a").exists());
+        assert_eq!(
+            t.keys("networks").unwrap(),
+            vec!["networks/a", "networks/b"]
+        );
     }
 
     #[test]
