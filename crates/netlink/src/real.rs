@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -36,9 +36,10 @@ use crate::{
 
 /// How often a dump the kernel flagged as interrupted (NLM_F_DUMP_INTR) is retried.
 const DUMP_RETRIES: usize = 3;
-/// Initial receive buffer; the kernel caps dump datagrams at 32 KiB, but a single reply may be
-/// larger (the buffer grows when it is).
-const RECV_BUF: usize = 64 * 1024;
+/// Initial receive buffer: enough for an acknowledgement with the kernel's explanation, which
+/// is all most sockets ever receive; it grows to the size of the largest datagram seen (each
+/// is peeked at first).
+const RECV_BUF: usize = 1024;
 /// NLMSGERR_ATTR_MSG: the extended-ack error string.
 const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Message types below this are netlink's own (NOOP, ERROR, DONE, OVERRUN).
@@ -297,12 +298,22 @@ impl RealNetlink {
             ns: NsRef::Host.to_string(),
             source,
         };
-        let host_ns = File::open("/proc/thread-self/ns/net").map_err(ns_err)?;
-        let id = file_id(&host_ns).map_err(ns_err)?;
         let conn = Conn::open().map_err(|source| Error::Kernel {
             op: "open netlink socket".into(),
             source,
         })?;
+        // The socket's namespace is this thread's: SIOCGSKNS hands it over without a walk
+        // through /proc (Linux 4.9 and later; the path otherwise).
+        const SIOCGSKNS: libc::c_ulong = 0x894c;
+        // SAFETY: SIOCGSKNS takes no argument and returns a new file descriptor or -1.
+        let fd = unsafe { libc::ioctl(conn.sock.as_raw_fd(), SIOCGSKNS as _) };
+        let host_ns = if fd >= 0 {
+            // SAFETY: a descriptor the kernel just opened for us, owned by nobody else.
+            unsafe { File::from_raw_fd(fd) }
+        } else {
+            File::open("/proc/thread-self/ns/net").map_err(ns_err)?
+        };
+        let id = file_id(&host_ns).map_err(ns_err)?;
         let mut conns = HashMap::new();
         conns.insert(
             NsRef::Host,
