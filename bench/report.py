@@ -129,8 +129,10 @@ def main():
         kernel = ""
         if len(kseq) >= 200:
             kf, kl = sorted(kseq[:100]), sorted(kseq[-100:])
+            own = (pct(last, 50) - pct(kl, 50)) / (pct(first, 50) - pct(kf, 50))
             kernel = (f"; the kernel's own work alone in the same sequence: p50 {pct(kl, 50) / pct(kf, 50):.2f}x, "
-                      f"p99 {pct(kl, 99) / pct(kf, 99):.2f}x")
+                      f"p99 {pct(kl, 99) / pct(kf, 99):.2f}x; underlay's part above it (p50 minus the kernel's p50): "
+                      f"{own:.2f}x")
         rows.append((f"last 100 of {len(seq)} sequential attaches no slower than 1.2x the first 100",
                      f"p50 {r50:.2f}x ({ms(pct(first, 50))} → {ms(pct(last, 50))}), p99 {r99:.2f}x{kernel}",
                      r50 <= 1.2 and r99 <= 1.2, "seq"))
@@ -328,9 +330,12 @@ NOTES_MISSED = {
     "cli": """- **CLI connect under 3 ms**, and within 2x of the floor plus start-up: the CLI does the CNI
   ADD's work plus choosing the interface name (a list of the namespace's links) and parsing its
   arguments; a miss here is the same fixed costs as the CNI ADD's on a slower run.""",
-    "seq": """- **Sequential attaches**: what grows is not underlay's (every attach touches the same few
-  documents): the kernel's own work for a macvlan gets slower as its parent gathers siblings
-  (the floor with every link kept shows by how much). The p99 of 100 samples is one sample.""",
+    "seq": """- **Sequential attaches**: what grows is the kernel's work, not underlay's (every attach
+  touches the same few documents): the floor with every link kept, in the same run, grows by
+  more than 1.2x on its own as the parent gathers macvlans, while underlay's part above it
+  (median minus the kernel's median) stays within 1.2x. Now that underlay's part is small,
+  the kernel's growth is most of an attach's, and a tool that makes these links cannot meet
+  this target on this kernel by its own work. The p99 of 100 samples is one sample.""",
 }
 
 NOTES_TARGETS = """What an attach costs, and what took it there: a CNI ADD is a process of its own; bash's fork
