@@ -60,34 +60,12 @@ fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<Vec<u8>> {
 /// A network's document with its allocations, without reading its endpoints (those of a
 /// document of an earlier version, kept inside it, excepted).
 pub(crate) fn load_head(txn: &dyn Txn, id: &str) -> Result<Option<Network>> {
-    if !valid_id(id) {
-        return Ok(None);
-    }
-    let key = network_key(id);
-    let Some(bytes) = txn.get(&key)? else {
-        return Ok(None);
-    };
-    let mut net: Network = decode(&key, &bytes)?;
-    net.legacy = !net.endpoints.is_empty();
-    if let Some(bytes) = txn.get(&alloc_key(id))? {
-        let sets: Vec<ipam::AddrSet> = decode(&alloc_key(id), &bytes)?;
-        net.ipam
-            .set_allocations(sets)
-            .map_err(|e| Error::store(format!("state document {}: {e}", alloc_key(id))))?;
-    }
-    Ok(Some(net))
+    assemble(txn, id, false, None)
 }
 
 /// A network with all its endpoints.
 pub(crate) fn load(txn: &dyn Txn, id: &str) -> Result<Option<Network>> {
-    let Some(mut net) = load_head(txn, id)? else {
-        return Ok(None);
-    };
-    for (key, bytes) in txn.list(&endpoints_dir(id))? {
-        let ep: Endpoint = decode(&key, &bytes)?;
-        net.endpoints.insert(ep.id.clone(), ep);
-    }
-    Ok(Some(net))
+    assemble(txn, id, true, None)
 }
 
 /// Every network with its endpoints; a document that does not parse is an error naming it.
@@ -109,35 +87,12 @@ pub(crate) fn load_all(txn: &dyn Txn) -> Result<Vec<Network>> {
 /// lines name what was dropped. A network's own document is flushed; it still has to parse.
 pub(crate) fn load_all_salvaging(txn: &mut dyn Txn) -> Result<(Vec<Network>, Vec<String>)> {
     let mut nets = Vec::new();
-    let mut torn: Vec<(String, String)> = Vec::new();
+    let mut torn = Vec::new();
     for key in txn.keys("networks")? {
-        let Some(bytes) = txn.get(&key)? else {
-            continue;
-        };
-        let mut net: Network = decode(&key, &bytes)?;
-        net.legacy = !net.endpoints.is_empty();
-        let allocs = alloc_key(&net.id);
-        if let Some(bytes) = txn.get(&allocs)? {
-            let sets = decode::<Vec<ipam::AddrSet>>(&allocs, &bytes).and_then(|sets| {
-                let mut ipam = net.ipam.clone();
-                ipam.set_allocations(sets)
-                    .map_err(|e| Error::store(format!("state document {allocs}: {e}")))?;
-                Ok(ipam)
-            });
-            match sets {
-                Ok(ipam) => net.ipam = ipam,
-                Err(e) => torn.push((allocs, e.message)),
-            }
+        let id = key.strip_prefix("networks/").unwrap_or(&key);
+        if let Some(n) = assemble(&*txn, id, true, Some(&mut torn))? {
+            nets.push(n);
         }
-        for (key, bytes) in txn.list(&endpoints_dir(&net.id))? {
-            match decode::<Endpoint>(&key, &bytes) {
-                Ok(ep) => {
-                    net.endpoints.insert(ep.id.clone(), ep);
-                }
-                Err(e) => torn.push((key, e.message)),
-            }
-        }
-        nets.push(net);
     }
     let mut lines = Vec::new();
     for (key, why) in torn {
@@ -145,6 +100,62 @@ pub(crate) fn load_all_salvaging(txn: &mut dyn Txn) -> Result<(Vec<Network>, Vec
         lines.push(format!("{why}: dropped (left torn by a power loss?)"));
     }
     Ok((nets, lines))
+}
+
+/// A network from its documents: its own, its allocations and (with `endpoints`) its
+/// endpoints'. An allocations or endpoint document that does not parse fails the load, or with
+/// `torn` is left out and noted there (key, reason).
+fn assemble(
+    txn: &dyn Txn,
+    id: &str,
+    endpoints: bool,
+    mut torn: Option<&mut Vec<(String, String)>>,
+) -> Result<Option<Network>> {
+    if !valid_id(id) {
+        return Ok(None);
+    }
+    let key = network_key(id);
+    let Some(bytes) = txn.get(&key)? else {
+        return Ok(None);
+    };
+    let mut net: Network = decode(&key, &bytes)?;
+    net.legacy = !net.endpoints.is_empty();
+    let allocs = alloc_key(id);
+    if let Some(bytes) = txn.get(&allocs)? {
+        let set = decode::<Vec<ipam::AddrSet>>(&allocs, &bytes).and_then(|sets| {
+            net.ipam
+                .set_allocations(sets)
+                .map_err(|e| Error::store(format!("state document {allocs}: {e}")))
+        });
+        if or_torn(set, &allocs, torn.as_deref_mut())?.is_none() {
+            net.ipam = net.ipam.without_allocations();
+        }
+    }
+    if endpoints {
+        for (key, bytes) in txn.list(&endpoints_dir(id))? {
+            if let Some(ep) = or_torn(decode::<Endpoint>(&key, &bytes), &key, torn.as_deref_mut())?
+            {
+                net.endpoints.insert(ep.id.clone(), ep);
+            }
+        }
+    }
+    Ok(Some(net))
+}
+
+/// `r`'s value; its error noted under `key` in `torn` (then None) when that is given.
+fn or_torn<T>(
+    r: Result<T>,
+    key: &str,
+    torn: Option<&mut Vec<(String, String)>>,
+) -> Result<Option<T>> {
+    match (r, torn) {
+        (Ok(v), _) => Ok(Some(v)),
+        (Err(e), Some(torn)) => {
+            torn.push((key.to_string(), e.message));
+            Ok(None)
+        }
+        (Err(e), None) => Err(e),
+    }
 }
 
 /// Every network's own document, without allocations or endpoints (what a listing shows).
