@@ -253,7 +253,7 @@ fn dispatch(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
     }
 }
 
-/// Whether `version` (a supported one) is before 1.0.0, where results name the IP version.
+/// The error of an ADD whose network was removed or remade under it every time it looked.
 fn kept_changing(network: &str) -> CniError {
     CniError::new(
         11,
@@ -261,6 +261,7 @@ fn kept_changing(network: &str) -> CniError {
     )
 }
 
+/// Whether `version` (a supported one) is before 1.0.0, where results name the IP version.
 fn before_1_0(version: &str) -> bool {
     version.starts_with("0.")
 }

@@ -250,7 +250,7 @@ impl Engine {
         let _forget = Forget(&*self.nl, &nsref);
         // The parent's index is all a macvlan link needs; ipvlan and passthru links carry the
         // parent's MAC, which the result shows.
-        let parent = if net.driver() == Driver::Ipvlan || net.is_passthru() {
+        let (parent_index, parent_mac) = if net.driver() == Driver::Ipvlan || net.is_passthru() {
             let link = self.parent_link(&net, &nsref, &req.netns)?;
             (link.index, link.mac)
         } else {
@@ -336,7 +336,7 @@ impl Engine {
             return Err(e);
         }
         let mut ep = ep;
-        match self.attach_link(&net, &ep, parent.0, &nsref, mac) {
+        match self.attach_link(&net, &ep, parent_index, &nsref, mac) {
             Ok(()) => {
                 ep.state = EndpointState::Attached;
                 docs::put_ep(&mut *txn, &net.id, &ep, false).inspect_err(|_| {
@@ -358,7 +358,7 @@ impl Engine {
             mac: ep
                 .mac
                 .clone()
-                .or_else(|| parent.1.as_ref().map(netlink::format_mac)),
+                .or_else(|| parent_mac.as_ref().map(netlink::format_mac)),
             ipv4: ep.ipv4,
             ipv6: ep.ipv6,
             gateway4: ep.ipv4.and_then(|a| ep.gateway_for(&net, a.addr())),
@@ -970,7 +970,6 @@ pub(crate) fn tmp_variants(tmp: &str) -> Vec<String> {
     vec![tmp.to_string(), format!("{tmp}1"), format!("{tmp}2")]
 }
 
-/// Is `link` (in the endpoint's namespace) the endpoint's link?
 /// Where the network's parent link lives for an endpoint in `ns`, and its name.
 fn parent_place<'a>(net: &'a Network, ns: &NsRef) -> (NsRef, &'a str) {
     let at = if net.parent.in_container() {
@@ -981,6 +980,7 @@ fn parent_place<'a>(net: &'a Network, ns: &NsRef) -> (NsRef, &'a str) {
     (at, net.parent.name())
 }
 
+/// The refusal for a parent link that is not where the network says (`shown`: the namespace).
 fn parent_missing(net: &Network, shown: &str) -> Error {
     let name = net.parent.name();
     if net.parent.in_container() {
@@ -994,6 +994,7 @@ fn parent_missing(net: &Network, shown: &str) -> Error {
     }
 }
 
+/// Is `link` (in the endpoint's namespace) the endpoint's link?
 pub(crate) fn is_endpoint_link(net: &Network, ep: &Endpoint, link: &netlink::Link) -> bool {
     let kind_ok = link.kind.as_deref() == Some(net.driver().name());
     let name_ok = link.name == ep.ifname || tmp_variants(&ep.tmp_name).contains(&link.name);
