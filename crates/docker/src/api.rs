@@ -62,7 +62,7 @@ impl Reply {
     fn ok(body: Value) -> Self {
         Reply { status: 200, body }
     }
-    fn err(status: u16, msg: impl Into<String>) -> Self {
+    pub fn err(status: u16, msg: impl Into<String>) -> Self {
         Reply {
             status,
             body: json!({ "Err": msg.into() }),

@@ -18,13 +18,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{header, Uri};
-use axum::response::Response;
 use engine::{Driver, Engine};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
 
 pub mod api;
+mod http;
 mod log;
 mod names;
 pub mod sockets;
@@ -46,6 +46,8 @@ pub struct Config {
     pub log_target: LogTarget,
     /// A tracing filter such as `info` or `debug` (`debug` traces every request).
     pub log_filter: String,
+    /// How long a client may take to send a request's head, and then its body.
+    pub read_timeout: Duration,
 }
 
 struct Ctx {
@@ -56,7 +58,16 @@ struct Ctx {
 }
 
 /// Run the daemon until SIGTERM or SIGINT; the process's exit status.
+///
+/// Call it before the process has threads: it sets SIGPIPE to be ignored, so that a client
+/// that closes its connection before its answer is written (Docker timing out a slow call)
+/// costs that connection a write error instead of killing the daemon. The CLI's default
+/// (end quietly when the reader of its output goes away) must not reach long-lived code.
 pub fn run(config: Config) -> i32 {
+    // SAFETY: setting a signal's disposition before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     log::init(config.log_target, &config.log_filter);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -159,15 +170,18 @@ async fn serve(config: Config) -> Result<(), String> {
             socket: l.name(),
             names: names.clone(),
         });
-        let app = axum::Router::new().fallback(call).with_state(ctx);
         let mut stop = stop_rx.clone();
-        servers.push(tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-        }));
+        let timeouts = http::Timeouts {
+            read: config.read_timeout,
+        };
+        servers.push(tokio::spawn(http::serve(
+            listener,
+            timeouts,
+            move |req| call(ctx.clone(), timeouts, req),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        )));
         tracing::info!("serving {} on {}", describe(l.role), l.path.display());
     }
     tracing::info!(
@@ -220,20 +234,24 @@ async fn wait_for_signal() {
 }
 
 /// Every request: `POST /<Method>`, answered by `api::handle` on the blocking pool.
-async fn call(State(ctx): State<Arc<Ctx>>, uri: Uri, body: Bytes) -> Response {
-    let method = uri.path().trim_start_matches('/').to_string();
+async fn call(
+    ctx: Arc<Ctx>,
+    timeouts: http::Timeouts,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
+    let (method, body) = match http::read_request(req, timeouts).await {
+        Ok(r) => r,
+        Err(reply) => {
+            tracing::warn!(socket = %ctx.socket, "request refused: {}", reply.body);
+            return http::response(&reply);
+        }
+    };
     let (engine, role, m, b) = (ctx.engine.clone(), ctx.role, method.clone(), body.clone());
     let (reply, followup) =
         match tokio::task::spawn_blocking(move || api::handle(&engine, role, &m, &b)).await {
             Ok(r) => r,
-            Err(e) => (
-                api::Reply {
-                    status: 500,
-                    body: serde_json::json!({ "Err": format!("internal error: {e}") }),
-                },
-                None,
-            ),
+            Err(e) => (api::Reply::err(500, format!("internal error: {e}")), None),
         };
     let text = reply.body.to_string();
     tracing::debug!(
@@ -253,14 +271,7 @@ async fn call(State(ctx): State<Arc<Ctx>>, uri: Uri, body: Bytes) -> Response {
     if let (Some(f), Some(tx)) = (followup, &ctx.names) {
         let _ = tx.send(f);
     }
-    Response::builder()
-        .status(reply.status)
-        .header(
-            header::CONTENT_TYPE,
-            "application/vnd.docker.plugins.v1.1+json",
-        )
-        .body(Body::from(text))
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+    http::response(&reply)
 }
 
 /// One info line per change Docker asked for.

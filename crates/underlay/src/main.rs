@@ -70,6 +70,10 @@ struct DaemonArgs {
     /// Log level or tracing filter; debug traces every request.
     #[arg(long, env = "UNDERLAY_LOG", default_value = "info")]
     log_level: String,
+    /// Seconds a client may take to send a request's head, and then its body (1 to 300).
+    #[arg(long, env = "UNDERLAY_READ_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    read_timeout: u64,
 }
 
 #[derive(Subcommand)]
@@ -264,6 +268,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
                 docker_host: Some(a.docker_host).filter(|h| !h.is_empty()),
                 log_target: a.log_target,
                 log_filter: a.log_level,
+                read_timeout: std::time::Duration::from_secs(a.read_timeout),
             });
             Ok(ExitCode::from(code as u8))
         }

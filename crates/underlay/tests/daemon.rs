@@ -286,3 +286,176 @@ fn stale_sockets_are_replaced_and_groups_honoured() {
         "the sockets bound before the refusal are gone: {left:?}"
     );
 }
+
+/// The status and JSON body of the one answer on `conn`, read by hand (the head may carry no
+/// Content-Length when the daemon closes the connection after it).
+fn answer(conn: &mut BufReader<UnixStream>) -> (u16, Value) {
+    let mut status_line = String::new();
+    conn.read_line(&mut status_line).unwrap();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no HTTP answer: {status_line:?}"))
+        .parse()
+        .unwrap();
+    let mut len = None;
+    loop {
+        let mut line = String::new();
+        conn.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = Some(v.trim().parse().unwrap());
+            }
+        }
+    }
+    let mut buf = vec![0; len.expect("a Content-Length")];
+    conn.read_exact(&mut buf).unwrap();
+    let body = serde_json::from_slice(&buf)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&buf)));
+    (status, body)
+}
+
+/// A client that hangs up before its answer (Docker timing out a slow call) costs only its own
+/// connection; slow, short, oversized and half-closed requests get Docker's JSON with `Err`.
+#[test]
+fn no_client_can_kill_or_stall_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Daemon::start(dir.path(), &["--read-timeout", "1"]);
+    assert_eq!(d.notified(), "READY=1");
+    let bad_mode = json!({
+        "NetworkID": "0000000000000000000000000000000000000000000000000000000000000001",
+        "Options": {"com.docker.network.generic": {"parent": "lo", "macvlan_mode": "bogus"}},
+        "IPv4Data": [{"AddressSpace": "LocalDefault", "Pool": "172.16.86.0/24", "Gateway": "172.16.86.1/24"}]
+    })
+    .to_string();
+    let requests = [
+        ("underlay-macvlan.sock", "Plugin.Activate", String::new()),
+        (
+            "underlay-ipvlan.sock",
+            "NetworkDriver.GetCapabilities",
+            String::new(),
+        ),
+        (
+            "underlay-macvlan.sock",
+            "NetworkDriver.CreateNetwork",
+            bad_mode,
+        ),
+        (
+            "underlay.sock",
+            "IpamDriver.GetDefaultAddressSpaces",
+            String::new(),
+        ),
+    ];
+    let mut ipam = connect(&d.socket("underlay.sock"));
+    for round in 0..120 {
+        let (sock, method, body) = &requests[round % requests.len()];
+        let mut c = UnixStream::connect(d.socket(sock)).unwrap();
+        let req = format!(
+            "POST /{method} HTTP/1.1\r\nHost: plugin\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        c.write_all(req.as_bytes()).unwrap();
+        drop(c);
+        if round % 3 == 0 {
+            // Give the answer time to meet the closed socket.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(
+            d.child.try_wait().unwrap().is_none(),
+            "the daemon died after early close {round}"
+        );
+        assert_eq!(
+            call(&mut ipam, "IpamDriver.GetCapabilities", None).0,
+            200,
+            "answering after early close {round}"
+        );
+    }
+
+    let raw = |sock: &str, bytes: &[u8]| {
+        let s = UnixStream::connect(d.socket(sock)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut conn = BufReader::new(s);
+        conn.get_mut().write_all(bytes).unwrap();
+        conn
+    };
+    // A body shorter than its Content-Length: answered once the read timeout is up.
+    let mut short = raw(
+        "underlay.sock",
+        b"POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: plugin\r\nContent-Length: 100\r\n\r\n{\"Pool\":",
+    );
+    let (status, err) = answer(&mut short);
+    assert_eq!(status, 408, "{err}");
+    let msg = err["Err"].as_str().unwrap();
+    assert!(
+        msg.contains("IpamDriver.RequestPool") && msg.contains("did not arrive within 1 s"),
+        "{msg}"
+    );
+    // The same, half-closed: the body can never come.
+    let mut half = raw(
+        "underlay.sock",
+        b"POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: plugin\r\nContent-Length: 100\r\n\r\n{\"Pool\":",
+    );
+    half.get_ref().shutdown(std::net::Shutdown::Write).unwrap();
+    let (status, err) = answer(&mut half);
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["Err"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read the body of IpamDriver.RequestPool"),
+        "{err}"
+    );
+    // Declared too large: refused without reading it.
+    let mut big = raw(
+        "underlay-macvlan.sock",
+        b"POST /NetworkDriver.CreateNetwork HTTP/1.1\r\nHost: plugin\r\nContent-Length: 4000000\r\n\r\n{",
+    );
+    let (status, err) = answer(&mut big);
+    assert_eq!(status, 413, "{err}");
+    assert_eq!(
+        err["Err"],
+        "request body too large: underlay reads at most 1048576 bytes"
+    );
+    // Too large without a declared length (chunked).
+    let mut chunked = b"POST /NetworkDriver.CreateNetwork HTTP/1.1\r\nHost: plugin\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..17 {
+        chunked.extend_from_slice(b"10000\r\n");
+        chunked.extend(std::iter::repeat_n(b' ', 0x10000));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    let s = UnixStream::connect(d.socket("underlay-macvlan.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut conn = BufReader::new(s);
+    let writer = {
+        let mut w = conn.get_ref().try_clone().unwrap();
+        std::thread::spawn(move || {
+            // The daemon may close before taking it all.
+            let _ = w.write_all(&chunked);
+        })
+    };
+    let (status, err) = answer(&mut conn);
+    assert_eq!(status, 413, "{err}");
+    drop(conn);
+    writer.join().unwrap();
+    // A head that never ends: the connection is closed after the read timeout.
+    let mut head = raw(
+        "underlay.sock",
+        b"POST /Plugin.Activate HTTP/1.1\r\nHost: pl",
+    );
+    let mut rest = Vec::new();
+    let n = head
+        .read_to_end(&mut rest)
+        .expect("closed, not left hanging");
+    assert!(n == 0 || rest.starts_with(b"HTTP/1.1 408"), "{rest:?}");
+
+    assert!(d.child.try_wait().unwrap().is_none(), "alive at the end");
+    // (A kept-alive connection idle for longer than the read timeout is closed, as Docker's
+    // plugin client expects of a server: it connects again.)
+    let mut ipam = connect(&d.socket("underlay.sock"));
+    assert_eq!(call(&mut ipam, "IpamDriver.GetCapabilities", None).0, 200);
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+}
