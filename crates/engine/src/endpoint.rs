@@ -650,11 +650,8 @@ impl Engine {
     /// Delete the endpoint's link from its namespace, whichever name it has by now. Best effort:
     /// a namespace that is gone took the link with it.
     pub(crate) fn remove_endpoint_link(&self, net: &Network, ep: &Endpoint) -> Option<String> {
-        let ns = NsRef::Path(PathBuf::from(&ep.netns));
-        match netlink::netns::identity(Path::new(&ep.netns)) {
-            Ok(id) if id == ep.netns_id => {}
-            _ => return None, // the namespace is gone (or the path names another one now)
-        }
+        // The namespace wherever it is held now; none: it is gone, and took the link with it.
+        let ns = NsRef::Path(ep.locate()?);
         let links = match self.nl.links(&ns) {
             Ok(l) => l,
             Err(e) => {
@@ -757,8 +754,9 @@ impl Engine {
         };
         // The link as it is now, by index: a later link of the same name is never touched.
         let mut ifindex = None;
-        if netlink::netns::identity(Path::new(&ep.netns)).ok() == Some(ep.netns_id) {
-            let ns = NsRef::Path(PathBuf::from(&ep.netns));
+        if let Some(path) = ep.locate() {
+            ep.netns = path.display().to_string();
+            let ns = NsRef::Path(path);
             let _forget = Forget(&*self.nl, &ns);
             if let Ok(links) = self.nl.links(&ns) {
                 ifindex = links
@@ -786,8 +784,8 @@ impl Engine {
     /// and release the addresses.
     pub fn finish_detach(&self, p: &PendingDetach) -> Result<()> {
         if let Some(index) = p.ifindex {
-            if netlink::netns::identity(Path::new(&p.netns)).ok() == Some(p.netns_id) {
-                let ns = NsRef::Path(PathBuf::from(&p.netns));
+            if let Some(path) = netlink::netns::locate(p.netns_id, Path::new(&p.netns)) {
+                let ns = NsRef::Path(path);
                 let _forget = Forget(&*self.nl, &ns);
                 if let Err(e) = self.nl.link_del(&ns, index) {
                     if !e.is_not_found() {
@@ -859,16 +857,13 @@ impl Engine {
                     net.name
                 ))
             })?;
-        match netlink::netns::identity(Path::new(&ep.netns)) {
-            Ok(id) if id == ep.netns_id => {}
-            _ => {
-                return Err(Error::not_found(format!(
-                    "network namespace {} of container {container_id} is gone",
-                    ep.netns
-                )))
-            }
-        }
-        let ns = NsRef::Path(PathBuf::from(&ep.netns));
+        let Some(path) = ep.locate() else {
+            return Err(Error::not_found(format!(
+                "network namespace {} of container {container_id} is gone",
+                ep.netns
+            )));
+        };
+        let ns = NsRef::Path(path);
         let _forget = Forget(&*self.nl, &ns);
         let k = |what: &str, e: netlink::Error| {
             Error::kernel(format!(

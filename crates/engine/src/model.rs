@@ -404,6 +404,14 @@ impl Endpoint {
         self.handoff
     }
 
+    /// A path that reaches this endpoint's namespace now: the one it was attached through
+    /// while that still names it, else wherever the namespace is still held (a bind mount,
+    /// another process in it, an open descriptor). `None`: the namespace is gone, and its link
+    /// with it. Never decided by the PID or path it was attached through.
+    pub fn locate(&self) -> Option<std::path::PathBuf> {
+        netlink::netns::locate(self.netns_id, std::path::Path::new(&self.netns))
+    }
+
     /// The gateway for `addr` (one of this endpoint's addresses) on `net`.
     pub fn gateway_for(&self, net: &Network, addr: IpAddr) -> Option<IpAddr> {
         match &self.external {

@@ -20,6 +20,9 @@ impl Engine {
         txn.tidy()?;
         let (nets, dropped) = crate::docs::load_all_salvaging(&mut *txn)?;
         report.lines.extend(dropped);
+        // Namespaces by identity, wherever they are held: searched once, when the first
+        // endpoint's path no longer names its namespace.
+        let holders = netlink::netns::Holders::default();
         for net in &nets {
             match net.state {
                 NetState::Creating => {
@@ -82,10 +85,29 @@ impl Engine {
                 None
             };
             let eps: Vec<Endpoint> = net.endpoints.values().cloned().collect();
-            for ep in eps {
-                let alive = netlink::netns::identity(Path::new(&ep.netns))
-                    .map(|id| id == ep.netns_id)
-                    .unwrap_or(false);
+            for mut ep in eps {
+                let located = if ep.handoff {
+                    None
+                } else {
+                    holders.locate(ep.netns_id, Path::new(&ep.netns))
+                };
+                let alive = located.is_some();
+                if let Some(path) = located.filter(|p| p.as_os_str() != ep.netns.as_str()) {
+                    // The path it was attached through (a PID that exited, say) no longer
+                    // names the namespace, but something still holds it: so does the link.
+                    report.lines.push(format!(
+                        "network {}: namespace of {} is no longer at {}; reached at {}",
+                        net.name,
+                        ep.name,
+                        ep.netns,
+                        path.display()
+                    ));
+                    ep.netns = path.display().to_string();
+                    if let Some(e) = net.endpoints.get_mut(&ep.id) {
+                        e.netns = ep.netns.clone();
+                    }
+                    changed = true;
+                }
                 match ep.state {
                     // The runtime decides when a hand-off endpoint goes (Leave, DeleteEndpoint).
                     EndpointState::Created => {}

@@ -60,6 +60,114 @@ pub fn identity(path: &Path) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
+/// Every network namespace that something on this host still holds, by identity, each with a
+/// path that names it now: a bind mount (an nsfs mount of this mount namespace, such as
+/// `/run/netns/NAME`), `/proc/<pid>/ns/net` of a process or thread in it, or
+/// `/proc/<pid>/fd/<n>` of a process that holds it open. A namespace held only by a socket is
+/// not found: nothing can enter it.
+///
+/// This is how a namespace's liveness is decided: by its identity, wherever it is held, never
+/// by the PID or path it was first reached through.
+pub fn holders() -> std::collections::HashMap<(u64, u64), PathBuf> {
+    let mut found = std::collections::HashMap::new();
+    let mut add = |path: PathBuf| {
+        if let Ok(id) = identity(&path) {
+            found.entry(id).or_insert(path);
+        }
+    };
+    if let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") {
+        nsfs_mounts(&text).into_iter().for_each(&mut add);
+    }
+    let pids: Vec<PathBuf> = match std::fs::read_dir("/proc") {
+        Ok(dir) => dir
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|e| e.path())
+            .collect(),
+        Err(_) => return found,
+    };
+    for pid in &pids {
+        add(pid.join("ns/net"));
+        // A thread may have entered another namespace than its process's.
+        if let Ok(tasks) = std::fs::read_dir(pid.join("task")) {
+            for t in tasks.flatten() {
+                add(t.path().join("ns/net"));
+            }
+        }
+    }
+    for pid in &pids {
+        let Ok(fds) = std::fs::read_dir(pid.join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let is_net = std::fs::read_link(fd.path())
+                .is_ok_and(|t| t.as_os_str().as_encoded_bytes().starts_with(b"net:["));
+            if is_net {
+                add(fd.path());
+            }
+        }
+    }
+    found
+}
+
+/// The mount points of nsfs mounts in a mountinfo text (proc(5)), with their octal escapes
+/// (`\040` for a blank) decoded.
+fn nsfs_mounts(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (fields, tail) = line.split_once(" - ")?;
+            (tail.split(' ').next()? == "nsfs").then(|| fields.split(' ').nth(4))?
+        })
+        .map(|escaped| {
+            use std::os::unix::ffi::OsStringExt;
+            let b = escaped.as_bytes();
+            let mut out = Vec::with_capacity(b.len());
+            let mut i = 0;
+            while i < b.len() {
+                let octal = b
+                    .get(i + 1..i + 4)
+                    .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+                match (b[i], octal) {
+                    (b'\\', Some(d)) => {
+                        out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                        i += 4;
+                    }
+                    (c, _) => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            PathBuf::from(std::ffi::OsString::from_vec(out))
+        })
+        .collect()
+}
+
+/// A path that names the namespace of identity `id` now: `hint` (the path it was reached
+/// through) while that still names it, else wherever it is still held ([`holders`]); `None`
+/// when nothing holds it any more (it is gone, and so is every link that was in it).
+pub fn locate(id: (u64, u64), hint: &Path) -> Option<PathBuf> {
+    Holders::default().locate(id, hint)
+}
+
+/// [`locate`] for many namespaces: the host is searched once, when the first hint fails.
+#[derive(Default)]
+pub struct Holders(std::cell::OnceCell<std::collections::HashMap<(u64, u64), PathBuf>>);
+
+impl Holders {
+    pub fn locate(&self, id: (u64, u64), hint: &Path) -> Option<PathBuf> {
+        if identity(hint).ok() == Some(id) {
+            return Some(hint.to_path_buf());
+        }
+        self.0.get_or_init(holders).get(&id).cloned()
+    }
+}
+
 /// Whether `path` is a network-namespace file (on nsfs, and of type `CLONE_NEWNET` where the
 /// kernel can tell).
 pub fn is_netns(path: &Path) -> io::Result<bool> {
@@ -118,6 +226,41 @@ mod tests {
             let (dev, ino) = identity(p).unwrap();
             assert_eq!(identity(p).unwrap(), (dev, ino));
         }
+    }
+
+    #[test]
+    fn nsfs_mount_points_are_decoded() {
+        let text = "\
+29 1 0:26 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
+571 29 0:4 net:[4026532281] /run/netns/c1 rw shared:310 - nsfs nsfs rw
+572 29 0:4 net:[4026532282] /run/netns/with\\040blank rw shared:311 - nsfs nsfs rw
+573 29 0:4 mnt:[4026532283] /tmp/x\\134y rw - nsfs nsfs rw
+";
+        assert_eq!(
+            nsfs_mounts(text),
+            [
+                PathBuf::from("/run/netns/c1"),
+                PathBuf::from("/run/netns/with blank"),
+                PathBuf::from("/tmp/x\\y"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_namespace_is_found_wherever_it_is_held() {
+        let f = new_netns().unwrap();
+        let id = identity(&fd_path(&f)).unwrap();
+        let gone = Path::new("/proc/999999999/ns/net");
+        // Held by an open descriptor of this process only.
+        let at = locate(id, gone).expect("held by our descriptor");
+        assert_eq!(identity(&at).unwrap(), id);
+        assert_eq!(
+            locate(id, &at),
+            Some(at.clone()),
+            "a path that names it is kept"
+        );
+        drop(f);
+        assert_eq!(locate(id, gone), None, "nothing holds it any more");
     }
 
     #[test]

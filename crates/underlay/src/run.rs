@@ -34,6 +34,30 @@ fn forward_signals() {
     }
 }
 
+/// Make `cmd` die (SIGKILL) when this process dies, as `unshare --kill-child` does: killed with
+/// SIGKILL, `underlay run` cannot detach, and a command left running would hold the namespace
+/// and its address with nobody to release them when it ends. (Whatever still holds the
+/// namespace keeps the endpoint: `restore` decides by the namespace, not by our PID.)
+fn die_with_us(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // We died between fork and prctl: the signal will never come.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other(
+                    "underlay exited before the command started",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
 pub fn run(
     engine: &Engine,
     net: &str,
@@ -63,6 +87,7 @@ pub fn run(
     let mut command = Command::new(&cmd[0]);
     command.args(&cmd[1..]);
     sandbox.enter_on_spawn(&mut command);
+    die_with_us(&mut command);
     let outcome = match command.spawn() {
         Ok(mut child) => {
             CHILD.store(child.id() as i32, Ordering::SeqCst);
