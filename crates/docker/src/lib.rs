@@ -100,7 +100,11 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("restore failed: {e}"))?;
     for line in &report.lines {
-        tracing::info!("restore: {line}");
+        if report.problems.contains(line) {
+            tracing::warn!("restore: {line}");
+        } else {
+            tracing::info!("restore: {line}");
+        }
     }
     for net in &report.degraded {
         tracing::warn!("network {net} cannot be used until its parent interface is back");
@@ -144,7 +148,7 @@ async fn serve(config: Config) -> Result<(), String> {
         });
     if let Some(tx) = &names {
         // Docker networks made while their names could not be learned.
-        if let Ok(nets) = engine.network_configs() {
+        if let Ok((nets, _)) = engine.network_configs() {
             for n in nets.into_iter().filter(|n| {
                 n.owner == Some(engine::Owner::Docker) && n.name == api::provisional_name(&n.id)
             }) {

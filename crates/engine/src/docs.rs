@@ -8,7 +8,8 @@
 //! endpoints/<id>/<slot>       one document per endpoint, named by what looks it up: the
 //!                             namespace (ns-DEV-INO), the CNI attachment (cni-CID-IFNAME) or the
 //!                             runtime's endpoint id (ep-ID)
-//! names/<name>, parents/<p>   the index (hints, rebuilt by restore)
+//! names/<name>, parents/<p>-<id>  the index (hints checked against the documents, rebuilt
+//!                             by restore)
 //! ```
 //!
 //! An attach reserves its addresses in `allocs` first and writes its endpoint document (the
@@ -48,6 +49,37 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// A state document that cannot be read: its key, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damaged {
+    pub key: String,
+    pub reason: String,
+}
+
+impl Damaged {
+    /// The network the document belongs to (`networks/ID`, `allocs/ID`, `endpoints/ID/SLOT`).
+    pub fn network_id(&self) -> &str {
+        self.key.split('/').nth(1).unwrap_or_default()
+    }
+    /// Whether it is the network's own document (its configuration).
+    pub fn is_network(&self) -> bool {
+        self.key.starts_with("networks/")
+    }
+    /// The endpoint slot, for an endpoint's document.
+    pub fn endpoint_slot(&self) -> Option<&str> {
+        self.key
+            .strip_prefix("endpoints/")
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(_, slot)| slot)
+    }
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::store(format!("state document {key} cannot be read: {e}")))
@@ -68,48 +100,48 @@ pub(crate) fn load(txn: &dyn Txn, id: &str) -> Result<Option<Network>> {
     assemble(txn, id, true, None)
 }
 
-/// Every network with its endpoints; a document that does not parse is an error naming it.
-pub(crate) fn load_all(txn: &dyn Txn) -> Result<Vec<Network>> {
-    let mut out = Vec::new();
+/// Every network whose documents can all be read, with its endpoints, and what could not be
+/// read: damage to one network's documents stays with that network.
+pub(crate) fn load_all_readable(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {
+    let mut nets = Vec::new();
+    let mut damaged = Vec::new();
     for key in txn.keys("networks")? {
         let id = key.strip_prefix("networks/").unwrap_or(&key);
-        if let Some(n) = load(txn, id)? {
-            out.push(n);
+        match load(txn, id) {
+            Ok(Some(n)) => nets.push(n),
+            Ok(None) => {}
+            Err(e) => damaged.push(Damaged {
+                key: key.clone(),
+                reason: e.message,
+            }),
         }
     }
-    Ok(out)
+    Ok((nets, damaged))
 }
 
-/// What `restore` starts from: every network with its endpoints, where a document that is
-/// never flushed (allocations, endpoints in namespaces) and does not parse is deleted instead
-/// of failing the whole restore: a power loss can leave such a document torn, and what it
-/// described went with the power (allocations are then recomputed from the endpoints). The
-/// lines name what was dropped. A network's own document is flushed; it still has to parse.
-pub(crate) fn load_all_salvaging(txn: &mut dyn Txn) -> Result<(Vec<Network>, Vec<String>)> {
+/// What `restore` starts from: every network's documents as far as they can be read (see
+/// `assemble`), and what could not be read, for restore to weigh against the kernel.
+pub(crate) fn load_all_for_restore(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {
     let mut nets = Vec::new();
-    let mut torn = Vec::new();
+    let mut damaged = Vec::new();
     for key in txn.keys("networks")? {
         let id = key.strip_prefix("networks/").unwrap_or(&key);
-        if let Some(n) = assemble(&*txn, id, true, Some(&mut torn))? {
+        if let Some(n) = assemble(txn, id, true, Some(&mut damaged))? {
             nets.push(n);
         }
     }
-    let mut lines = Vec::new();
-    for (key, why) in torn {
-        txn.delete(&key)?;
-        lines.push(format!("{why}: dropped (left torn by a power loss?)"));
-    }
-    Ok((nets, lines))
+    Ok((nets, damaged))
 }
 
 /// A network from its documents: its own, its allocations and (with `endpoints`) its
-/// endpoints'. An allocations or endpoint document that does not parse fails the load, or with
-/// `torn` is left out and noted there (key, reason).
+/// endpoints'. A document that does not parse fails the load or, with `damaged`, is noted
+/// there and left out: a network whose own document cannot be read is `None`; allocations
+/// that cannot be read leave the pools empty; an endpoint, its document.
 fn assemble(
     txn: &dyn Txn,
     id: &str,
     endpoints: bool,
-    mut torn: Option<&mut Vec<(String, String)>>,
+    mut damaged: Option<&mut Vec<Damaged>>,
 ) -> Result<Option<Network>> {
     if !valid_id(id) {
         return Ok(None);
@@ -118,23 +150,77 @@ fn assemble(
     let Some(bytes) = txn.get(&key)? else {
         return Ok(None);
     };
-    let mut net: Network = decode(&key, &bytes)?;
+    let Some(mut net) = or_damaged(
+        decode::<Network>(&key, &bytes),
+        &key,
+        damaged.as_deref_mut(),
+    )?
+    else {
+        return Ok(None);
+    };
     net.legacy = !net.endpoints.is_empty();
     let allocs = alloc_key(id);
-    if let Some(bytes) = txn.get(&allocs)? {
-        let set = decode::<Vec<ipam::AddrSet>>(&allocs, &bytes).and_then(|sets| {
-            net.ipam
-                .set_allocations(sets)
-                .map_err(|e| Error::store(format!("state document {allocs}: {e}")))
-        });
-        if or_torn(set, &allocs, torn.as_deref_mut())?.is_none() {
-            net.ipam = net.ipam.without_allocations();
+    let allocs_read = match txn.get(&allocs)? {
+        Some(bytes) => {
+            let set = decode::<Vec<ipam::AddrSet>>(&allocs, &bytes).and_then(|sets| {
+                net.ipam
+                    .set_allocations(sets)
+                    .map_err(|e| Error::store(format!("state document {allocs}: {e}")))
+            });
+            match (set, damaged.as_deref_mut()) {
+                (Ok(()), _) => true,
+                (Err(e), Some(damaged)) => {
+                    damaged.push(Damaged {
+                        key: allocs.clone(),
+                        reason: e.message,
+                    });
+                    false
+                }
+                (Err(_), None) => false,
+            }
+        }
+        // A network of an earlier version keeps them in its own document.
+        None if net.legacy => true,
+        None => {
+            if let Some(damaged) = damaged.as_deref_mut() {
+                if !txn.keys(&endpoints_dir(id))?.is_empty() {
+                    damaged.push(Damaged {
+                        key: allocs.clone(),
+                        reason: format!("state document {allocs} is missing"),
+                    });
+                }
+            }
+            false
+        }
+    };
+    if !allocs_read {
+        // A cache of the endpoints, lost: never hand out what they hold. Outside `restore`
+        // (which weighs the damage itself) it is recomputed from them here, which reads them
+        // all, only in this case; the next write stores it again.
+        net.ipam = net.ipam.without_allocations();
+        if damaged.is_none() {
+            for (key, bytes) in txn.list(&endpoints_dir(id))? {
+                let ep: Endpoint = decode(&key, &bytes)?;
+                for a in [ep.ipv4, ep.ipv6].into_iter().flatten() {
+                    let _ = net.ipam.reserve(a.addr());
+                }
+            }
         }
     }
     if endpoints {
         for (key, bytes) in txn.list(&endpoints_dir(id))? {
-            if let Some(ep) = or_torn(decode::<Endpoint>(&key, &bytes), &key, torn.as_deref_mut())?
-            {
+            let ep = decode::<Endpoint>(&key, &bytes).and_then(|ep| {
+                if key.rsplit('/').next() == Some(ep.slot().as_str()) {
+                    Ok(ep)
+                } else {
+                    Err(Error::store(format!(
+                        "state document {key} describes endpoint {} of another slot ({})",
+                        ep.id,
+                        ep.slot()
+                    )))
+                }
+            });
+            if let Some(ep) = or_damaged(ep, &key, damaged.as_deref_mut())? {
                 net.endpoints.insert(ep.id.clone(), ep);
             }
         }
@@ -142,31 +228,35 @@ fn assemble(
     Ok(Some(net))
 }
 
-/// `r`'s value; its error noted under `key` in `torn` (then None) when that is given.
-fn or_torn<T>(
-    r: Result<T>,
-    key: &str,
-    torn: Option<&mut Vec<(String, String)>>,
-) -> Result<Option<T>> {
-    match (r, torn) {
+/// `r`'s value; its error noted under `key` in `damaged` (then None) when that is given.
+fn or_damaged<T>(r: Result<T>, key: &str, damaged: Option<&mut Vec<Damaged>>) -> Result<Option<T>> {
+    match (r, damaged) {
         (Ok(v), _) => Ok(Some(v)),
-        (Err(e), Some(torn)) => {
-            torn.push((key.to_string(), e.message));
+        (Err(e), Some(damaged)) => {
+            damaged.push(Damaged {
+                key: key.to_string(),
+                reason: e.message,
+            });
             Ok(None)
         }
         (Err(e), None) => Err(e),
     }
 }
 
-/// Every network's own document, without allocations or endpoints (what a listing shows).
-pub(crate) fn load_all_configs(txn: &dyn Txn) -> Result<Vec<Network>> {
+/// Every network's own document, without allocations or endpoints (what a listing shows),
+/// and the network documents that cannot be read.
+pub(crate) fn load_all_configs(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {
     let mut out = Vec::new();
+    let mut damaged = Vec::new();
     for (key, bytes) in txn.list("networks")? {
-        let mut net: Network = decode(&key, &bytes)?;
-        net.endpoints.clear();
-        out.push(net);
+        if let Some(mut net) =
+            or_damaged(decode::<Network>(&key, &bytes), &key, Some(&mut damaged))?
+        {
+            net.endpoints.clear();
+            out.push(net);
+        }
     }
-    Ok(out)
+    Ok((out, damaged))
 }
 
 /// Write the network's own document (flushed) and its allocations.
@@ -210,13 +300,23 @@ pub(crate) fn save_alloc(txn: &mut dyn Txn, net: &Network) -> Result<()> {
 
 /// The network, its allocations and exactly the endpoints in `net.endpoints`.
 pub(crate) fn save_full(txn: &mut dyn Txn, net: &Network) -> Result<()> {
+    save_full_sparing(txn, net, &std::collections::BTreeSet::new())
+}
+
+/// `save_full`, leaving the documents under the keys in `spare` as they are (documents that
+/// cannot be read, kept as evidence).
+pub(crate) fn save_full_sparing(
+    txn: &mut dyn Txn,
+    net: &Network,
+    spare: &std::collections::BTreeSet<String>,
+) -> Result<()> {
     let want: BTreeMap<String, &Endpoint> = net
         .endpoints
         .values()
         .map(|e| (ep_key(&net.id, &e.slot()), e))
         .collect();
     for key in txn.keys(&endpoints_dir(&net.id))? {
-        if !want.contains_key(&key) {
+        if !want.contains_key(&key) && !spare.contains(&key) {
             txn.delete(&key)?;
         }
     }
@@ -305,17 +405,44 @@ fn name_key(name: &str) -> String {
     format!("names/{}", hex(name))
 }
 
-fn parent_dir(parent: &str) -> String {
-    format!("parents/{}", hex(parent))
+/// The entry saying that network `id` is on `parent`: `parents/<hex parent>-<id>`, all in one
+/// directory, so that one listing both finds a parent's networks and tells whether entries
+/// were lost (see `index_complete`).
+fn parent_entry(parent: &str, id: &str) -> String {
+    format!("{}{id}", parent_prefix(parent))
 }
 
-/// The network called `name`, if any (its document only).
+fn parent_prefix(parent: &str) -> String {
+    format!("parents/{}-", hex(parent))
+}
+
+/// The network called `name`, if any (its document only). The index is asked first; when it
+/// has no entry, or one that does not match, and may have lost entries (see
+/// `index_complete`), the documents are asked: a damaged index never makes a network "not
+/// found" or lets a second one take its name.
 pub(crate) fn find_by_name(txn: &dyn Txn, name: &str) -> Result<Option<Network>> {
-    let Some(id) = txn.get(&name_key(name))? else {
-        return Ok(None);
-    };
-    let id = String::from_utf8_lossy(&id).into_owned();
-    Ok(load_head(txn, &id)?.filter(|n| n.name == name))
+    match txn.get(&name_key(name))? {
+        Some(id) => {
+            let id = String::from_utf8_lossy(&id).into_owned();
+            if let Some(n) = load_head(txn, &id)?.filter(|n| n.name == name) {
+                return Ok(Some(n));
+            }
+        }
+        None if index_complete(txn, "names")? => return Ok(None),
+        None => {}
+    }
+    let (all, _) = load_all_configs(txn)?;
+    match all.into_iter().find(|n| n.name == name) {
+        Some(n) => load_head(txn, &n.id),
+        None => Ok(None),
+    }
+}
+
+/// Whether the index under `dir` has at least one entry per network document: entries are
+/// written before a document and removed after it, so a shortfall means entries were lost
+/// (and lookups must ask the documents). Two directory listings, no document read.
+fn index_complete(txn: &dyn Txn, dir: &str) -> Result<bool> {
+    Ok(txn.keys(dir)?.len() >= txn.keys("networks")?.len())
 }
 
 /// A network's document by exact name, exact id, or unique id prefix (Docker's lookup order),
@@ -365,10 +492,25 @@ pub(crate) fn find_net(txn: &dyn Txn, key: &str) -> Result<Network> {
 /// name), without endpoints.
 pub(crate) fn on_parent(txn: &dyn Txn, parent: &str) -> Result<Vec<Network>> {
     let mut out = Vec::new();
-    for key in txn.keys(&parent_dir(parent))? {
-        let id = key.rsplit('/').next().unwrap_or_default();
-        if let Some(n) = load_head(txn, id)?.filter(|n| n.parent.index_key() == parent) {
-            out.push(n);
+    let entries = txn.keys("parents")?;
+    if entries.len() >= txn.keys("networks")?.len() {
+        let prefix = parent_prefix(parent);
+        // (`parents/<hex parent>/<id>`: as earlier versions wrote it, until restore.)
+        let earlier = format!("parents/{}/", hex(parent));
+        let ids = entries
+            .iter()
+            .filter_map(|k| k.strip_prefix(&prefix).or_else(|| k.strip_prefix(&earlier)));
+        for id in ids {
+            if let Some(n) = load_head(txn, id)?.filter(|n| n.parent.index_key() == parent) {
+                out.push(n);
+            }
+        }
+    } else {
+        // Entries were lost: every network's document says where it is.
+        for n in load_all_configs(txn)?.0 {
+            if n.parent.index_key() == parent {
+                out.extend(load_head(txn, &n.id)?);
+            }
         }
     }
     // Oldest first, so messages name the network that was there first.
@@ -378,10 +520,7 @@ pub(crate) fn on_parent(txn: &dyn Txn, parent: &str) -> Result<Vec<Network>> {
 
 pub(crate) fn index_add(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     txn.put_unsynced(&name_key(&net.name), net.id.as_bytes())?;
-    txn.put_unsynced(
-        &format!("{}/{}", parent_dir(&net.parent.index_key()), net.id),
-        b"",
-    )?;
+    txn.put_unsynced(&parent_entry(&net.parent.index_key(), &net.id), b"")?;
     Ok(())
 }
 
@@ -389,29 +528,33 @@ pub(crate) fn index_remove(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     if txn.get(&name_key(&net.name))?.as_deref() == Some(net.id.as_bytes()) {
         txn.delete(&name_key(&net.name))?;
     }
-    txn.delete(&format!(
-        "{}/{}",
-        parent_dir(&net.parent.index_key()),
-        net.id
-    ))?;
+    txn.delete(&parent_entry(&net.parent.index_key(), &net.id))?;
     Ok(())
 }
 
 /// Make the index match the documents exactly, and drop documents of networks that are gone
-/// (endpoints and allocations left by a removal cut off between its writes).
-pub(crate) fn reindex(txn: &mut dyn Txn, nets: &[Network]) -> Result<()> {
+/// (endpoints and allocations left by a removal cut off between its writes). The networks in
+/// `unreadable` (their own document cannot be read) keep their entries and documents.
+pub(crate) fn reindex(
+    txn: &mut dyn Txn,
+    nets: &[Network],
+    unreadable: &std::collections::BTreeSet<String>,
+) -> Result<()> {
     let mut want: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for n in nets {
         want.insert(name_key(&n.name), n.id.as_bytes().to_vec());
-        want.insert(
-            format!("{}/{}", parent_dir(&n.parent.index_key()), n.id),
-            Vec::new(),
-        );
+        want.insert(parent_entry(&n.parent.index_key(), &n.id), Vec::new());
     }
     let mut have = txn.keys("names")?;
     have.extend(txn.keys("parents")?);
     for key in have {
-        if !want.contains_key(&key) {
+        let of_unreadable = if key.starts_with("names/") {
+            txn.get(&key)?
+                .is_some_and(|id| unreadable.contains(String::from_utf8_lossy(&id).as_ref()))
+        } else {
+            unreadable.contains(key.rsplit(['/', '-']).next().unwrap_or_default())
+        };
+        if !want.contains_key(&key) && !of_unreadable {
             txn.delete(&key)?;
         }
     }
@@ -420,7 +563,8 @@ pub(crate) fn reindex(txn: &mut dyn Txn, nets: &[Network]) -> Result<()> {
             txn.put_unsynced(&key, &value)?;
         }
     }
-    let live: std::collections::BTreeSet<&str> = nets.iter().map(|n| n.id.as_str()).collect();
+    let mut live: std::collections::BTreeSet<&str> = nets.iter().map(|n| n.id.as_str()).collect();
+    live.extend(unreadable.iter().map(String::as_str));
     let mut orphans = txn.keys("allocs")?;
     orphans.extend(txn.keys("endpoints")?);
     for key in orphans {

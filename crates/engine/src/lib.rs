@@ -11,11 +11,12 @@ use netlink::Netlink;
 use store::{Store, Txn};
 
 pub(crate) use docs::{
-    find_by_name, find_head, find_net, index_add, index_remove, load, load_all, load_head,
-    on_parent, reindex, save,
+    find_by_name, find_head, find_net, index_add, index_remove, load, load_head, on_parent,
+    reindex, save,
 };
 
 mod create;
+mod damage;
 mod docs;
 mod endpoint;
 pub mod error;
@@ -28,6 +29,7 @@ mod restore;
 pub mod sandbox;
 
 pub use create::{check_ifname, CreateRequest, Created, IFNAME_MAX};
+pub use docs::Damaged;
 pub use endpoint::{resolve_netns, Attached, ConnectRequest, ExternalIpam, Netns, PendingDetach};
 pub use error::{Error, Kind, Result};
 pub use handoff::Joined;
@@ -70,21 +72,23 @@ impl Engine {
         self.store.location()
     }
 
-    /// Every network, sorted by name.
+    /// Every network whose documents can be read, sorted by name (`restore` reports the
+    /// others).
     pub fn networks(&self) -> Result<Vec<Network>> {
         let txn = self.store.read()?;
-        let mut nets = load_all(&*txn)?;
+        let (mut nets, _) = docs::load_all_readable(&*txn)?;
         nets.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(nets)
     }
 
     /// Every network's configuration and state, sorted by name, without allocations or
-    /// endpoints: what `network ls` shows, cheap at any size.
-    pub fn network_configs(&self) -> Result<Vec<Network>> {
+    /// endpoints: what `network ls` shows, cheap at any size; and the network documents that
+    /// cannot be read (the others are listed all the same).
+    pub fn network_configs(&self) -> Result<(Vec<Network>, Vec<Damaged>)> {
         let txn = self.store.read()?;
-        let mut nets = docs::load_all_configs(&*txn)?;
+        let (mut nets, damaged) = docs::load_all_configs(&*txn)?;
         nets.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(nets)
+        Ok((nets, damaged))
     }
 
     /// One network by name, id or unique id prefix.

@@ -448,4 +448,14 @@ pub struct RestoreReport {
     pub lines: Vec<String>,
     /// Networks whose parent is missing and could not be recreated (kept, not dropped).
     pub degraded: Vec<String>,
+    /// What is left not matching the state (also in `lines`): empty when the host matches.
+    pub problems: Vec<String>,
+}
+
+impl RestoreReport {
+    /// Something restore could not put right.
+    pub fn problem(&mut self, line: String) {
+        self.problems.push(line.clone());
+        self.lines.push(line);
+    }
 }

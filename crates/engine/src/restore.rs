@@ -8,6 +8,7 @@ use std::path::Path;
 
 use netlink::NsRef;
 
+use crate::damage::ep_addrs;
 use crate::endpoint::drop_endpoint;
 use crate::error::Result;
 use crate::model::*;
@@ -18,11 +19,14 @@ impl Engine {
         let mut report = RestoreReport::default();
         let mut txn = self.store.write()?;
         txn.tidy()?;
-        let (nets, dropped) = crate::docs::load_all_salvaging(&mut *txn)?;
-        report.lines.extend(dropped);
+        let (mut nets, damaged) = crate::docs::load_all_for_restore(&*txn)?;
         // Namespaces by identity, wherever they are held: searched once, when the first
         // endpoint's path no longer names its namespace.
         let holders = netlink::netns::Holders::default();
+        let weighed = self.weigh_damage(&mut *txn, &mut nets, &damaged, &holders, &mut report)?;
+        // Documents kept unread, as evidence: no rewrite of a network may delete them.
+        let spare: std::collections::BTreeSet<String> =
+            damaged.iter().map(|d| d.key.clone()).collect();
         for net in &nets {
             match net.state {
                 NetState::Creating => {
@@ -53,7 +57,7 @@ impl Engine {
                 NetState::Ready => {}
             }
             let mut net = net.clone();
-            let mut changed = false;
+            let mut changed = weighed.changed.contains(&net.id);
             let parent = net.parent.name().to_string();
             let on_host = !net.parent.in_container();
             if on_host && !self.link_exists(&parent)? {
@@ -64,7 +68,7 @@ impl Engine {
                             net.name
                         )),
                         Err(e) => {
-                            report.lines.push(format!(
+                            report.problem(format!(
                                 "network {}: parent link {parent} is missing and could not be recreated: {e}; network kept",
                                 net.name
                             ));
@@ -72,7 +76,7 @@ impl Engine {
                         }
                     }
                 } else {
-                    report.lines.push(format!(
+                    report.problem(format!(
                         "network {}: parent interface {parent} is missing; network kept, endpoints cannot attach until it is back",
                         net.name
                     ));
@@ -158,7 +162,7 @@ impl Engine {
                             "network {}: namespace of {} is gone; released {}",
                             net.name,
                             ep.name,
-                            addrs(&ep)
+                            ep_addrs(&ep)
                         ));
                     }
                     EndpointState::Attached => {
@@ -178,7 +182,7 @@ impl Engine {
                             self.parent_link(&net, &ns, &ep.name).ok().map(|l| l.index)
                         };
                         let Some(parent_index) = parent_index else {
-                            report.lines.push(format!(
+                            report.problem(format!(
                                 "network {}: {} lost {} and it cannot be recreated while parent {parent} is missing",
                                 net.name, ep.name, ep.ifname
                             ));
@@ -194,10 +198,10 @@ impl Engine {
                                 net.name,
                                 ep.ifname,
                                 ep.name,
-                                addrs(&ep)
+                                ep_addrs(&ep)
                             )),
                             Err(e) => {
-                                report.lines.push(format!(
+                                report.problem(format!(
                                     "network {}: could not recreate {} in {}: {e}",
                                     net.name, ep.ifname, ep.name
                                 ));
@@ -208,7 +212,7 @@ impl Engine {
             }
             // Addresses reserved that no endpoint holds: an operation cut off between its
             // writes (reserve, then record; forget, then release).
-            if !net.external_ipam {
+            if !net.external_ipam && !weighed.keep_reservations.contains(&net.id) {
                 let held: Vec<std::net::IpAddr> = net
                     .endpoints
                     .values()
@@ -236,25 +240,12 @@ impl Engine {
                 }
             }
             if changed || net.legacy {
-                crate::docs::save_full(&mut *txn, &net)?;
+                crate::docs::save_full_sparing(&mut *txn, &net, &spare)?;
             }
         }
         // The index is a hint kept beside the documents: make it match them exactly.
-        let left = crate::load_all(&*txn)?;
-        crate::reindex(&mut *txn, &left)?;
+        let (left, _) = crate::docs::load_all_readable(&*txn)?;
+        crate::reindex(&mut *txn, &left, &weighed.unreadable)?;
         Ok(report)
-    }
-}
-
-fn addrs(ep: &Endpoint) -> String {
-    let v: Vec<String> = [ep.ipv4, ep.ipv6]
-        .into_iter()
-        .flatten()
-        .map(|a| a.addr().to_string())
-        .collect();
-    if v.is_empty() {
-        "no addresses".to_string()
-    } else {
-        v.join(" ")
     }
 }

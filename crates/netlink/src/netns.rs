@@ -166,6 +166,18 @@ impl Holders {
         }
         self.0.get_or_init(holders).get(&id).cloned()
     }
+
+    /// Every namespace held on the host, each with a path that names it.
+    pub fn all(&self) -> Vec<((u64, u64), PathBuf)> {
+        let mut v: Vec<_> = self
+            .0
+            .get_or_init(holders)
+            .iter()
+            .map(|(id, p)| (*id, p.clone()))
+            .collect();
+        v.sort();
+        v
+    }
 }
 
 /// Whether `path` is a network-namespace file (on nsfs, and of type `CLONE_NEWNET` where the

@@ -123,7 +123,7 @@ fn walkthrough(d: &mut Demo) -> Result<(), String> {
     indent(&created.id);
 
     step("underlay network ls");
-    let nets = d.engine.network_configs().map_err(e)?;
+    let (nets, _) = d.engine.network_configs().map_err(e)?;
     indent(&crate::render::list(&nets, false, "table", false)?);
 
     let c1 = d.lab.container("my-macvlan-alpine").map_err(e)?;

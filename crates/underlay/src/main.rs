@@ -237,7 +237,7 @@ fn open(state_dir: &std::path::Path) -> Result<Engine, String> {
 
 fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Network(cmd) => network(&cli.state_dir, cmd).map(|()| ExitCode::SUCCESS),
+        Command::Network(cmd) => network(&cli.state_dir, cmd),
         Command::Run(args) => run::run(
             &open(&cli.state_dir)?,
             &args.net,
@@ -275,7 +275,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
-fn network(state_dir: &std::path::Path, cmd: NetworkCmd) -> Result<(), String> {
+/// `network restore`'s exit status when something is left that does not match the state
+/// (each problem is printed); 1 is a restore that could not run at all.
+const RESTORE_DEGRADED: u8 = 3;
+
+fn network(state_dir: &std::path::Path, cmd: NetworkCmd) -> Result<ExitCode, String> {
     let engine = open(state_dir)?;
     let e = |err: engine::Error| err.to_string();
     match cmd {
@@ -334,8 +338,13 @@ fn network(state_dir: &std::path::Path, cmd: NetworkCmd) -> Result<(), String> {
             format,
             no_trunc,
         } => {
-            let nets = engine.network_configs().map_err(e)?;
+            let (nets, damaged) = engine.network_configs().map_err(e)?;
             print!("{}", render::list(&nets, quiet, &format, no_trunc)?);
+            for d in &damaged {
+                eprintln!(
+                    "Warning: {d}: that network is not listed; `underlay network restore` reports what to do"
+                );
+            }
         }
         NetworkCmd::Rm { networks } => {
             let mut failed = Vec::new();
@@ -351,7 +360,7 @@ fn network(state_dir: &std::path::Path, cmd: NetworkCmd) -> Result<(), String> {
         }
         NetworkCmd::Prune { force } => {
             if !force && !confirm()? {
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             let removed = engine.prune().map_err(e)?;
             if !removed.is_empty() {
@@ -369,9 +378,19 @@ fn network(state_dir: &std::path::Path, cmd: NetworkCmd) -> Result<(), String> {
             if report.lines.is_empty() {
                 println!("nothing to restore: the kernel matches the stored state");
             }
+            if !report.problems.is_empty() {
+                eprintln!(
+                    "Error: {} problem(s) left; the host does not match the stored state:",
+                    report.problems.len()
+                );
+                for p in &report.problems {
+                    eprintln!("  {p}");
+                }
+                return Ok(ExitCode::from(RESTORE_DEGRADED));
+            }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn confirm() -> Result<bool, String> {

@@ -682,10 +682,20 @@ fn restore_recreates_links_deleted_behind_our_back() {
     // The parent deleted behind our back: the network is kept and reported, never dropped.
     let host = lab.ns("host");
     lab.ip(&host, &["link", "del", "eth0"]);
-    let report = lab.ul(&["network", "restore"]).ok();
+    // Left degraded: exit 3, every problem listed.
+    let run = lab.ul(&["network", "restore"]);
+    assert_eq!(run.code, 3, "{run:?}");
     assert!(
-        report.contains("parent interface eth0 is missing; network kept"),
-        "{report}"
+        run.stdout
+            .contains("parent interface eth0 is missing; network kept"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("Error: 2 problem(s) left")
+            && run
+                .stderr
+                .contains("lost eth0 and it cannot be recreated while parent eth0 is missing"),
+        "{run:?}"
     );
     assert_eq!(lab.inspect("pub_net")["Name"], "pub_net");
     // Nothing to do when everything matches.
