@@ -432,16 +432,22 @@ impl Call<'_> {
         let mut made = false;
         for round in 0.. {
             match &outcome {
-                Err(e) if e.kind == Kind::NotFound && self.stale(&engine, &fingerprint) => {}
+                Err(e) if e.kind == Kind::NotFound => {}
                 _ => break,
             }
             if round == 8 {
                 return self.fail_add(&engine, &ipam, made, kept_changing(&self.conf.name));
             }
-            match self.ensure_network(&engine, &master) {
-                Ok(m) => made |= m,
-                Err(e) => return self.fail_add(&engine, &ipam, made, e),
+            if self.stale(&engine, &fingerprint) {
+                match self.ensure_network(&engine, &master) {
+                    Ok(m) => made |= m,
+                    Err(e) => return self.fail_add(&engine, &ipam, made, e),
+                }
+            } else if round > 0 {
+                // The network is there and right: the NotFound is about something else.
+                break;
             }
+            // (Not stale at once: a concurrent ADD made the network since our first try.)
             // Again if a concurrent DEL removed the network between the two steps.
             outcome = engine.connect(&req);
         }
