@@ -3,8 +3,9 @@
 //! still be in the kernel, holding an address. So before anything is released the kernel is
 //! asked, and damage to one network's documents stays with that network:
 //!
-//! - a network's own document: that network is left exactly as it is (its endpoints, its
-//!   reservations, its index entries) and reported; the others are restored as usual;
+//! - a network's own document: written anew from its copy (every network document is written
+//!   twice); where the copy is lost too, that network is left exactly as it is (its endpoints,
+//!   its reservations, its index entries) and reported; the others are restored as usual;
 //! - its allocations: recomputed from its endpoints (they are a cache of them);
 //! - an endpoint's: the links of the network in every namespace still held on the host are
 //!   compared with the endpoints that can be read. A link that none of them accounts for and
@@ -104,7 +105,13 @@ impl Engine {
     ) -> Result<Weighed> {
         let mut w = Weighed::default();
         let location = self.store.location();
-        for d in damaged.iter().filter(|d| d.is_network()) {
+        for d in damaged.iter().filter(|d| d.is_network() && d.recovered) {
+            w.changed.insert(d.network_id().to_string());
+            report
+                .lines
+                .push(format!("network {}: {d}", d.network_id()));
+        }
+        for d in damaged.iter().filter(|d| d.is_network() && !d.recovered) {
             w.unreadable.insert(d.network_id().to_string());
             report.problem(format!(
                 "{d}: network {} is left as it is (its endpoints keep their addresses); repair or remove that document under {location}, then run `underlay network restore` again",
@@ -218,6 +225,49 @@ impl Engine {
                 ),
             )),
         }
+    }
+
+    /// Before reservations that no endpoint holds are released: adopt every link of the network
+    /// in the kernel whose addresses are such reservations (an endpoint document lost). Whether
+    /// any was adopted. Reservations are valid until proven leaked.
+    pub(crate) fn adopt_holders_of_unheld(
+        &self,
+        net: &mut Network,
+        holders: &Holders,
+        report: &mut RestoreReport,
+    ) -> bool {
+        let held: BTreeSet<IpAddr> = net
+            .endpoints
+            .values()
+            .flat_map(|e| [e.ipv4, e.ipv6])
+            .flatten()
+            .map(|a| a.addr())
+            .collect();
+        let reserved: u128 = net.ipam.allocations().iter().map(|s| s.count()).sum();
+        let held_reserved = held.iter().filter(|ip| net.ipam.is_allocated(**ip)).count() as u128;
+        if reserved == held_reserved {
+            return false;
+        }
+        let Some(strays) = self.strays(net, holders) else {
+            return false;
+        };
+        let mut adopted_any = false;
+        for stray in strays {
+            if !stray.addrs.iter().all(|a| net.ipam.is_allocated(a.addr())) {
+                continue;
+            }
+            let ep = adopted(&stray, &Pointer::Unknown);
+            report.lines.push(format!(
+                "network {}: {} in {} holds {}, reserved by no endpoint document: adopted",
+                net.name,
+                ep.ifname,
+                ep.netns,
+                ep_addrs(&ep)
+            ));
+            net.endpoints.insert(ep.id.clone(), ep);
+            adopted_any = true;
+        }
+        adopted_any
     }
 
     /// The network's links in every namespace still held, that no readable endpoint accounts

@@ -54,6 +54,8 @@ fn valid_id(id: &str) -> bool {
 pub struct Damaged {
     pub key: String,
     pub reason: String,
+    /// Its copy stood in (a network's own document): nothing is lost.
+    pub recovered: bool,
 }
 
 impl Damaged {
@@ -100,19 +102,101 @@ pub(crate) fn load(txn: &dyn Txn, id: &str) -> Result<Option<Network>> {
     assemble(txn, id, true, None)
 }
 
+fn copy_key(id: &str) -> String {
+    format!("network-copies/{id}")
+}
+
+/// Every network's id: those with a document, and those whose document is lost but whose copy
+/// remains.
+fn network_ids(txn: &dyn Txn) -> Result<Vec<String>> {
+    let mut ids = std::collections::BTreeSet::new();
+    for dir in ["networks", "network-copies"] {
+        for key in txn.keys(dir)? {
+            if let Some(id) = key.strip_prefix(dir).and_then(|k| k.strip_prefix('/')) {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+    Ok(ids.into_iter().collect())
+}
+
+/// A network's own document. Each is written twice, the document and its copy (networks are
+/// written rarely: create, remove, restore, rename), so that one damaged file loses nothing:
+/// where the document is missing or cannot be read, its copy stands in. With `damaged`, that
+/// is noted (`recovered`; restore writes the document anew), and so is a document lost with
+/// its copy while the network still has endpoints; without, such a document is an error.
+fn read_head(
+    txn: &dyn Txn,
+    id: &str,
+    damaged: Option<&mut Vec<Damaged>>,
+) -> Result<Option<Network>> {
+    let key = network_key(id);
+    let first = match txn.get(&key)? {
+        Some(bytes) => match decode::<Network>(&key, &bytes) {
+            Ok(net) => return Ok(Some(net)),
+            Err(e) => Some(e),
+        },
+        None => None,
+    };
+    let copy = copy_key(id);
+    let from_copy = txn
+        .get(&copy)?
+        .and_then(|bytes| decode::<Network>(&copy, &bytes).ok());
+    match (first, from_copy) {
+        // A removal cut off between its last two deletes: restore finishes it.
+        (None, Some(net)) if net.state == NetState::Removing => Ok(Some(net)),
+        (first, Some(net)) => {
+            if let Some(damaged) = damaged {
+                let why = first.map_or(format!("state document {key} is missing"), |e| e.message);
+                damaged.push(Damaged {
+                    key,
+                    reason: format!("{why}; rebuilt from its copy {copy}"),
+                    recovered: true,
+                });
+            }
+            Ok(Some(net))
+        }
+        (None, None) => {
+            if let Some(damaged) = damaged {
+                if !txn.keys(&endpoints_dir(id))?.is_empty() {
+                    damaged.push(Damaged {
+                        reason: format!(
+                            "state document {key} is missing (and its copy {copy}), while the network has endpoints"
+                        ),
+                        key,
+                        recovered: false,
+                    });
+                }
+            }
+            Ok(None)
+        }
+        (Some(e), None) => match damaged {
+            Some(damaged) => {
+                damaged.push(Damaged {
+                    key,
+                    reason: format!("{} (and its copy {copy} cannot be read either)", e.message),
+                    recovered: false,
+                });
+                Ok(None)
+            }
+            None => Err(e),
+        },
+    }
+}
+
 /// Every network whose documents can all be read, with its endpoints, and what could not be
 /// read: damage to one network's documents stays with that network.
 pub(crate) fn load_all_readable(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {
     let mut nets = Vec::new();
     let mut damaged = Vec::new();
-    for key in txn.keys("networks")? {
-        let id = key.strip_prefix("networks/").unwrap_or(&key);
-        match load(txn, id) {
+    for id in network_ids(txn)? {
+        match load(txn, &id) {
             Ok(Some(n)) => nets.push(n),
             Ok(None) => {}
             Err(e) => damaged.push(Damaged {
-                key: key.clone(),
+                key: network_key(&id),
                 reason: e.message,
+                recovered: false,
             }),
         }
     }
@@ -124,9 +208,15 @@ pub(crate) fn load_all_readable(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Dama
 pub(crate) fn load_all_for_restore(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {
     let mut nets = Vec::new();
     let mut damaged = Vec::new();
-    for key in txn.keys("networks")? {
-        let id = key.strip_prefix("networks/").unwrap_or(&key);
-        if let Some(n) = assemble(txn, id, true, Some(&mut damaged))? {
+    let mut ids: std::collections::BTreeSet<String> = network_ids(txn)?.into_iter().collect();
+    // A network whose documents are all lost still has its endpoints'.
+    for key in txn.keys("endpoints")? {
+        if let Some(id) = key.split('/').nth(1) {
+            ids.insert(id.to_string());
+        }
+    }
+    for id in ids {
+        if let Some(n) = assemble(txn, &id, true, Some(&mut damaged))? {
             nets.push(n);
         }
     }
@@ -146,16 +236,7 @@ fn assemble(
     if !valid_id(id) {
         return Ok(None);
     }
-    let key = network_key(id);
-    let Some(bytes) = txn.get(&key)? else {
-        return Ok(None);
-    };
-    let Some(mut net) = or_damaged(
-        decode::<Network>(&key, &bytes),
-        &key,
-        damaged.as_deref_mut(),
-    )?
-    else {
+    let Some(mut net) = read_head(txn, id, damaged.as_deref_mut())? else {
         return Ok(None);
     };
     net.legacy = !net.endpoints.is_empty();
@@ -173,6 +254,7 @@ fn assemble(
                     damaged.push(Damaged {
                         key: allocs.clone(),
                         reason: e.message,
+                        recovered: false,
                     });
                     false
                 }
@@ -187,6 +269,7 @@ fn assemble(
                     damaged.push(Damaged {
                         key: allocs.clone(),
                         reason: format!("state document {allocs} is missing"),
+                        recovered: false,
                     });
                 }
             }
@@ -236,6 +319,7 @@ fn or_damaged<T>(r: Result<T>, key: &str, damaged: Option<&mut Vec<Damaged>>) ->
             damaged.push(Damaged {
                 key: key.to_string(),
                 reason: e.message,
+                recovered: false,
             });
             Ok(None)
         }
@@ -248,14 +332,13 @@ fn or_damaged<T>(r: Result<T>, key: &str, damaged: Option<&mut Vec<Damaged>>) ->
 pub(crate) fn load_all_configs(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {
     let mut out = Vec::new();
     let mut damaged = Vec::new();
-    for (key, bytes) in txn.list("networks")? {
-        if let Some(mut net) =
-            or_damaged(decode::<Network>(&key, &bytes), &key, Some(&mut damaged))?
-        {
+    for id in network_ids(txn)? {
+        if let Some(mut net) = read_head(txn, &id, Some(&mut damaged))? {
             net.endpoints.clear();
             out.push(net);
         }
     }
+    damaged.retain(|d| !d.recovered);
     Ok((out, damaged))
 }
 
@@ -268,14 +351,18 @@ pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
         }
     }
     save_alloc(txn, net)?;
-    txn.put(&net.key(), &head_bytes(net)?)?;
+    let head = head_bytes(net)?;
+    txn.put(&net.key(), &head)?;
+    txn.put(&copy_key(&net.id), &head)?;
     Ok(())
 }
 
 /// The network's document again, not flushed (a rename: the index is rebuilt by restore).
 pub(crate) fn save_unsynced(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     save_alloc(txn, net)?;
-    txn.put_unsynced(&net.key(), &head_bytes(net)?)?;
+    let head = head_bytes(net)?;
+    txn.put_unsynced(&net.key(), &head)?;
+    txn.put_unsynced(&copy_key(&net.id), &head)?;
     Ok(())
 }
 
@@ -335,6 +422,7 @@ pub(crate) fn delete_all(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     }
     txn.delete(&alloc_key(&net.id))?;
     txn.delete(&net.key())?;
+    txn.delete(&copy_key(&net.id))?;
     Ok(())
 }
 
@@ -457,9 +545,8 @@ pub(crate) fn find_head(txn: &dyn Txn, key: &str) -> Result<Network> {
     let prefixed: Vec<String> = if key.is_empty() {
         Vec::new()
     } else {
-        txn.keys("networks")?
+        network_ids(txn)?
             .into_iter()
-            .filter_map(|k| k.strip_prefix("networks/").map(str::to_string))
             .filter(|id| id.starts_with(key))
             .collect()
     };
@@ -501,8 +588,17 @@ pub(crate) fn on_parent(txn: &dyn Txn, parent: &str) -> Result<Vec<Network>> {
             .iter()
             .filter_map(|k| k.strip_prefix(&prefix).or_else(|| k.strip_prefix(&earlier)));
         for id in ids {
-            if let Some(n) = load_head(txn, id)?.filter(|n| n.parent.index_key() == parent) {
-                out.push(n);
+            match load_head(txn, id)? {
+                Some(n) if n.parent.index_key() == parent => out.push(n),
+                Some(_) => {}
+                // Its documents are lost but its endpoints remain: its addresses are on links
+                // on this parent, and nothing may be made to overlap them unseen.
+                None if !txn.keys(&endpoints_dir(id))?.is_empty() => {
+                    return Err(Error::store(format!(
+                        "network {id} on parent {parent} has lost its documents (networks/{id}, network-copies/{id}) while it has endpoints: restore them from a backup, or remove endpoints/{id} from the state directory once its containers are gone, then run `underlay network restore`"
+                    )))
+                }
+                None => {}
             }
         }
     } else {
@@ -567,6 +663,7 @@ pub(crate) fn reindex(
     live.extend(unreadable.iter().map(String::as_str));
     let mut orphans = txn.keys("allocs")?;
     orphans.extend(txn.keys("endpoints")?);
+    orphans.extend(txn.keys("network-copies")?);
     for key in orphans {
         let id = key.split('/').nth(1).unwrap_or_default();
         if !live.contains(id) {

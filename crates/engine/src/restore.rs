@@ -211,8 +211,12 @@ impl Engine {
                 }
             }
             // Addresses reserved that no endpoint holds: an operation cut off between its
-            // writes (reserve, then record; forget, then release).
+            // writes (reserve, then record; forget, then release), which leaves no link behind;
+            // or an endpoint document lost, whose link the kernel still has: asked first.
             if !net.external_ipam && !weighed.keep_reservations.contains(&net.id) {
+                if self.adopt_holders_of_unheld(&mut net, &holders, &mut report) {
+                    changed = true;
+                }
                 let held: Vec<std::net::IpAddr> = net
                     .endpoints
                     .values()

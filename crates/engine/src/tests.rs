@@ -661,9 +661,18 @@ fn the_index_is_only_a_hint_and_restore_rebuilds_it() {
         .create(&["c", "macvlan", "subnet=10.1.0.0/25", "o=parent:eth0"])
         .unwrap_err();
     assert!(e.message.contains("network first"), "{e}");
-    // A stale entry (its document gone) is ignored: the name can be taken again.
+    // A stale entry (its documents gone) is ignored: the name can be taken again.
     let s = store::DirStore::open(fx.dir.path()).unwrap();
     s.write().unwrap().delete(&network_key(&a)).unwrap();
+    assert_eq!(
+        fx.engine.network("first").unwrap().id,
+        a,
+        "its copy stands in"
+    );
+    s.write()
+        .unwrap()
+        .delete(&format!("network-copies/{a}"))
+        .unwrap();
     assert_eq!(fx.engine.network("first").unwrap_err().kind, Kind::NotFound);
     fx.create(&["first", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth0"])
         .unwrap();

@@ -1,0 +1,317 @@
+//! The state corruption matrix: each kind of state document damaged in each way, then what a
+//! user runs next (`ls`, `inspect`, `create`, `connect`, `restore`, the daemon's start). Damage
+//! stays with the network it hit: no address is ever on two links, no name is ever taken twice,
+//! the undamaged network is untouched, and `restore` exits 3 with a report wherever something
+//! is left degraded. Each case is a row of `CASES`, so the fuzzing work can seed from them.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Lab;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Doc {
+    Network,
+    NetworkAndCopy,
+    Allocs,
+    Endpoint,
+    NameIndex,
+    ParentIndex,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Damage {
+    Empty,
+    Truncated,
+    Garbage,
+    OtherShape,
+    Missing,
+}
+
+const DAMAGES: [Damage; 5] = [
+    Damage::Empty,
+    Damage::Truncated,
+    Damage::Garbage,
+    Damage::OtherShape,
+    Damage::Missing,
+];
+
+/// The NAME column of `network ls`.
+fn names(table: &str) -> Vec<&str> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect()
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Damage the file at `path` (`other` is JSON of another shape, or another valid value).
+fn damage(path: &Path, how: Damage, other: &[u8]) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    match how {
+        Damage::Empty => std::fs::write(path, b"").unwrap(),
+        Damage::Truncated => std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap(),
+        Damage::Garbage => std::fs::write(path, b"\x00\xff\xfe not json at all {{{").unwrap(),
+        Damage::OtherShape => std::fs::write(path, other).unwrap(),
+        Damage::Missing => std::fs::remove_file(path).unwrap(),
+    }
+}
+
+/// Every IPv4 address on every link of the lab's containers: none may appear twice.
+fn kernel_addresses(lab: &Lab, containers: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in containers {
+        let out = lab.ip(c, &["-4", "-o", "addr", "show", "scope", "global"]);
+        for line in out.lines() {
+            let addr = line.split_whitespace().nth(3).unwrap().to_string();
+            seen.entry(addr).or_default().push(c.clone());
+        }
+    }
+    for (addr, holders) in &seen {
+        assert_eq!(holders.len(), 1, "{addr} is on two links: {holders:?}");
+    }
+    seen
+}
+
+fn daemon_serves(lab: &Lab, case: &str) {
+    let plugins = tempfile::tempdir().unwrap();
+    let mut child: Child = lab
+        .ul_command(&["daemon", "--docker-host", "", "--log-target", "stderr"])
+        .arg("--plugin-dir")
+        .arg(plugins.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sock = plugins.path().join("underlay.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sock.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("{case}: the daemon did not start ({status}): {err}");
+        }
+        assert!(Instant::now() < deadline, "{case}: no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    use std::io::{Read, Write};
+    let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    c.write_all(b"POST /Plugin.Activate HTTP/1.1\r\nHost: p\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{case}: {answer}");
+    // SAFETY: kill(2) of the daemon this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success(), "{case}: daemon exit");
+}
+
+/// One row: build two networks on one parent, damage one document of `a`, and check.
+fn case(doc: Doc, how: Damage) {
+    let name = format!("{doc:?}/{how:?}");
+    let mut lab = Lab::guide();
+    lab.guide_net("a", &[]);
+    lab.ul(&[
+        "network",
+        "create",
+        "--subnet=172.16.87.0/24",
+        "--gateway=172.16.87.1",
+        "-o",
+        "parent=eth0",
+        "b",
+    ])
+    .ok();
+    let mut cs: Vec<String> = ["c1", "c2", "cb", "c3", "c4"]
+        .iter()
+        .map(|c| lab.container(c))
+        .collect();
+    lab.ul(&["network", "connect", "a", &cs[0]]).ok();
+    lab.ul(&["network", "connect", "a", &cs[1]]).ok();
+    lab.ul(&["network", "connect", "b", &cs[2]]).ok();
+    let b_before = lab.inspect("b");
+    let a_id = lab.inspect("a")["Id"].as_str().unwrap().to_string();
+    let b_id = b_before["Id"].as_str().unwrap().to_string();
+    let root: PathBuf = lab.state.path().to_path_buf();
+    let c1_doc = || -> PathBuf {
+        // c1's endpoint document: the one holding .2.
+        std::fs::read_dir(root.join("endpoints").join(&a_id))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .contains("172.16.86.2/24")
+            })
+            .unwrap()
+    };
+    let shape = br#"{"unexpected": [1, 2, 3], "id": 7}"#;
+    match doc {
+        Doc::Network => damage(&root.join(format!("networks/{a_id}.json")), how, shape),
+        Doc::NetworkAndCopy => {
+            damage(&root.join(format!("networks/{a_id}.json")), how, shape);
+            damage(
+                &root.join(format!("network-copies/{a_id}.json")),
+                how,
+                shape,
+            );
+        }
+        Doc::Allocs => damage(
+            &root.join(format!("allocs/{a_id}.json")),
+            how,
+            b"[[\"10.9.9.9\"]]",
+        ),
+        Doc::Endpoint => damage(&c1_doc(), how, shape),
+        Doc::NameIndex => damage(
+            &root.join(format!("names/{}.json", hex("a"))),
+            how,
+            b_id.as_bytes(),
+        ),
+        Doc::ParentIndex => damage(
+            &root.join(format!("parents/{}-{a_id}.json", hex("eth0"))),
+            how,
+            shape,
+        ),
+    }
+    let a_lost = doc == Doc::NetworkAndCopy;
+    kernel_addresses(&lab, &cs);
+
+    // ls: every other network listed; a damaged one named on stderr.
+    let ls = lab.ul(&["network", "ls"]);
+    assert_eq!(ls.code, 0, "{name}: {ls:?}");
+    assert!(names(&ls.stdout).contains(&"b"), "{name}: {ls:?}");
+    if a_lost && how != Damage::Missing {
+        assert!(ls.stderr.contains("cannot be read"), "{name}: {ls:?}");
+    } else if !a_lost {
+        assert!(names(&ls.stdout).contains(&"a"), "{name}: {ls:?}");
+    }
+    assert_eq!(lab.inspect("b"), b_before, "{name}: b untouched");
+    // inspect a: shown, or refused naming the document.
+    let inspect = lab.ul(&["network", "inspect", "a"]);
+    if inspect.code != 0 {
+        assert!(
+            inspect.stderr.contains("state document") || a_lost,
+            "{name}: {inspect:?}"
+        );
+    }
+    // The name is never taken twice, the subnet never overlapped on the parent.
+    let again = lab.ul(&[
+        "network",
+        "create",
+        "--subnet=172.16.90.0/24",
+        "-o",
+        "parent=eth0",
+        "a",
+    ]);
+    if !(a_lost && how == Damage::Missing) {
+        assert_ne!(again.code, 0, "{name}: a second network a: {again:?}");
+    } else if again.code == 0 {
+        lab.ul(&["network", "rm", "a"]).ok();
+    }
+    let overlap = lab.ul(&[
+        "network",
+        "create",
+        "--subnet=172.16.86.0/25",
+        "-o",
+        "parent=eth0",
+        "x",
+    ]);
+    assert_ne!(
+        overlap.code, 0,
+        "{name}: overlapping subnet on eth0: {overlap:?}"
+    );
+    // connect: works with an address nobody has, or is refused clearly.
+    let c3 = lab.ul(&["network", "connect", "a", &cs[3]]);
+    if c3.code != 0 {
+        assert!(c3.stderr.starts_with("Error: "), "{name}: {c3:?}");
+        assert!(!c3.stderr.contains("panicked"), "{name}: {c3:?}");
+    }
+    kernel_addresses(&lab, &cs);
+
+    // restore: 0 when all is put right, 3 with every problem otherwise.
+    let r = lab.ul(&["network", "restore"]);
+    assert!(r.code == 0 || r.code == 3, "{name}: {r:?}");
+    if r.code == 3 {
+        assert!(r.stderr.contains("problem(s) left"), "{name}: {r:?}");
+    }
+    let expect_degraded = a_lost;
+    assert_eq!(r.code == 3, expect_degraded, "{name}: restore {r:?}");
+    let again = lab.ul(&["network", "restore"]);
+    assert_eq!(again.code, r.code, "{name}: restore again {again:?}");
+    if !expect_degraded {
+        assert!(
+            again.stdout.contains("nothing to restore"),
+            "{name}: restore settles: {again:?}"
+        );
+    }
+    daemon_serves(&lab, &name);
+    assert_eq!(lab.inspect("b"), b_before, "{name}: b untouched");
+    let c4 = lab.ul(&["network", "connect", "a", &cs[4]]);
+    if !a_lost {
+        assert_eq!(c4.code, 0, "{name}: connect after restore {c4:?}");
+    }
+    let addrs = kernel_addresses(&lab, &cs);
+    if !a_lost {
+        // c1 and c2 kept theirs; the store agrees with the kernel.
+        let a = lab.inspect("a");
+        let mut stored: Vec<String> = a["Containers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|c| c["IPv4Address"].as_str().unwrap().to_string())
+            .collect();
+        stored.sort();
+        let mut on_links: Vec<String> = addrs
+            .keys()
+            .filter(|a| a.starts_with("172.16.86."))
+            .cloned()
+            .collect();
+        on_links.sort();
+        assert_eq!(stored, on_links, "{name}: store and kernel agree");
+    }
+    cs.clear();
+}
+
+fn rows(doc: Doc) {
+    need_root!();
+    for how in DAMAGES {
+        case(doc, how);
+    }
+}
+
+#[test]
+fn network_document() {
+    rows(Doc::Network);
+}
+
+#[test]
+fn network_document_and_its_copy() {
+    rows(Doc::NetworkAndCopy);
+}
+
+#[test]
+fn allocations() {
+    rows(Doc::Allocs);
+}
+
+#[test]
+fn endpoint_document() {
+    rows(Doc::Endpoint);
+}
+
+#[test]
+fn name_index() {
+    rows(Doc::NameIndex);
+}
+
+#[test]
+fn parent_index() {
+    rows(Doc::ParentIndex);
+}
