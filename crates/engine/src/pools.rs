@@ -80,12 +80,39 @@ fn subnet_of_key(key: &str) -> Option<IpNet> {
     String::from_utf8(bytes).ok()?.parse().ok()
 }
 
+/// A pool document's copy: every pool is written twice, so that one damaged or deleted file
+/// never recreates a pool empty (and hands out what it held).
+fn copy_of(key: &str) -> String {
+    format!("pool-copies{}", key.strip_prefix("pools").unwrap_or(key))
+}
+
+fn decode_pool(key: &str, bytes: &[u8]) -> Result<PoolDoc> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::store(format!("state document {key} cannot be read: {e}")))
+}
+
+/// A pool's document, or its copy where the document is missing or cannot be read; an error
+/// naming the document where neither can be read.
 fn load_pool(txn: &dyn store::Txn, key: &str) -> Result<Option<PoolDoc>> {
-    match txn.get(key)? {
-        None => Ok(None),
-        Some(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| Error::store(format!("state document {key} cannot be read: {e}"))),
+    let first = match txn.get(key)? {
+        Some(b) => match decode_pool(key, &b) {
+            Ok(doc) => return Ok(Some(doc)),
+            Err(e) => Some(e),
+        },
+        None => None,
+    };
+    let copy = copy_of(key);
+    match (txn.get(&copy)?.map(|b| decode_pool(&copy, &b)), first) {
+        (Some(Ok(doc)), _) => Ok(Some(doc)),
+        (Some(Err(_)) | None, Some(e)) => Err(Error::store(format!(
+            "{}; its copy {copy} cannot be read either: repair or remove them, then run `underlay network restore`",
+            e.message
+        ))),
+        (Some(Err(e)), None) => Err(Error::store(format!(
+            "{}, and {key} is missing: repair or remove it, then run `underlay network restore`",
+            e.message
+        ))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -93,7 +120,28 @@ fn save_pool(txn: &mut dyn store::Txn, key: &str, doc: &PoolDoc) -> Result<()> {
     let bytes = serde_json::to_vec(doc)
         .map_err(|e| Error::store(format!("cannot encode pool {}: {e}", doc.subnet.subnet())))?;
     txn.put(key, &bytes)?;
+    txn.put(&copy_of(key), &bytes)?;
     Ok(())
+}
+
+/// The copy goes first: a release cut off in between leaves the document, which is read as
+/// usual, never a copy that would bring the pool back.
+fn delete_pool(txn: &mut dyn store::Txn, key: &str) -> Result<()> {
+    txn.delete(&copy_of(key))?;
+    txn.delete(key)?;
+    Ok(())
+}
+
+/// Every pool document's key in `dir` (under `pools/`), those known only by their copy too.
+fn pool_keys(txn: &dyn store::Txn, dir: &str) -> Result<Vec<String>> {
+    let mut keys: std::collections::BTreeSet<String> = txn.keys(dir)?.into_iter().collect();
+    for k in txn.keys(&copy_of(dir))? {
+        keys.insert(format!(
+            "pools{}",
+            k.strip_prefix("pool-copies").unwrap_or(&k)
+        ));
+    }
+    Ok(keys.into_iter().collect())
 }
 
 fn ipam_error(e: ipam::Error) -> Error {
@@ -142,7 +190,7 @@ impl Engine {
             )));
         }
         let mut txn = self.store.write()?;
-        for key in txn.keys(&space_dir(space))? {
+        for key in pool_keys(&*txn, &space_dir(space))? {
             let Some(other) = subnet_of_key(&key) else {
                 continue;
             };
@@ -184,7 +232,7 @@ impl Engine {
             return Ok(());
         }
         if doc.subnet.is_unused() {
-            txn.delete(&key)?;
+            delete_pool(&mut *txn, &key)?;
         } else {
             save_pool(&mut *txn, &key, &doc)?;
         }
@@ -261,12 +309,44 @@ impl Engine {
     pub fn pools(&self) -> Result<Vec<PoolDoc>> {
         let txn = self.store.read()?;
         let mut out = Vec::new();
-        for key in txn.keys("pools")? {
+        for key in pool_keys(&*txn, "pools")? {
             if let Some(doc) = load_pool(&*txn, &key)? {
                 out.push(doc);
             }
         }
         Ok(out)
+    }
+
+    /// For `restore`: every pool document that is missing, unreadable or differs from its
+    /// copy is written anew from the one that can be read; one that cannot be read at all is
+    /// a problem reported (it is left as it is, and requests for its subnet are refused).
+    pub(crate) fn restore_pools(
+        &self,
+        txn: &mut dyn store::Txn,
+        report: &mut crate::RestoreReport,
+    ) -> Result<()> {
+        for key in pool_keys(&*txn, "pools")? {
+            let doc = txn.get(&key)?;
+            let copy = txn.get(&copy_of(&key))?;
+            let readable =
+                |b: &Option<Vec<u8>>| b.as_deref().is_some_and(|b| decode_pool(&key, b).is_ok());
+            if readable(&doc) && doc == copy {
+                continue;
+            }
+            match load_pool(&*txn, &key) {
+                Ok(Some(pool)) => {
+                    save_pool(txn, &key, &pool)?;
+                    report.lines.push(format!(
+                        "pool {} of {}: its document or its copy was missing, unreadable or behind; both written anew from the one that can be read",
+                        pool.subnet.subnet(),
+                        pool.space
+                    ));
+                }
+                Ok(None) => {}
+                Err(e) => report.problem(format!("pool {key}: {e}")),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -280,6 +360,69 @@ mod tests {
             std::sync::Arc::new(netlink::FakeNetlink::new()),
             Box::new(store),
         )
+    }
+
+    /// One damaged or deleted pool document never recreates its pool empty (its gateway and
+    /// addresses handed out again); restore writes it anew from its copy.
+    #[test]
+    fn a_damaged_pool_document_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(&dir);
+        let (id, _) = e
+            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
+            .unwrap();
+        e.request_address(&id, Some("172.16.86.1"), true).unwrap();
+        assert_eq!(
+            e.request_address(&id, None, false).unwrap().to_string(),
+            "172.16.86.2/24"
+        );
+        let file = dir.path().join(format!(
+            "{}.json",
+            pool_key(LOCAL_SPACE, &"172.16.86.0/24".parse().unwrap())
+        ));
+        for damage in [&b""[..], b"{\"space\": 3}", b"\x00garbage"] {
+            std::fs::write(&file, damage).unwrap();
+            let e = engine(&dir);
+            // Docker asking for the same subnet again (a new network) shares what is held;
+            // the write puts the document right.
+            let (again, _) = e
+                .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
+                .unwrap();
+            e.release_pool(&again).unwrap();
+            assert!(e.restore().unwrap().lines.is_empty());
+            std::fs::write(&file, damage).unwrap();
+            let report = e.restore().unwrap();
+            assert!(report.problems.is_empty(), "{report:?}");
+            assert!(
+                report.lines.iter().any(|l| l.contains("written anew")),
+                "{report:?}"
+            );
+        }
+        std::fs::remove_file(&file).unwrap();
+        let e = engine(&dir);
+        assert_eq!(
+            e.request_address(&id, None, false).unwrap().to_string(),
+            "172.16.86.3/24",
+            "neither .1 (the gateway) nor .2 again"
+        );
+        // Both lost or unreadable: refused naming them, and reported by restore.
+        std::fs::write(&file, b"").unwrap();
+        std::fs::write(
+            dir.path().join(format!(
+                "{}.json",
+                copy_of(&pool_key(LOCAL_SPACE, &"172.16.86.0/24".parse().unwrap()))
+            )),
+            b"[",
+        )
+        .unwrap();
+        let e = engine(&dir);
+        let err = e.request_address(&id, None, false).unwrap_err();
+        assert!(err.message.contains("cannot be read either"), "{err}");
+        assert!(e
+            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
+            .is_err());
+        let report = e.restore().unwrap();
+        assert_eq!(report.problems.len(), 1, "{report:?}");
     }
 
     #[test]
