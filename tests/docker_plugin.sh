@@ -207,7 +207,7 @@ bad "requested macvlan mode 'bogus' is not valid, 'bridge' mode is the macvlan d
   network create -d underlay-macvlan --subnet=172.16.88.0/24 -o parent=eth0 -o macvlan_mode=bogus x1
 bad "requested ipvlan mode 'l4' is not valid, 'l2' mode is the ipvlan driver default" \
   network create -d underlay-ipvlan --subnet=172.16.88.0/24 -o parent=eth1 -o ipvlan_mode=l4 x2
-bad "invalid subinterface vlan name nosuch, example formatting is eth0.10" \
+bad "-o parent interface was not found on the host: nosuch (a name like eth0.10 makes 802.1Q sub-interface 10 of eth0)" \
   network create -d underlay-macvlan --subnet=172.16.88.0/24 -o parent=nosuch x3
 bad "-o parent interface was not found on the host: nosuch" \
   network create -d underlay-macvlan --subnet=172.16.88.0/24 -o parent=nosuch.50 x4

@@ -87,11 +87,16 @@ fn parse_vlan(parent: &str) -> Result<(String, u16)> {
             "required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, instead received {parent}"
         )));
     }
-    let vid: i64 = parts[1].parse().map_err(|_| {
-        Error::invalid(format!(
-            "unable to parse a valid vlan id from: {parent} (ex. eth0.10 for vlan 10)"
-        ))
-    })?;
+    let vid: i64 = parts[1]
+        .parse()
+        .ok()
+        // One spelling per VLAN: eth0.050 or eth0.+50 would be a second link for VLAN 50.
+        .filter(|v: &i64| v.to_string() == parts[1])
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "unable to parse a valid vlan id from: {parent} (ex. eth0.10 for vlan 10, written without leading zeros or sign)"
+            ))
+        })?;
     if !(1..=4094).contains(&vid) {
         return Err(Error::invalid(format!(
             "vlan id must be between 1-4094, received: {vid}"
@@ -252,7 +257,7 @@ impl Engine {
         check_network_name(&req.name)?;
         let opts = parse_options(driver, &req.options)?;
         let labels = kv_map("label", &req.labels)?;
-        let options = kv_map("option", &req.options)?;
+        let mut options = kv_map("option", &req.options)?;
         let pools = ipam::build_pools(
             &req.subnets,
             &req.ip_ranges,
@@ -349,14 +354,32 @@ impl Engine {
                     name: format!("{}{}", driver.dummy_prefix(), &id[..12]),
                 }
             }
-            Some(p) => {
+            Some(given) => {
+                if given == "lo" {
+                    return Err(Error::invalid(format!(
+                        "loopback interface is not a valid {driver} parent link"
+                    )));
+                }
+                check_ifname("parent interface name", given)?;
+                let found = self.link(&NsRef::Host, given)?;
+                // The kernel also finds a link by an alternative name: one link, one name in
+                // the state, so that every network on it is seen as on the same parent.
+                let p = match &found {
+                    Some(l) if l.name != *given => {
+                        warnings.push(format!(
+                            "parent {given} is an alternative name of {}: using {}",
+                            l.name, l.name
+                        ));
+                        options.insert("parent".to_string(), l.name.clone());
+                        &l.name
+                    }
+                    _ => given,
+                };
                 if p == "lo" {
                     return Err(Error::invalid(format!(
                         "loopback interface is not a valid {driver} parent link"
                     )));
                 }
-                check_ifname("parent interface name", p)?;
-                let found = self.link(&NsRef::Host, p)?;
                 let siblings = crate::on_parent(&*txn, p)?;
                 match found {
                     Some(_) if p.contains('.') => match parse_vlan(p) {
@@ -391,7 +414,7 @@ impl Engine {
                     }
                     None => {
                         return Err(Error::invalid(format!(
-                            "invalid subinterface vlan name {p}, example formatting is eth0.10"
+                            "-o parent interface was not found on the host: {p} (a name like eth0.10 makes 802.1Q sub-interface 10 of eth0)"
                         )))
                     }
                 }

@@ -41,9 +41,11 @@ const CASES: &[(&[&str], &str)] = &[
     (&["network", "create", "--subnet=10.1.0.0/16", "--label", "=x", "-o", "parent=eth0", "x"], "invalid --label \"=x\""),
     // parents
     (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=lo", "x"], "loopback interface is not a valid macvlan parent link"),
-    (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=nosuch", "x"], "invalid subinterface vlan name nosuch, example formatting is eth0.10"),
+    (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=nosuch", "x"], "-o parent interface was not found on the host: nosuch (a name like eth0.10 makes 802.1Q sub-interface 10 of eth0)"),
     (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=eth0.4095", "x"], "vlan id must be between 1-4094, received: 4095"),
-    (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=eth0.x", "x"], "unable to parse a valid vlan id from: eth0.x (ex. eth0.10 for vlan 10)"),
+    (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=eth0.x", "x"], "unable to parse a valid vlan id from: eth0.x (ex. eth0.10 for vlan 10"),
+    (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=eth0.050", "x"], "unable to parse a valid vlan id from: eth0.050 (ex. eth0.10 for vlan 10, written without leading zeros or sign)"),
+    (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=eth0.+50", "x"], "unable to parse a valid vlan id from: eth0.+50"),
     (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=eth0.1.2", "x"], "required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, instead received eth0.1.2"),
     (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=nosuch0.50", "x"], "-o parent interface was not found on the host: nosuch0"),
     (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=averyverylongname0", "x"], "interface names are at most 15 bytes"),

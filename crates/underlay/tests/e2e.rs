@@ -779,3 +779,48 @@ fn demo_runs_end_to_end() {
     assert!(stdout.contains("default via 172.16.86.1 dev eth0"));
     assert!(stdout.contains("Demo complete"));
 }
+
+/// A link has one name in the state whatever name it was given by: an alternative name of
+/// the parent is the parent, so a subnet overlapping one on it is refused.
+#[test]
+fn an_alternative_name_of_a_parent_is_that_parent() {
+    need_root!();
+    let lab = Lab::guide();
+    let host = lab.ns("host");
+    lab.ip(
+        &host,
+        &[
+            "link", "property", "add", "dev", "eth0", "altname", "uplink0",
+        ],
+    );
+    lab.guide_net("pub_net", &[]);
+    let err = lab
+        .ul(&[
+            "network",
+            "create",
+            "--subnet=172.16.86.0/25",
+            "-o",
+            "parent=uplink0",
+            "other",
+        ])
+        .err();
+    assert!(
+        err.contains("overlaps with subnet 172.16.86.0/24 of network pub_net"),
+        "{err}"
+    );
+    let made = lab.ul(&[
+        "network",
+        "create",
+        "--subnet=172.16.87.0/24",
+        "-o",
+        "parent=uplink0",
+        "second",
+    ]);
+    assert_eq!(made.code, 0, "{made:?}");
+    assert!(
+        made.stderr
+            .contains("Warning: parent uplink0 is an alternative name of eth0: using eth0"),
+        "{made:?}"
+    );
+    assert_eq!(lab.inspect("second")["Options"]["parent"], "eth0");
+}
