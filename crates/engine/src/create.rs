@@ -750,8 +750,11 @@ mod tests {
         );
         assert_eq!(
             parse_vlan("eth0.x").unwrap_err().message,
-            "unable to parse a valid vlan id from: eth0.x (ex. eth0.10 for vlan 10)"
+            "unable to parse a valid vlan id from: eth0.x (ex. eth0.10 for vlan 10, written without leading zeros or sign)"
         );
+        for other_spelling in ["eth0.050", "eth0.+50", "eth0. 50"] {
+            assert!(parse_vlan(other_spelling).is_err(), "{other_spelling}");
+        }
         assert_eq!(
             parse_vlan("eth0.4095").unwrap_err().message,
             "vlan id must be between 1-4094, received: 4095"

@@ -372,6 +372,13 @@ impl State {
             mac: l.mac,
             up: l.up,
             parent_index: other(l.lower).or_else(|| other(l.peer)),
+            // Every namespace knows the host as 0, and any other namespace as 1.
+            link_netnsid: l
+                .lower
+                .or(l.peer)
+                .and_then(|i| self.links.get(&i))
+                .filter(|x| x.ns != l.ns)
+                .map(|x| if x.ns == NsRef::Host { 0 } else { 1 }),
             macvlan_mode: l.macvlan_mode,
             ipvlan_mode: l.ipvlan_mode,
             vlan_id: l.vlan_id,
@@ -860,6 +867,13 @@ impl Netlink for FakeNetlink {
         )?;
         st.ns(ns)?;
         Ok(st.find_name(ns, name).map(|l| st.to_link(l)))
+    }
+
+    fn host_nsid(&self, ns: &NsRef) -> Result<Option<i32>> {
+        let mut st = self.lock();
+        st.begin("host_nsid", format!("host_nsid {}", ns_name(ns)))?;
+        st.ns(ns)?;
+        Ok((*ns != NsRef::Host).then_some(0))
     }
 
     fn link_index(&self, ns: &NsRef, name: &str) -> Result<Option<u32>> {

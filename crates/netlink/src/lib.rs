@@ -122,6 +122,10 @@ pub struct Link {
     pub up: bool,
     /// IFLA_LINK (lower device index) when present.
     pub parent_index: Option<u32>,
+    /// IFLA_LINK_NETNSID: the lower device lives in another namespace, which this link's
+    /// namespace knows by this id (compare with [`Netlink::host_nsid`]); `parent_index` is an
+    /// index there.
+    pub link_netnsid: Option<i32>,
     pub macvlan_mode: Option<MacvlanMode>,
     pub ipvlan_mode: Option<IpvlanMode>,
     pub vlan_id: Option<u16>,
@@ -218,6 +222,9 @@ pub trait Netlink: Send + Sync {
     /// The unicast routes of the main table in `ns`, both families, including those the kernel
     /// adds for addresses (a multipath route shows its first next hop).
     fn routes(&self, ns: &NsRef) -> Result<Vec<Route>>;
+    /// The id by which `ns` knows the host namespace (RTM_GETNSID), if it has given it one:
+    /// a link in `ns` whose `link_netnsid` equals it has its lower device on the host.
+    fn host_nsid(&self, ns: &NsRef) -> Result<Option<i32>>;
     /// Release what the client keeps open in `ns`. [`RealNetlink`] caches a socket per
     /// namespace, and that socket keeps the namespace alive, with its links (a container's
     /// macvlan would outlive the container): call this once done with a namespace.

@@ -547,6 +547,7 @@ fn link_from(msg: LinkMessage) -> Link {
         mac: None,
         up: msg.header.flags.contains(LinkFlags::Up),
         parent_index: None,
+        link_netnsid: None,
         macvlan_mode: None,
         ipvlan_mode: None,
         vlan_id: None,
@@ -557,6 +558,7 @@ fn link_from(msg: LinkMessage) -> Link {
             LinkAttribute::Mtu(m) => link.mtu = m,
             LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
             LinkAttribute::Link(i) => link.parent_index = Some(i),
+            LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(id),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     match info {
@@ -718,6 +720,30 @@ impl Netlink for RealNetlink {
             Err(e) if e.errno() == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn host_nsid(&self, ns: &NsRef) -> Result<Option<i32>> {
+        use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
+        if *ns == NsRef::Host {
+            return Ok(None);
+        }
+        let op = || format!("ask {ns} for its id of the host namespace");
+        let mut msg = NsidMessage::default();
+        msg.attributes
+            .push(NsidAttribute::Fd(self.host_ns.as_raw_fd() as u32));
+        let msgs = self.request(
+            ns,
+            &op,
+            RouteNetlinkMessage::GetNsId(msg),
+            NLM_F_REQUEST | NLM_F_ACK,
+        )?;
+        Ok(msgs.into_iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewNsId(m) => m.attributes.into_iter().find_map(|a| match a {
+                NsidAttribute::Id(id) if id >= 0 => Some(id),
+                _ => None,
+            }),
+            _ => None,
+        }))
     }
 
     fn link_index(&self, ns: &NsRef, name: &str) -> Result<Option<u32>> {

@@ -315,3 +315,37 @@ fn name_index() {
 fn parent_index() {
     rows(Doc::ParentIndex);
 }
+
+/// Only a link whose lower device is on this host is one of its networks': another host
+/// namespace's eth0 has the same index, and its container the same address, but restore never
+/// adopts it (and so never deletes it later).
+#[test]
+fn a_link_on_another_hosts_parent_is_never_adopted() {
+    need_root!();
+    let mut mine = Lab::guide();
+    let mut other = Lab::guide();
+    mine.guide_net("a", &[]);
+    other.guide_net("a", &[]);
+    let theirs = other.container("c1");
+    other.ul(&["network", "connect", "a", &theirs]).ok();
+    let c1 = mine.container("c1");
+    mine.ul(&["network", "connect", "a", &c1]).ok();
+    let index = |lab: &Lab| lab.ip(&lab.ns("host"), &["-o", "link", "show", "eth0"]);
+    assert_eq!(
+        index(&mine).split(':').next(),
+        index(&other).split(':').next(),
+        "both parents have one index"
+    );
+    // Ours loses its endpoint document and its namespace; theirs keeps 172.16.86.2.
+    let id = mine.inspect("a")["Id"].as_str().unwrap().to_string();
+    for doc in std::fs::read_dir(mine.state.path().join("endpoints").join(&id)).unwrap() {
+        std::fs::remove_file(doc.unwrap().path()).unwrap();
+    }
+    common::ok("ip", &["netns", "del", &c1]);
+    let report = mine.ul(&["network", "restore"]).ok();
+    assert!(!report.contains("adopted"), "{report}");
+    assert!(report.contains("1 released"), "{report}");
+    assert!(other
+        .ip(&theirs, &["-4", "addr", "show", "dev", "eth0"])
+        .contains("172.16.86.2/24"));
+}
