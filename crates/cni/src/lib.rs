@@ -338,10 +338,20 @@ impl Call<'_> {
                             ),
                         ))
                     }
+                    // Changed while nothing is attached: remade, in one step that leaves the
+                    // old network as it was if the new configuration is refused.
                     Some(_) if engine.endpoint_count(&net.id)? == 0 => {
-                        match engine.remove_network(&net.id) {
-                            Ok(_) => {}
-                            Err(e) if matches!(e.kind, Kind::NotFound | Kind::Conflict) => {}
+                        let replace = engine::CreateRequest {
+                            replaces: Some(net.id.clone()),
+                            ..req.clone()
+                        };
+                        match engine.create_network(&replace) {
+                            Ok(_) => return Ok(true),
+                            // Removed, or attached to, meanwhile: look again.
+                            Err(e) if e.kind == Kind::NotFound => {}
+                            Err(e)
+                                if e.kind == Kind::Conflict
+                                    && engine.endpoint_count(&net.id).map_or(true, |n| n > 0) => {}
                             Err(e) => return Err(e.into()),
                         }
                     }

@@ -42,6 +42,10 @@ pub struct CreateRequest {
     pub id: Option<String>,
     /// The runtime that manages the network through its own API (Docker).
     pub owner: Option<Owner>,
+    /// The id of a network of the same name, without endpoints, that this one replaces (a
+    /// CNI configuration that changed). It goes in the same locked step, and only once every
+    /// check of the new one has passed: a refused request leaves it as it was.
+    pub replaces: Option<String>,
 }
 
 /// What `create` hands back.
@@ -308,11 +312,33 @@ impl Engine {
         let ipam = ipam::NetworkIpam::new(pools);
 
         let mut txn = self.store.write()?;
-        if crate::find_by_name(&*txn, &req.name)?.is_some() {
-            return Err(Error::conflict(format!(
-                "network with name {} already exists",
-                req.name
-            )));
+        let replaced = match &req.replaces {
+            None => None,
+            Some(old) => {
+                let old = crate::load_head(&*txn, old)?
+                    .filter(|n| n.name == req.name)
+                    .ok_or_else(|| {
+                        Error::not_found(format!(
+                            "network {} (id {old}), which this one was to replace, is gone",
+                            req.name
+                        ))
+                    })?;
+                if crate::docs::has_endpoints(&*txn, &old)? {
+                    return Err(Error::conflict(format!(
+                        "network {} cannot be replaced while it has endpoints",
+                        req.name
+                    )));
+                }
+                Some(old)
+            }
+        };
+        if let Some(n) = crate::find_by_name(&*txn, &req.name)? {
+            if replaced.as_ref().map(|o| &o.id) != Some(&n.id) {
+                return Err(Error::conflict(format!(
+                    "network with name {} already exists",
+                    req.name
+                )));
+            }
         }
         let id = match &req.id {
             Some(id) => {
@@ -420,7 +446,8 @@ impl Engine {
                 }
             }
         };
-        let existing = crate::on_parent(&*txn, &parent.index_key())?;
+        let mut existing = crate::on_parent(&*txn, &parent.index_key())?;
+        existing.retain(|n| replaced.as_ref().map(|o| &o.id) != Some(&n.id));
         if !parent.in_container() {
             // Each container has its own link of that name: nothing is shared on the host.
             self.check_parent_sharing(&existing, &opts.mode, &parent, &ipam)?;
@@ -468,11 +495,25 @@ impl Engine {
         // Write-ahead: the intent (including "we will create the parent") is durable before
         // the kernel is touched, so restore can undo a create cut off at any point. The index
         // goes first, so the name is taken from the first write on.
+        if let Some(old) = &replaced {
+            if old.parent.index_key() == net.parent.index_key() {
+                // The new network takes the parent over (underlay's ownership of it too).
+                crate::docs::delete_all(&mut *txn, old)?;
+                crate::index_remove(&mut *txn, old)?;
+            } else {
+                self.remove_document(&mut *txn, old.clone())?;
+            }
+        }
         crate::index_add(&mut *txn, &net)?;
         let undo = |txn: &mut dyn store::Txn, net: &Network| {
             self.release_parent(&existing, net);
             let _ = crate::docs::delete_all(txn, net);
             let _ = crate::index_remove(txn, net);
+            // What was replaced comes back (restore remakes a parent of its that went).
+            if let Some(old) = &replaced {
+                let _ = crate::index_add(txn, old);
+                let _ = crate::save(txn, old);
+            }
         };
         if let Err(e) = crate::save(&mut *txn, &net) {
             undo(&mut *txn, &net);

@@ -686,6 +686,37 @@ fn check_gc_status_and_every_error_code() {
         json!({"cniVersion": "1.0.0", "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]})
     );
     assert_eq!(cmd(&lab, "DEL", "ctr-a", &a, &conf).code, 0);
+
+    // A failed ADD changes nothing: an invalid configuration against the network, now empty,
+    // leaves it as it was (it used to be removed and made anew by the next ADD). (DEL's
+    // kernel half runs in the background: wait for it to finish first.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !lab.inspect("cmds")["Containers"]
+        .as_object()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "DEL never finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let id = lab.inspect("cmds")["Id"].clone();
+    let store_before = lab.store_snapshot();
+    let mut invalid = conf.clone();
+    invalid["mode"] = json!("bogus");
+    let r = cmd(&lab, "ADD", "ctr-d", &a, &invalid);
+    assert_eq!(code_of(&r), 7, "{r:?}");
+    assert_eq!(lab.inspect("cmds")["Id"], id, "the network is still there");
+    assert_eq!(
+        lab.store_snapshot(),
+        store_before,
+        "and the store as it was"
+    );
+    // A valid change while nothing is attached remakes it in one step.
+    let r = cmd(&lab, "ADD", "ctr-d", &a, &changed);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_ne!(lab.inspect("cmds")["Id"], id);
+    assert_eq!(lab.inspect("cmds")["Options"]["macvlan_mode"], "private");
+    assert_eq!(cmd(&lab, "DEL", "ctr-d", &a, &changed).code, 0);
 }
 
 #[test]
