@@ -184,6 +184,21 @@ fn read_head(
     }
 }
 
+/// Every network (its own document) with an endpoint in document `slot`, and that endpoint:
+/// one read per network, none of any network's other endpoints.
+pub(crate) fn networks_attached(txn: &dyn Txn, slot: &str) -> Result<Vec<(Network, Endpoint)>> {
+    let mut out = Vec::new();
+    for id in network_ids(txn)? {
+        let Ok(Some(net)) = load_head(txn, &id) else {
+            continue;
+        };
+        if let Ok(Some(ep)) = get_ep(txn, &net, slot) {
+            out.push((net, ep));
+        }
+    }
+    Ok(out)
+}
+
 /// Every network whose documents can all be read, with its endpoints, and what could not be
 /// read: damage to one network's documents stays with that network.
 pub(crate) fn load_all_readable(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {

@@ -832,7 +832,9 @@ impl Engine {
         }
         docs::del_ep(txn, &net.id, &ep)?;
         release_addrs(net, &ep);
-        docs::save_alloc(txn, net)
+        docs::save_alloc(txn, net)?;
+        self.hand_over_default_routes(&*txn, net, &ep);
+        Ok(())
     }
 
     /// Compare a CNI attachment's link, addresses and routes in its namespace with the record;
@@ -952,7 +954,7 @@ struct Port<'a> {
 }
 
 /// Drops the client's cached socket for a namespace when it goes out of scope.
-pub(crate) struct Forget<'a>(&'a dyn netlink::Netlink, &'a NsRef);
+pub(crate) struct Forget<'a>(pub(crate) &'a dyn netlink::Netlink, pub(crate) &'a NsRef);
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {

@@ -21,6 +21,7 @@ mod docs;
 mod endpoint;
 pub mod error;
 mod handoff;
+mod handover;
 pub mod ids;
 pub mod lab;
 pub mod model;

@@ -824,3 +824,72 @@ fn an_alternative_name_of_a_parent_is_that_parent() {
     );
     assert_eq!(lab.inspect("second")["Options"]["parent"], "eth0");
 }
+
+/// Disconnecting the network that carried a namespace's default route hands it to the
+/// remaining network with a gateway, IPv4 and IPv6 separately, as Docker does.
+#[test]
+fn disconnect_hands_the_default_route_to_the_remaining_network() {
+    need_root!();
+    let mut lab = Lab::guide();
+    for (name, v4, gw4, v6, gw6) in [
+        (
+            "first",
+            "172.16.86.0/24",
+            "172.16.86.1",
+            "2001:db8:1::/64",
+            "2001:db8:1::1",
+        ),
+        (
+            "second",
+            "172.16.87.0/24",
+            "172.16.87.1",
+            "2001:db8:2::/64",
+            "2001:db8:2::1",
+        ),
+    ] {
+        lab.ul(&[
+            "network",
+            "create",
+            "--ipv6",
+            &format!("--subnet={v4}"),
+            &format!("--gateway={gw4}"),
+            &format!("--subnet={v6}"),
+            &format!("--gateway={gw6}"),
+            "-o",
+            "parent=eth0",
+            name,
+        ])
+        .ok();
+    }
+    let c = lab.container("c");
+    lab.ul(&["network", "connect", "first", &c]).ok();
+    lab.ul(&["network", "connect", "second", &c]).ok();
+    let default = |lab: &Lab, v6: bool| {
+        let fam = if v6 { "-6" } else { "-4" };
+        lab.ip(&c, &[fam, "route", "show", "default"])
+    };
+    assert!(
+        default(&lab, false).contains("via 172.16.86.1 dev eth0"),
+        "{}",
+        default(&lab, false)
+    );
+    assert!(
+        default(&lab, true).contains("via 2001:db8:1::1 dev eth0"),
+        "{}",
+        default(&lab, true)
+    );
+    lab.ul(&["network", "disconnect", "first", &c]).ok();
+    assert!(
+        default(&lab, false).contains("via 172.16.87.1 dev eth1"),
+        "{}",
+        default(&lab, false)
+    );
+    assert!(
+        default(&lab, true).contains("via 2001:db8:2::1 dev eth1"),
+        "{}",
+        default(&lab, true)
+    );
+    // The last one leaves nothing to hand over.
+    lab.ul(&["network", "disconnect", "second", &c]).ok();
+    assert_eq!(default(&lab, false).trim(), "");
+}
