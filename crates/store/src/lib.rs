@@ -28,6 +28,12 @@ pub enum Error {
     BadKey(String),
     #[error("this store handle is read-only (taken with a shared lock)")]
     ReadOnly,
+    #[error("state directory {path} is locked by {holder}, which did not let go within {secs} s; set UNDERLAY_LOCK_TIMEOUT (seconds) to wait longer")]
+    Busy {
+        path: PathBuf,
+        holder: String,
+        secs: u64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -71,40 +77,148 @@ pub trait Store: Send + Sync {
 #[derive(Debug)]
 pub struct DirStore {
     root: PathBuf,
+    lock_timeout: std::time::Duration,
 }
 
+/// How long a command waits for the state lock before giving up, unless UNDERLAY_LOCK_TIMEOUT
+/// (seconds) says otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// After how long a waiting command says what it waits for (on stderr).
+const LOCK_NOTICE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl DirStore {
-    /// Open (creating if needed, mode 0700) the state directory.
+    /// The state directory at `root`. Nothing is created until the first write (then the
+    /// directory, mode 0700): reading a state directory that is absent or read-only works and
+    /// leaves it as it is.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        let io_err = |source| Error::Io {
-            path: root.clone(),
-            source,
-        };
-        use std::os::unix::fs::PermissionsExt;
-        // One stat when it is there as it should be (every call of a CNI plugin opens it).
-        let ready = fs::metadata(&root)
-            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o777 == 0o700);
-        if !ready {
-            fs::create_dir_all(&root).map_err(io_err)?;
-            set_private(&root).map_err(io_err)?;
+        match fs::metadata(&root) {
+            Ok(m) if !m.is_dir() => {
+                return Err(Error::Io {
+                    path: root,
+                    source: io::Error::other("exists and is not a directory"),
+                })
+            }
+            _ => {}
         }
-        Ok(Self { root })
+        let lock_timeout = std::env::var("UNDERLAY_LOCK_TIMEOUT")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_LOCK_TIMEOUT, std::time::Duration::from_secs);
+        Ok(Self { root, lock_timeout })
+    }
+
+    /// Wait at most `timeout` for the state lock (default [`DEFAULT_LOCK_TIMEOUT`]).
+    pub fn with_lock_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn lock_file(&self) -> Result<File> {
-        let path = self.root.join("state.lock");
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|source| Error::Io { path, source })
+    fn lock_path(&self) -> PathBuf {
+        self.root.join("state.lock")
+    }
+
+    /// The directory, made private when this call makes it.
+    fn ensure_root(&self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let io_err = |source| Error::Io {
+            path: self.root.clone(),
+            source,
+        };
+        // One stat when it is there as it should be (every call of a CNI plugin opens it).
+        let ready = fs::metadata(&self.root)
+            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o777 == 0o700);
+        if !ready {
+            fs::create_dir_all(&self.root).map_err(io_err)?;
+            set_private(&self.root).map_err(io_err)?;
+        }
+        Ok(())
+    }
+
+    /// Take the lock on `file`, exclusive or shared: at once when it is free; else wait for
+    /// it, saying after a moment what holds it, and give up after the lock timeout.
+    fn acquire(&self, file: File, exclusive: bool) -> Result<File> {
+        let io_err = |source| Error::Io {
+            path: self.lock_path(),
+            source,
+        };
+        let attempt = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match attempt {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        }
+        // Held: a blocking wait on a thread of its own, so that it can be given up. If it is,
+        // the thread lets the lock go as soon as it gets it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("underlay-lock".into())
+            .spawn(move || {
+                let got = if exclusive {
+                    file.lock()
+                } else {
+                    file.lock_shared()
+                };
+                let _ = tx.send(got.map(|()| file));
+            })
+            .map_err(io_err)?;
+        let wait = |d| match rx.recv_timeout(d) {
+            Ok(got) => Some(got.map_err(io_err)),
+            Err(_) => None,
+        };
+        if let Some(got) = wait(LOCK_NOTICE.min(self.lock_timeout)) {
+            return got;
+        }
+        let holder = lock_holder(&self.lock_path());
+        if self.lock_timeout > LOCK_NOTICE {
+            eprintln!(
+                "underlay: waiting for the state lock {} held by {holder} (at most {} s)",
+                self.lock_path().display(),
+                self.lock_timeout.as_secs()
+            );
+            if let Some(got) = wait(self.lock_timeout - LOCK_NOTICE) {
+                return got;
+            }
+        }
+        Err(Error::Busy {
+            path: self.root.clone(),
+            holder: lock_holder(&self.lock_path()),
+            secs: self.lock_timeout.as_secs(),
+        })
+    }
+}
+
+/// Who holds the lock on `path`, from /proc/locks: "process PID (NAME)", or "another process".
+fn lock_holder(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(ino) = fs::metadata(path).map(|m| m.ino()) else {
+        return "another process".to_string();
+    };
+    let text = fs::read_to_string("/proc/locks").unwrap_or_default();
+    let pid = text.lines().find_map(|l| {
+        // "1: FLOCK  ADVISORY  WRITE 1234 00:2e:123456 0 EOF" (a waiter's line has "->")
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.get(1) != Some(&"FLOCK") || f.contains(&"->") {
+            return None;
+        }
+        let file_ino = f.get(5)?.rsplit(':').next()?.parse::<u64>().ok()?;
+        (file_ino == ino).then(|| f.get(4)?.parse::<u32>().ok())?
+    });
+    match pid {
+        Some(pid) if pid != std::process::id() => {
+            let name = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            format!("process {pid} ({})", name.trim())
+        }
+        _ => "another process".to_string(),
     }
 }
 
@@ -115,24 +229,32 @@ fn set_private(path: &Path) -> io::Result<()> {
 
 impl Store for DirStore {
     fn write(&self) -> Result<Box<dyn Txn + '_>> {
-        let lock = self.lock_file()?;
-        lock.lock().map_err(|source| Error::Io {
-            path: self.root.join("state.lock"),
-            source,
-        })?;
+        self.ensure_root()?;
+        let path = self.lock_path();
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Io { path, source })?;
         Ok(Box::new(DirTxn {
             root: &self.root,
-            _lock: lock,
+            _lock: Some(self.acquire(file, true)?),
             writable: true,
         }))
     }
 
+    /// A shared lock, taken on the lock file opened for reading: nothing is created. A state
+    /// directory without a lock file has never been written (or is being written for the very
+    /// first time): it is read as it is.
     fn read(&self) -> Result<Box<dyn Txn + '_>> {
-        let lock = self.lock_file()?;
-        lock.lock_shared().map_err(|source| Error::Io {
-            path: self.root.join("state.lock"),
-            source,
-        })?;
+        let path = self.lock_path();
+        let lock = match File::open(&path) {
+            Ok(file) => Some(self.acquire(file, false)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => return Err(Error::Io { path, source }),
+        };
         Ok(Box::new(DirTxn {
             root: &self.root,
             _lock: lock,
@@ -148,7 +270,7 @@ impl Store for DirStore {
 struct DirTxn<'a> {
     root: &'a Path,
     /// Holds the flock; dropping the file releases it (so does the process dying).
-    _lock: File,
+    _lock: Option<File>,
     writable: bool,
 }
 
@@ -588,8 +710,34 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("s");
-        DirStore::open(&root).unwrap();
+        let store = DirStore::open(&root).unwrap();
+        // Reading creates nothing.
+        assert!(store.read().unwrap().keys("networks").unwrap().is_empty());
+        assert!(!root.exists());
+        drop(store.write().unwrap());
         let mode = fs::metadata(&root).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
+    }
+
+    /// A held lock: the wait says what holds it and ends with an error naming it.
+    #[test]
+    fn a_held_lock_is_waited_for_a_bounded_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let held = store.write().unwrap();
+        let other = DirStore::open(dir.path())
+            .unwrap()
+            .with_lock_timeout(std::time::Duration::from_millis(300));
+        let err = other.write().err().expect("refused while held");
+        assert!(matches!(err, Error::Busy { .. }), "{err}");
+        assert!(
+            err.to_string().contains("did not let go within 0 s"),
+            "{err}"
+        );
+        // Readers wait for a writer too; once it lets go, both go ahead.
+        assert!(other.read().is_err());
+        drop(held);
+        drop(other.write().unwrap());
+        drop(other.read().unwrap());
     }
 }
