@@ -60,6 +60,9 @@ pub struct NetConf {
     pub state_dir: Option<String>,
     #[serde(rename = "cni.dev/valid-attachments", default)]
     pub valid_attachments: Option<Vec<Attachment>>,
+    /// Seconds a delegated IPAM plugin may take (default 60).
+    #[serde(rename = "ipamTimeout", default)]
+    pub ipam_timeout: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -131,6 +134,14 @@ fn invalid(msg: impl Into<String>) -> CniError {
 }
 
 impl NetConf {
+    /// How long a delegated IPAM plugin may take.
+    pub fn ipam_timeout(&self) -> std::time::Duration {
+        self.ipam_timeout.filter(|s| *s > 0).map_or(
+            crate::delegate::DEFAULT_TIMEOUT,
+            std::time::Duration::from_secs,
+        )
+    }
+
     pub fn ipam_kind(&self) -> IpamKind {
         match self
             .ipam
@@ -165,6 +176,89 @@ impl NetConf {
             ));
         }
         self.driver()?;
+        self.check_shapes()
+    }
+
+    /// Fields the spec gives a shape, of that shape: never ignored, nor copied into a result,
+    /// when they are of another.
+    fn check_shapes(&self) -> Result<(), CniError> {
+        fn kind(v: &Value) -> &'static str {
+            match v {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+            }
+        }
+        let want = |field: &str, v: &Value, ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(invalid(format!(
+                    "invalid {field}: expected {what}, got {} ({v})",
+                    kind(v)
+                )))
+            }
+        };
+        let strings = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+        if let Some(ipam) = &self.ipam {
+            want(
+                "\"ipam\"",
+                ipam,
+                ipam.is_object(),
+                "an object such as {\"type\": \"underlay\", ...}",
+            )?;
+            if let Some(t) = ipam.get("type") {
+                want(
+                    "\"ipam.type\"",
+                    t,
+                    t.is_string(),
+                    "the name of an IPAM plugin",
+                )?;
+            }
+        }
+        if let Some(dns) = &self.dns {
+            want(
+                "\"dns\"",
+                dns,
+                dns.is_object(),
+                "an object with nameservers, domain, search, options",
+            )?;
+            for key in ["nameservers", "search", "options"] {
+                if let Some(v) = dns.get(key) {
+                    want(
+                        &format!("\"dns.{key}\""),
+                        v,
+                        strings(v),
+                        "an array of strings",
+                    )?;
+                }
+            }
+            if let Some(v) = dns.get("domain") {
+                want("\"dns.domain\"", v, v.is_string(), "a string")?;
+            }
+        }
+        if let Some(args) = &self.args {
+            want(
+                "\"args\"",
+                args,
+                args.is_object(),
+                "an object such as {\"cni\": {\"ips\": [...]}}",
+            )?;
+            if let Some(cni) = args.get("cni") {
+                want("\"args.cni\"", cni, cni.is_object(), "an object")?;
+                if let Some(ips) = cni.get("ips") {
+                    want(
+                        "\"args.cni.ips\"",
+                        ips,
+                        strings(ips),
+                        "an array of address strings",
+                    )?;
+                }
+            }
+        }
         Ok(())
     }
 

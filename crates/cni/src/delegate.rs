@@ -1,16 +1,17 @@
 //! Running another IPAM plugin from CNI_PATH, as the spec's delegation describes: the same
 //! configuration on stdin, the same environment, the command given.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use engine::{ExternalIpam, RouteSpec};
 use ipnet::IpNet;
 use serde_json::Value;
 
-use crate::{CniError, Env, INVALID_CONFIG, IO_FAILURE};
+use crate::{CniError, Env, INVALID_CONFIG, IO_FAILURE, TRY_AGAIN_LATER};
 
 /// The plugin binary `name` in the CNI_PATH directories.
 fn find(name: &str, env: &Env) -> Result<PathBuf, CniError> {
@@ -32,12 +33,18 @@ fn find(name: &str, env: &Env) -> Result<PathBuf, CniError> {
         })
 }
 
-/// Run `plugin` with `command`; its result (if it printed one) or its error.
+/// How long a delegated IPAM plugin may take when the configuration does not say
+/// (`"ipamTimeout"`, seconds).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Run `plugin` with `command`; its result (if it printed one) or its error. A plugin that
+/// has not finished within `timeout` is killed, and the call fails with "try again later".
 pub fn exec(
     plugin: &str,
     command: &str,
     stdin: &[u8],
     env: &Env,
+    timeout: Duration,
 ) -> Result<Option<Value>, CniError> {
     let path = find(plugin, env)?;
     let mut child = Command::new(&path)
@@ -56,9 +63,55 @@ pub fn exec(
         // A plugin that exits without reading is judged by its exit status below.
         let _ = input.write_all(stdin);
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| CniError::new(IO_FAILURE, format!("IPAM plugin {}: {e}", path.display())))?;
+    // Its output is read beside the wait, so that a full pipe never stalls it.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let io = |e: std::io::Error| {
+        CniError::new(IO_FAILURE, format!("IPAM plugin {}: {e}", path.display()))
+    };
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(io)? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            // Our own child, by its handle.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CniError::new(
+                TRY_AGAIN_LATER,
+                format!(
+                    "IPAM plugin {plugin} did not finish {command} within {} s and was stopped (\"ipamTimeout\" in the configuration sets the limit, in seconds)",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let out = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
     let parsed: Option<Value> = serde_json::from_slice(&out.stdout).ok();
     if !out.status.success() {
         let code = parsed
@@ -161,4 +214,46 @@ pub fn addresses(plugin: &str, result: &Value) -> Result<ExternalIpam, CniError>
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    fn plugin(dir: &std::path::Path, name: &str, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A delegated IPAM plugin that hangs is stopped after the timeout, and the call fails
+    /// with "try again later" naming the knob; one that answers in time is heard.
+    #[test]
+    fn a_hanging_ipam_plugin_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        plugin(dir.path(), "hangs", "exec sleep 30");
+        plugin(
+            dir.path(),
+            "answers",
+            r#"cat >/dev/null; echo '{"cniVersion": "1.0.0", "ips": [{"address": "10.1.0.5/24"}]}'"#,
+        );
+        let env = Env {
+            path: dir.path().display().to_string(),
+            ..Env::default()
+        };
+        let e = exec("hangs", "ADD", b"{}", &env, Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e.code, TRY_AGAIN_LATER);
+        assert!(
+            e.msg
+                .contains("IPAM plugin hangs did not finish ADD within 0 s and was stopped")
+                && e.msg.contains("\"ipamTimeout\""),
+            "{}",
+            e.msg
+        );
+        let r = exec("answers", "ADD", b"{}", &env, Duration::from_secs(20))
+            .unwrap()
+            .unwrap();
+        assert_eq!(r["ips"][0]["address"], "10.1.0.5/24");
+    }
 }

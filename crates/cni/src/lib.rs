@@ -36,6 +36,7 @@ pub const INVALID_ENV: u32 = 4;
 pub const IO_FAILURE: u32 = 5;
 pub const DECODE_FAILURE: u32 = 6;
 pub const INVALID_CONFIG: u32 = 7;
+pub const TRY_AGAIN_LATER: u32 = 11;
 pub const NOT_AVAILABLE: u32 = 50;
 pub const CONFLICT: u32 = 100;
 pub const KERNEL: u32 = 101;
@@ -242,6 +243,19 @@ fn dispatch(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
         ));
         return Err(e);
     }
+    // STATUS and GC came with spec 1.1.0: a configuration of an earlier version does not
+    // allow them (the reference skel's answer and wording).
+    if matches!(env.command.as_str(), "STATUS" | "GC")
+        && !matches!(conf.cni_version.as_str(), "1.1.0")
+    {
+        return Err(CniError::new(
+            INCOMPATIBLE_VERSION,
+            format!(
+                "config version does not allow {} (cniVersion {:?}; it needs 1.1.0 or later)",
+                env.command, conf.cni_version
+            ),
+        ));
+    }
     conf.check_common()?;
     let call = Call { env, stdin, conf };
     match env.command.as_str() {
@@ -404,12 +418,24 @@ impl Call<'_> {
         // Another IPAM plugin first; released again if the link cannot be made.
         let (external, delegated) = match &ipam {
             IpamKind::Delegate(plugin) => {
-                let result =
-                    delegate::exec(plugin, "ADD", self.stdin, self.env)?.unwrap_or_default();
+                let result = delegate::exec(
+                    plugin,
+                    "ADD",
+                    self.stdin,
+                    self.env,
+                    self.conf.ipam_timeout(),
+                )?
+                .unwrap_or_default();
                 match delegate::addresses(plugin, &result) {
                     Ok(x) => (Some(x), Some(result)),
                     Err(e) => {
-                        let _ = delegate::exec(plugin, "DEL", self.stdin, self.env);
+                        let _ = delegate::exec(
+                            plugin,
+                            "DEL",
+                            self.stdin,
+                            self.env,
+                            self.conf.ipam_timeout(),
+                        );
                         return Err(e);
                     }
                 }
@@ -528,7 +554,13 @@ impl Call<'_> {
         e: CniError,
     ) -> Result<Value, CniError> {
         if let IpamKind::Delegate(plugin) = ipam {
-            let _ = delegate::exec(plugin, "DEL", self.stdin, self.env);
+            let _ = delegate::exec(
+                plugin,
+                "DEL",
+                self.stdin,
+                self.env,
+                self.conf.ipam_timeout(),
+            );
         }
         // A failed ADD leaves no network behind that it made itself.
         self.remove_if_unused(engine, made);
@@ -588,7 +620,13 @@ impl Call<'_> {
             }
         }
         if let IpamKind::Delegate(plugin) = ipam {
-            delegate::exec(&plugin, "DEL", self.stdin, self.env)?;
+            delegate::exec(
+                &plugin,
+                "DEL",
+                self.stdin,
+                self.env,
+                self.conf.ipam_timeout(),
+            )?;
         }
         Ok(())
     }
@@ -705,7 +743,13 @@ impl Call<'_> {
             ));
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
-            delegate::exec(&plugin, "CHECK", self.stdin, self.env)?;
+            delegate::exec(
+                &plugin,
+                "CHECK",
+                self.stdin,
+                self.env,
+                self.conf.ipam_timeout(),
+            )?;
         }
         Ok(())
     }
@@ -720,7 +764,13 @@ impl Call<'_> {
                 .map_err(|e| CniError::new(NOT_AVAILABLE, e.message))?;
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
-            delegate::exec(&plugin, "STATUS", self.stdin, self.env)?;
+            delegate::exec(
+                &plugin,
+                "STATUS",
+                self.stdin,
+                self.env,
+                self.conf.ipam_timeout(),
+            )?;
         }
         Ok(())
     }
@@ -755,7 +805,13 @@ impl Call<'_> {
             self.remove_if_unused(&engine, false);
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
-            delegate::exec(&plugin, "GC", self.stdin, self.env)?;
+            delegate::exec(
+                &plugin,
+                "GC",
+                self.stdin,
+                self.env,
+                self.conf.ipam_timeout(),
+            )?;
         }
         if !problems.is_empty() {
             return Err(CniError::new(KERNEL, problems.join("; ")));

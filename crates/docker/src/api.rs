@@ -128,8 +128,44 @@ fn parse<T: DeserializeOwned>(method: &str, body: &[u8]) -> Result<T, Reply> {
     } else {
         body
     };
-    serde_json::from_slice(body)
+    // Every request of both protocols is a JSON object (serde would also take an array for
+    // a struct, field by field).
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Reply::err(400, format!("cannot decode the {method} request: {e}")))?;
+    if !value.is_object() {
+        return Err(Reply::err(
+            400,
+            format!("cannot decode the {method} request: expected a JSON object, got {value}"),
+        ));
+    }
+    serde_json::from_value(value)
         .map_err(|e| Reply::err(400, format!("cannot decode the {method} request: {e}")))
+}
+
+/// A call about an existing network, on the socket of another driver than the network's
+/// (Docker never does that; a client that does gets told where the network is served).
+fn refuse_other_driver(
+    engine: &Engine,
+    driver: Driver,
+    method: &str,
+    body: &[u8],
+) -> Result<(), Reply> {
+    let req: NetworkRef = parse(method, body)?;
+    if req.network_id.is_empty() {
+        return Ok(());
+    }
+    match engine.network_config(&req.network_id) {
+        Ok(net) if net.driver() != driver => Err(Reply::err(
+            400,
+            format!(
+                "network {} is a {} network: its calls go to the underlay-{} driver, not underlay-{driver}",
+                net.short_id(),
+                net.driver(),
+                net.driver()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn engine_call<T>(r: engine::Result<T>) -> Result<T, Reply> {
@@ -267,6 +303,12 @@ fn address(field: &str, s: &str) -> Result<Option<IpNet>, Reply> {
 fn network_call(engine: &Engine, driver: Driver, call: &str, body: &[u8]) -> Outcome {
     let method = format!("NetworkDriver.{call}");
     let m = method.as_str();
+    if matches!(
+        call,
+        "CreateNetwork" | "DeleteNetwork" | "CreateEndpoint" | "DeleteEndpoint" | "Join" | "Leave"
+    ) {
+        refuse_other_driver(engine, driver, m, body)?;
+    }
     match call {
         "GetCapabilities" => Ok((
             json!({"Scope": "local", "ConnectivityScope": "global", "GwAllocChecker": true}),
@@ -495,6 +537,105 @@ mod tests {
                           "AuxAddresses": {"router2": "172.16.86.2/24"}}],
             "IPv6Data": []
         })
+    }
+
+    /// Every file of the state directory with its bytes.
+    fn state(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    todo.push(p);
+                } else {
+                    out.push((p.clone(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The corpus of malformed Docker requests (tests/corpus/malformed.jsonl, which the
+    /// fuzzing work seeds from): each is answered with its status and words, as Docker's JSON
+    /// with `Err`, and changes neither the store nor the kernel.
+    #[test]
+    fn malformed_requests_are_refused_and_change_nothing() {
+        let corpus = include_str!("../tests/corpus/malformed.jsonl");
+        let fx = fx();
+        // A network and a pool to aim at.
+        assert_eq!(
+            call(
+                &fx,
+                Role::MACVLAN,
+                "NetworkDriver.CreateNetwork",
+                create_net(json!({"parent": "eth0"}))
+            )
+            .status,
+            200
+        );
+        let pool = json!({"AddressSpace": "LocalDefault", "Pool": "10.9.0.0/24", "SubPool": "", "V6": false});
+        assert_eq!(
+            call(&fx, Role::IPAM, "IpamDriver.RequestPool", pool).status,
+            200
+        );
+        let before = state(fx._dir.path());
+        let links = fx.nl.links(&NsRef::Host).unwrap();
+        let other = "1111111111111111111111111111111111111111111111111111111111111111";
+        let mut n = 0;
+        for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+            let case: Value = serde_json::from_str(line).unwrap();
+            let role = match case["role"].as_str().unwrap() {
+                "macvlan" => Role::MACVLAN,
+                "ipvlan" => Role::IPVLAN,
+                _ => Role::IPAM,
+            };
+            let method = case["method"].as_str().unwrap();
+            // A new network's id for creates (the existing one would be a replay).
+            let nid = if method.ends_with("CreateNetwork") {
+                other
+            } else {
+                NID
+            };
+            let body = case["body"]
+                .as_str()
+                .unwrap()
+                .replace("@NID", nid)
+                .replace("@EID", EID);
+            let (reply, follow) = handle(&fx.engine, role, method, body.as_bytes());
+            assert_eq!(
+                reply.status,
+                case["status"].as_u64().unwrap() as u16,
+                "{line}: {reply:?}"
+            );
+            let err = reply.body["Err"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{line}: {reply:?}"));
+            assert!(err.contains(case["err"].as_str().unwrap()), "{line}: {err}");
+            assert!(follow.is_none(), "{line}");
+            assert_eq!(state(fx._dir.path()), before, "{line}: the store changed");
+            assert_eq!(
+                fx.nl.links(&NsRef::Host).unwrap(),
+                links,
+                "{line}: the kernel changed"
+            );
+            n += 1;
+        }
+        assert!(n >= 36, "{n} cases");
+        // A call about the macvlan network on the ipvlan socket is told where it belongs.
+        let r = call(
+            &fx,
+            Role::IPVLAN,
+            "NetworkDriver.Join",
+            json!({"NetworkID": NID, "EndpointID": EID, "SandboxKey": "/x"}),
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.body["Err"],
+            format!("network {} is a macvlan network: its calls go to the underlay-macvlan driver, not underlay-ipvlan", &NID[..12])
+        );
+        assert_eq!(state(fx._dir.path()), before);
     }
 
     #[test]

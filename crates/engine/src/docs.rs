@@ -8,8 +8,8 @@
 //! endpoints/<id>/<slot>       one document per endpoint, named by what looks it up: the
 //!                             namespace (ns-DEV-INO), the CNI attachment (cni-CID-IFNAME) or the
 //!                             runtime's endpoint id (ep-ID)
-//! names/<name>, parents/<p>-<id>  the index (hints checked against the documents, rebuilt
-//!                             by restore)
+//! names/<name>, parents/<p>/<id>  the index, each entry twice (name-copies/, parent-copies/):
+//!                             hints checked against the documents, rebuilt by restore
 //! ```
 //!
 //! An attach reserves its addresses in `allocs` first and writes its endpoint document (the
@@ -502,50 +502,46 @@ pub(crate) fn for_write(txn: &mut dyn Txn, mut net: Network) -> Result<Network> 
 // Network documents are the truth; the index entries let an operation touch only the networks
 // it concerns instead of reading every document. Entries are written before the document and
 // removed after it, checked against the document on every use, and rebuilt by `restore`, so a
-// process killed between two writes leaves at worst a stale hint.
+// process killed between two writes leaves at worst a stale hint. Each entry is written twice
+// (`names/` and `name-copies/`, `parents/` and `parent-copies/`): a lost or damaged entry
+// never hides a network, lets a second one take its name, or lets a subnet overlap one on its
+// parent unseen, at the price of a second small file, never of reading every document.
 
-fn name_key(name: &str) -> String {
-    format!("names/{}", hex(name))
+/// The two places of a network name's entry.
+fn name_keys(name: &str) -> [String; 2] {
+    let h = hex(name);
+    [format!("names/{h}"), format!("name-copies/{h}")]
 }
 
-/// The entry saying that network `id` is on `parent`: `parents/<hex parent>-<id>`, all in one
-/// directory, so that one listing both finds a parent's networks and tells whether entries
-/// were lost (see `index_complete`).
-fn parent_entry(parent: &str, id: &str) -> String {
-    format!("{}{id}", parent_prefix(parent))
+/// The two directories of a parent's entries (one per network on it, named by its id).
+fn parent_dirs(parent: &str) -> [String; 2] {
+    let h = hex(parent);
+    [format!("parents/{h}"), format!("parent-copies/{h}")]
 }
 
-fn parent_prefix(parent: &str) -> String {
-    format!("parents/{}-", hex(parent))
-}
-
-/// The network called `name`, if any (its document only). The index is asked first; when it
-/// has no entry, or one that does not match, and may have lost entries (see
-/// `index_complete`), the documents are asked: a damaged index never makes a network "not
-/// found" or lets a second one take its name.
+/// The network called `name`, if any (its document only): the first of the name's two
+/// entries that names a network of that name. An entry that names none (a damaged one, or a
+/// stale one) sends the lookup to the documents, so that a network is found whatever
+/// happened to its entry.
 pub(crate) fn find_by_name(txn: &dyn Txn, name: &str) -> Result<Option<Network>> {
-    match txn.get(&name_key(name))? {
-        Some(id) => {
+    let mut doubt = false;
+    for key in name_keys(name) {
+        if let Some(id) = txn.get(&key)? {
             let id = String::from_utf8_lossy(&id).into_owned();
-            if let Some(n) = load_head(txn, &id)?.filter(|n| n.name == name) {
-                return Ok(Some(n));
+            match load_head(txn, &id)? {
+                Some(n) if n.name == name => return Ok(Some(n)),
+                _ => doubt = true,
             }
         }
-        None if index_complete(txn, "names")? => return Ok(None),
-        None => {}
+    }
+    if !doubt {
+        return Ok(None);
     }
     let (all, _) = load_all_configs(txn)?;
     match all.into_iter().find(|n| n.name == name) {
         Some(n) => load_head(txn, &n.id),
         None => Ok(None),
     }
-}
-
-/// Whether the index under `dir` has at least one entry per network document: entries are
-/// written before a document and removed after it, so a shortfall means entries were lost
-/// (and lookups must ask the documents). Two directory listings, no document read.
-fn index_complete(txn: &dyn Txn, dir: &str) -> Result<bool> {
-    Ok(txn.keys(dir)?.len() >= txn.keys("networks")?.len())
 }
 
 /// A network's document by exact name, exact id, or unique id prefix (Docker's lookup order),
@@ -591,37 +587,27 @@ pub(crate) fn find_net(txn: &dyn Txn, key: &str) -> Result<Network> {
 }
 
 /// Every network whose parent has index key `parent` (see `Parent::index_key`: a host link's
-/// name), without endpoints.
+/// name), without endpoints: those either of the parent's two entry directories names.
 pub(crate) fn on_parent(txn: &dyn Txn, parent: &str) -> Result<Vec<Network>> {
-    let mut out = Vec::new();
-    let entries = txn.keys("parents")?;
-    if entries.len() >= txn.keys("networks")?.len() {
-        let prefix = parent_prefix(parent);
-        // (`parents/<hex parent>/<id>`: as earlier versions wrote it, until restore.)
-        let earlier = format!("parents/{}/", hex(parent));
-        let ids = entries
-            .iter()
-            .filter_map(|k| k.strip_prefix(&prefix).or_else(|| k.strip_prefix(&earlier)));
-        for id in ids {
-            match load_head(txn, id)? {
-                Some(n) if n.parent.index_key() == parent => out.push(n),
-                Some(_) => {}
-                // Its documents are lost but its endpoints remain: its addresses are on links
-                // on this parent, and nothing may be made to overlap them unseen.
-                None if !txn.keys(&endpoints_dir(id))?.is_empty() => {
-                    return Err(Error::store(format!(
-                        "network {id} on parent {parent} has lost its documents (networks/{id}, network-copies/{id}) while it has endpoints: restore them from a backup, or remove endpoints/{id} from the state directory once its containers are gone, then run `underlay network restore`"
-                    )))
-                }
-                None => {}
-            }
+    let mut ids = std::collections::BTreeSet::new();
+    for dir in parent_dirs(parent) {
+        for key in txn.keys(&dir)? {
+            ids.insert(key.rsplit('/').next().unwrap_or_default().to_string());
         }
-    } else {
-        // Entries were lost: every network's document says where it is.
-        for n in load_all_configs(txn)?.0 {
-            if n.parent.index_key() == parent {
-                out.extend(load_head(txn, &n.id)?);
+    }
+    let mut out = Vec::new();
+    for id in &ids {
+        match load_head(txn, id)? {
+            Some(n) if n.parent.index_key() == parent => out.push(n),
+            Some(_) => {}
+            // Its documents are lost but its endpoints remain: its addresses are on links
+            // on this parent, and nothing may be made to overlap them unseen.
+            None if !txn.keys(&endpoints_dir(id))?.is_empty() => {
+                return Err(Error::store(format!(
+                    "network {id} on parent {parent} has lost its documents (networks/{id}, network-copies/{id}) while it has endpoints: restore them from a backup, or remove endpoints/{id} from the state directory once its containers are gone, then run `underlay network restore`"
+                )))
             }
+            None => {}
         }
     }
     // Oldest first, so messages name the network that was there first.
@@ -629,17 +615,32 @@ pub(crate) fn on_parent(txn: &dyn Txn, parent: &str) -> Result<Vec<Network>> {
     Ok(out)
 }
 
+/// The index entries of a network: (key, value).
+fn entries(net: &Network) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = name_keys(&net.name)
+        .into_iter()
+        .map(|k| (k, net.id.as_bytes().to_vec()))
+        .collect();
+    for dir in parent_dirs(&net.parent.index_key()) {
+        out.push((format!("{dir}/{}", net.id), Vec::new()));
+    }
+    out
+}
+
 pub(crate) fn index_add(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    txn.put_unsynced(&name_key(&net.name), net.id.as_bytes())?;
-    txn.put_unsynced(&parent_entry(&net.parent.index_key(), &net.id), b"")?;
+    for (key, value) in entries(net) {
+        txn.put_unsynced(&key, &value)?;
+    }
     Ok(())
 }
 
 pub(crate) fn index_remove(txn: &mut dyn Txn, net: &Network) -> Result<()> {
-    if txn.get(&name_key(&net.name))?.as_deref() == Some(net.id.as_bytes()) {
-        txn.delete(&name_key(&net.name))?;
+    for (key, value) in entries(net) {
+        // A name entry goes only while it is this network's.
+        if value.is_empty() || txn.get(&key)?.as_deref() == Some(value.as_slice()) {
+            txn.delete(&key)?;
+        }
     }
-    txn.delete(&parent_entry(&net.parent.index_key(), &net.id))?;
     Ok(())
 }
 
@@ -651,19 +652,17 @@ pub(crate) fn reindex(
     nets: &[Network],
     unreadable: &std::collections::BTreeSet<String>,
 ) -> Result<()> {
-    let mut want: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for n in nets {
-        want.insert(name_key(&n.name), n.id.as_bytes().to_vec());
-        want.insert(parent_entry(&n.parent.index_key(), &n.id), Vec::new());
+    let want: BTreeMap<String, Vec<u8>> = nets.iter().flat_map(entries).collect();
+    let mut have = Vec::new();
+    for dir in ["names", "name-copies", "parents", "parent-copies"] {
+        have.extend(txn.keys(dir)?);
     }
-    let mut have = txn.keys("names")?;
-    have.extend(txn.keys("parents")?);
     for key in have {
-        let of_unreadable = if key.starts_with("names/") {
+        let of_unreadable = if key.starts_with("name") {
             txn.get(&key)?
                 .is_some_and(|id| unreadable.contains(String::from_utf8_lossy(&id).as_ref()))
         } else {
-            unreadable.contains(key.rsplit(['/', '-']).next().unwrap_or_default())
+            unreadable.contains(key.rsplit('/').next().unwrap_or_default())
         };
         if !want.contains_key(&key) && !of_unreadable {
             txn.delete(&key)?;

@@ -486,6 +486,49 @@ fn check_gc_status_and_every_error_code() {
             1,
             "incompatible CNI versions",
         ),
+        // Fields the spec gives a shape, of another shape: refused, never ignored.
+        (
+            bad(&lab, with("ipam", json!("underlay")), "", &a, "eth0"),
+            7,
+            "invalid \"ipam\": expected an object",
+        ),
+        (
+            bad(&lab, with("ipam", json!({"type": 5})), "", &a, "eth0"),
+            7,
+            "invalid \"ipam.type\": expected the name of an IPAM plugin, got a number",
+        ),
+        (
+            bad(&lab, with("dns", json!(["8.8.8.8"])), "", &a, "eth0"),
+            7,
+            "invalid \"dns\": expected an object",
+        ),
+        (
+            bad(
+                &lab,
+                with("dns", json!({"nameservers": "8.8.8.8"})),
+                "",
+                &a,
+                "eth0",
+            ),
+            7,
+            "invalid \"dns.nameservers\": expected an array of strings, got a string",
+        ),
+        (
+            bad(&lab, with("args", json!("IP=1.2.3.4")), "", &a, "eth0"),
+            7,
+            "invalid \"args\": expected an object",
+        ),
+        (
+            bad(
+                &lab,
+                with("args", json!({"cni": {"ips": "172.16.86.9"}})),
+                "",
+                &a,
+                "eth0",
+            ),
+            7,
+            "invalid \"args.cni.ips\": expected an array of address strings",
+        ),
         (
             bad(&lab, with("mode", json!("bogus")), "", &a, "eth0"),
             7,
@@ -797,7 +840,13 @@ fn link_in_container_puts_the_interface_on_the_containers_own_link() {
     let mut prev = conf.clone();
     prev["prevResult"] = r.clone();
     assert_eq!(cmd(&lab, "CHECK", "ctr", &c, &prev).code, 0);
-    assert_eq!(cmd(&lab, "STATUS", "", &c, &conf).code, 0);
+    // STATUS came with spec 1.1.0: a 1.0.0 configuration does not allow it.
+    let r = cmd(&lab, "STATUS", "", &c, &conf);
+    assert_eq!(code_of(&r), 1, "{r:?}");
+    assert!(json_of(&r)["msg"]
+        .as_str()
+        .unwrap()
+        .starts_with("config version does not allow STATUS"));
     // Deleted behind our back: restore puts it back on the container's link.
     lab.ip(&c, &["link", "del", "eth0"]);
     let report = lab.ul(&["network", "restore"]).ok();

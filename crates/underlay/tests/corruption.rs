@@ -175,7 +175,7 @@ fn case(doc: Doc, how: Damage) {
             b_id.as_bytes(),
         ),
         Doc::ParentIndex => damage(
-            &root.join(format!("parents/{}-{a_id}.json", hex("eth0"))),
+            &root.join(format!("parents/{}/{a_id}.json", hex("eth0"))),
             how,
             shape,
         ),
