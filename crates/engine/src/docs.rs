@@ -34,6 +34,10 @@ fn alloc_key(id: &str) -> String {
     format!("allocs/{id}")
 }
 
+fn alloc_copy_key(id: &str) -> String {
+    format!("alloc-copies/{id}")
+}
+
 fn endpoints_dir(id: &str) -> String {
     format!("endpoints/{id}")
 }
@@ -258,11 +262,25 @@ fn assemble(
     let allocs = alloc_key(id);
     let allocs_read = match txn.get(&allocs)? {
         Some(bytes) => {
-            let set = decode::<Vec<ipam::AddrSet>>(&allocs, &bytes).and_then(|sets| {
-                net.ipam
-                    .set_allocations(sets)
-                    .map_err(|e| Error::store(format!("state document {allocs}: {e}")))
-            });
+            // Written twice: two that differ are one rolled back, or a write cut off between
+            // them; either way the endpoints say what is held.
+            let copy = alloc_copy_key(id);
+            let agree = match txn.get(&copy)? {
+                Some(c) => (c == bytes).then_some(()).ok_or_else(|| {
+                    Error::store(format!(
+                        "state documents {allocs} and {copy} differ (one was rolled back, or a write was cut off between them)"
+                    ))
+                }),
+                // Written by an earlier version: the next write makes the copy.
+                None => Ok(()),
+            };
+            let set = agree
+                .and_then(|()| decode::<Vec<ipam::AddrSet>>(&allocs, &bytes))
+                .and_then(|sets| {
+                    net.ipam
+                        .set_allocations(sets)
+                        .map_err(|e| Error::store(format!("state document {allocs}: {e}")))
+                });
             match (set, damaged.as_deref_mut()) {
                 (Ok(()), _) => true,
                 (Err(e), Some(damaged)) => {
@@ -393,10 +411,9 @@ fn head_bytes(net: &Network) -> Result<Vec<u8>> {
 /// addresses were on) `restore` recomputes it from the endpoint documents.
 pub(crate) fn save_alloc(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     let sets = net.ipam.allocations();
-    txn.put_unsynced(
-        &alloc_key(&net.id),
-        &encode(&format!("the allocations of {}", net.name), &sets)?,
-    )?;
+    let bytes = encode(&format!("the allocations of {}", net.name), &sets)?;
+    txn.put_unsynced(&alloc_key(&net.id), &bytes)?;
+    txn.put_unsynced(&alloc_copy_key(&net.id), &bytes)?;
     Ok(())
 }
 
@@ -436,6 +453,7 @@ pub(crate) fn delete_all(txn: &mut dyn Txn, net: &Network) -> Result<()> {
         txn.delete(&key)?;
     }
     txn.delete(&alloc_key(&net.id))?;
+    txn.delete(&alloc_copy_key(&net.id))?;
     txn.delete(&net.key())?;
     txn.delete(&copy_key(&net.id))?;
     Ok(())
@@ -678,6 +696,7 @@ pub(crate) fn reindex(
     let mut orphans = txn.keys("allocs")?;
     orphans.extend(txn.keys("endpoints")?);
     orphans.extend(txn.keys("network-copies")?);
+    orphans.extend(txn.keys("alloc-copies")?);
     for key in orphans {
         let id = key.split('/').nth(1).unwrap_or_default();
         if !live.contains(id) {

@@ -349,3 +349,30 @@ fn a_link_on_another_hosts_parent_is_never_adopted() {
         .ip(&theirs, &["-4", "addr", "show", "dev", "eth0"])
         .contains("172.16.86.2/24"));
 }
+
+/// Allocations rolled back to an earlier, valid version (a file restored from a backup)
+/// never hand out an address that an endpoint holds.
+#[test]
+fn rolled_back_allocations_hand_out_nothing_held() {
+    need_root!();
+    let mut lab = Lab::guide();
+    lab.guide_net("a", &[]);
+    let cs: Vec<String> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|c| lab.container(c))
+        .collect();
+    lab.ul(&["network", "connect", "a", &cs[0]]).ok();
+    let id = lab.inspect("a")["Id"].as_str().unwrap().to_string();
+    let file = lab.state.path().join(format!("allocs/{id}.json"));
+    let earlier = std::fs::read(&file).unwrap();
+    lab.ul(&["network", "connect", "a", &cs[1]]).ok();
+    std::fs::write(&file, &earlier).unwrap();
+    lab.ul(&["network", "connect", "a", &cs[2]]).ok();
+    kernel_addresses(&lab, &cs);
+    let r = lab.ul(&["network", "restore"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(lab
+        .ul(&["network", "restore"])
+        .ok()
+        .contains("nothing to restore"));
+}
