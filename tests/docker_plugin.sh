@@ -193,8 +193,13 @@ eq "the host is as before" "$(host_view)" "$HOST0"
 
 echo "== 5. bad input through the docker CLI"
 $D network create -d underlay-macvlan --subnet=172.16.86.0/24 -o parent=eth0 taken >/dev/null
-$D network create -d underlay-ipvlan --subnet=172.16.87.0/24 -o parent=eth1 ipv >/dev/null
-learned taken || true; learned ipv || true
+# Whether this kernel makes ipvlan links (underlay probes that itself at create).
+HAVE_IPVLAN=0
+if ip -n $DK_HOST link add ul-probe type ipvlan mode l2 link eth1 2>/dev/null; then
+  ip -n $DK_HOST link del ul-probe; HAVE_IPVLAN=1
+fi
+[ $HAVE_IPVLAN = 0 ] || $D network create -d underlay-ipvlan --subnet=172.16.87.0/24 -o parent=eth1 ipv >/dev/null
+learned taken || true; [ $HAVE_IPVLAN = 0 ] || learned ipv || true
 before="$(host_view)|$(ulnames)|$(pools)|$($D network ls -q | sort | tr '\n' ' ')"
 bad() { # expected message, docker arguments...
   local want=$1; shift
@@ -230,20 +235,20 @@ bad "subnet 172.16.86.0/25 overlaps with subnet 172.16.86.0/24 of network taken 
   network create -d underlay-macvlan --ipam-driver underlay --subnet=172.16.86.0/25 -o parent=eth0 x12
 bad "underlay's IPAM does not pick subnets on a physical network" \
   network create -d underlay-macvlan --ipam-driver underlay -o parent=eth0 x13
-bad "a parent cannot carry macvlan and ipvlan links at once" \
-  network create -d underlay-ipvlan --subnet=172.16.89.0/24 -o parent=eth0 x14
-bad "ipvlan interfaces do not support custom mac address assignment" \
-  run -d --name x15 --net=ipv --mac-address 02:42:ac:11:00:05 $DK_IMAGE sleep 1
-if ip -n $DK_HOST link add ul-probe type ipvlan mode l2 link eth1 2>/dev/null; then
-  ip -n $DK_HOST link del ul-probe
+if [ $HAVE_IPVLAN = 1 ]; then
+  bad "a parent cannot carry macvlan and ipvlan links at once" \
+    network create -d underlay-ipvlan --subnet=172.16.89.0/24 -o parent=eth0 x14
+  bad "ipvlan interfaces do not support custom mac address assignment" \
+    run -d --name x15 --net=ipv --mac-address 02:42:ac:11:00:05 $DK_IMAGE sleep 1
 else
-  bad "failed to create the ipvlan port: operation not supported (this kernel lacks ipvlan support" \
-    run -d --name x16 --net=ipv $DK_IMAGE sleep 1
+  # Refused at create, naming the missing feature, instead of at the first container.
+  bad "-d ipvlan: this kernel lacks ipvlan support (CONFIG_IPVLAN / module ipvlan)" \
+    network create -d underlay-ipvlan --subnet=172.16.87.0/24 -o parent=eth1 ipv
 fi
-$D rm -f x15 x16 >/dev/null 2>&1 || true
+$D rm -f x15 >/dev/null 2>&1 || true
 eq "nothing changed: host, underlay's networks and pools, Docker's networks" \
   "$(host_view)|$(ulnames)|$(pools)|$($D network ls -q | sort | tr '\n' ' ')" "$before"
-$D network rm taken ipv >/dev/null
+$D network rm taken >/dev/null; [ $HAVE_IPVLAN = 0 ] || $D network rm ipv >/dev/null
 
 echo "== 6. socket activation"
 underlay_stop

@@ -744,6 +744,32 @@ fn missing_kernel_features_fail_cleanly() {
         lab.ul(&["network", "rm", "vlan50"]).ok();
         assert_eq!(links, lab.links(&host));
     }
+    // ipvlan: probed at create, not found missing at the first connect.
+    let r = lab.ul(&[
+        "network",
+        "create",
+        "-d",
+        "ipvlan",
+        "--subnet=172.16.52.0/24",
+        "-o",
+        "parent=eth0",
+        "ipv",
+    ]);
+    if r.code != 0 {
+        assert!(
+            r.stderr
+                .contains("-d ipvlan: this kernel lacks ipvlan support (CONFIG_IPVLAN"),
+            "{r:?}"
+        );
+        assert!(lab.store_docs().is_empty(), "nothing stored");
+    } else {
+        lab.ul(&["network", "rm", "ipv"]).ok();
+    }
+    assert_eq!(
+        links,
+        lab.links(&host),
+        "the probe touched nothing of the host's"
+    );
     // No parent: a dummy link.
     let r = lab.ul(&["network", "create", "--subnet=172.16.51.0/24", "nodummy"]);
     if r.code != 0 {
