@@ -260,6 +260,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
                     ))
                 }
             };
+            check_log_level(&a.log_level)?;
             let code = docker::run(docker::Config {
                 state_dir: cli.state_dir,
                 plugin_dir: a.plugin_dir,
@@ -272,6 +273,30 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             });
             Ok(ExitCode::from(code as u8))
         }
+    }
+}
+
+/// A log level, or a tracing filter of directives (`target=level`, comma-separated): a bare
+/// word that is no level would be taken as a target's name and silence everything else.
+fn check_log_level(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let ok = !filter.trim().is_empty()
+        && filter.split(',').all(|d| {
+            let d = d.trim();
+            match d.rsplit_once('=') {
+                Some((target, level)) => {
+                    !target.is_empty() && LEVELS.contains(&level.to_ascii_lowercase().as_str())
+                }
+                None => LEVELS.contains(&d.to_ascii_lowercase().as_str()),
+            }
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid --log-level {filter:?}: expected one of {}, or directives such as underlay_docker=debug,info",
+            LEVELS.join(", ")
+        ))
     }
 }
 

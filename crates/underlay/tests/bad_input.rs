@@ -51,6 +51,9 @@ const CASES: &[(&[&str], &str)] = &[
     (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=averyverylongname0", "x"], "interface names are at most 15 bytes"),
     // (On a kernel without ipvlan the create says that instead; either names ipvlan.)
     (&["network", "create", "-d", "ipvlan", "--subnet=10.1.0.0/16", "-o", "parent=eth0", "x"], "ipvlan"),
+    // daemon
+    (&["daemon", "--log-level", "bogus"], "invalid --log-level \"bogus\": expected one of off, error, warn, info, debug, trace"),
+    (&["daemon", "--read-timeout", "0"], "--read-timeout"),
     // connect
     (&["network", "connect", "--ip", "172.16.86.1", "pub_net", "@C2"], "172.16.86.1"),
     (&["network", "connect", "--ip", "172.16.86.0", "pub_net", "@C2"], "172.16.86.0"),
