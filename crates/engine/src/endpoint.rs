@@ -229,6 +229,9 @@ impl Engine {
             )));
         }
         refuse_second_passthru(&*txn, &net)?;
+        if let Some(m) = &mac {
+            refuse_mac_in_use(&*txn, &net, m)?;
+        }
         let has_v4 = net.ipam.has_family(ipam::Family::V4);
         if ip4.is_some() && !has_v4 {
             return Err(Error::invalid(format!(
@@ -1017,6 +1020,34 @@ pub(crate) fn refuse_second_passthru(txn: &dyn store::Txn, net: &Network) -> Res
     )))
 }
 
+/// A MAC asked for that an endpoint on the same parent has already (the kernel would only
+/// say "address already in use"): refused naming it and its holder. Reads the endpoints of
+/// the parent's networks, only when a MAC is asked for.
+fn refuse_mac_in_use(txn: &dyn store::Txn, net: &Network, mac: &[u8; 6]) -> Result<()> {
+    if net.parent.in_container() {
+        return Ok(());
+    }
+    let wanted = netlink::format_mac(mac);
+    for other in crate::on_parent(txn, &net.parent.index_key())? {
+        let Some(other) = crate::load(txn, &other.id)? else {
+            continue;
+        };
+        if let Some(ep) = other
+            .endpoints
+            .values()
+            .find(|e| e.mac.as_deref() == Some(&wanted))
+        {
+            return Err(Error::conflict(format!(
+                "invalid --mac-address {wanted}: it is already in use on parent interface {} by {} (network {})",
+                net.parent.name(),
+                ep.name,
+                other.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Remove an endpoint from the network (as loaded) and give its addresses back.
 pub(crate) fn drop_endpoint(net: &mut Network, id: &str) {
     if let Some(ep) = net.endpoints.remove(id) {
@@ -1048,6 +1079,11 @@ fn port_error(net: &Network, e: &netlink::Error) -> Error {
     );
     if e.is_unsupported() && net.driver() == Driver::Ipvlan {
         msg.push_str(" (this kernel lacks ipvlan support: CONFIG_IPVLAN / module ipvlan)");
+    } else if e.errno() == Some(libc::EADDRINUSE) {
+        msg.push_str(&format!(
+            " (a link on parent interface {} has that MAC address already)",
+            net.parent.name()
+        ));
     } else if e.errno() == Some(libc::EBUSY) {
         msg.push_str(&format!(
             " (parent interface {} is enslaved to a bond or bridge, or already carries {} links)",

@@ -64,6 +64,7 @@ const CASES: &[(&[&str], &str)] = &[
     (&["network", "connect", "--ip", "2001:db8::5", "pub_net", "@C2"], "invalid --ip 2001:db8::5: it is an IPv6 address"),
     (&["network", "connect", "--ip6", "2001:db8::5", "pub_net", "@C2"], "network pub_net has no IPv6 subnet"),
     (&["network", "connect", "--mac-address", "zz", "pub_net", "@C2"], "invalid --mac-address \"zz\""),
+    (&["network", "connect", "--mac-address", "02:42:ac:10:56:0a", "pub_net", "@C2"], "invalid --mac-address 02:42:ac:10:56:0a: it is already in use on parent interface eth0 by @C1 (network pub_net)"),
     (&["network", "connect", "--mac-address", "01:00:5e:00:00:01", "pub_net", "@C2"], "unicast"),
     (&["network", "connect", "--ifname", "averyverylongname0", "pub_net", "@C2"], "interface names are at most 15 bytes"),
     (&["network", "connect", "--ifname", "lo", "pub_net", "@C2"], "interface lo already exists in network namespace"),
@@ -85,8 +86,17 @@ fn invalid_commands_are_refused_and_change_nothing() {
     lab.guide_net("pub_net", &[]);
     let c1 = lab.container("c1");
     let c2 = lab.container("c2");
-    lab.ul(&["network", "connect", "--ip", "172.16.86.10", "pub_net", &c1])
-        .ok();
+    lab.ul(&[
+        "network",
+        "connect",
+        "--ip",
+        "172.16.86.10",
+        "--mac-address",
+        "02:42:ac:10:56:0a",
+        "pub_net",
+        &c1,
+    ])
+    .ok();
     assert!(CASES.len() >= 30);
     let mut failures = Vec::new();
     for (args, expected) in CASES {
@@ -95,6 +105,7 @@ fn invalid_commands_are_refused_and_change_nothing() {
             .map(|a| a.replace("@C1", &c1).replace("@C2", &c2))
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let expected = expected.replace("@C1", &c1);
         let host_before = lab.host_snapshot();
         let c2_before = lab.links(&c2);
         let store_before = lab.store_snapshot();
@@ -103,7 +114,7 @@ fn invalid_commands_are_refused_and_change_nothing() {
             failures.push(format!("{args:?} succeeded: {}", r.stdout));
             continue;
         }
-        if !r.stderr.contains(expected) {
+        if !r.stderr.contains(&expected) {
             failures.push(format!("{args:?}: expected {expected:?} in {:?}", r.stderr));
         }
         if !r.stderr.starts_with("Error: ") && !r.stderr.starts_with("error: ") {
