@@ -391,6 +391,17 @@ impl Call<'_> {
         Err(kept_changing(&self.conf.name))
     }
 
+    /// Run the configuration's IPAM plugin `plugin` with `command` (see `delegate::exec`).
+    fn delegate(&self, plugin: &str, command: &str) -> Result<Option<Value>, CniError> {
+        delegate::exec(
+            plugin,
+            command,
+            self.stdin,
+            self.env,
+            self.conf.ipam_timeout(),
+        )
+    }
+
     fn add(&self) -> Result<Value, CniError> {
         self.env
             .require(&["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"])?;
@@ -418,24 +429,11 @@ impl Call<'_> {
         // Another IPAM plugin first; released again if the link cannot be made.
         let (external, delegated) = match &ipam {
             IpamKind::Delegate(plugin) => {
-                let result = delegate::exec(
-                    plugin,
-                    "ADD",
-                    self.stdin,
-                    self.env,
-                    self.conf.ipam_timeout(),
-                )?
-                .unwrap_or_default();
+                let result = self.delegate(plugin, "ADD")?.unwrap_or_default();
                 match delegate::addresses(plugin, &result) {
                     Ok(x) => (Some(x), Some(result)),
                     Err(e) => {
-                        let _ = delegate::exec(
-                            plugin,
-                            "DEL",
-                            self.stdin,
-                            self.env,
-                            self.conf.ipam_timeout(),
-                        );
+                        let _ = self.delegate(plugin, "DEL");
                         return Err(e);
                     }
                 }
@@ -554,13 +552,7 @@ impl Call<'_> {
         e: CniError,
     ) -> Result<Value, CniError> {
         if let IpamKind::Delegate(plugin) = ipam {
-            let _ = delegate::exec(
-                plugin,
-                "DEL",
-                self.stdin,
-                self.env,
-                self.conf.ipam_timeout(),
-            );
+            let _ = self.delegate(plugin, "DEL");
         }
         // A failed ADD leaves no network behind that it made itself.
         self.remove_if_unused(engine, made);
@@ -620,13 +612,7 @@ impl Call<'_> {
             }
         }
         if let IpamKind::Delegate(plugin) = ipam {
-            delegate::exec(
-                &plugin,
-                "DEL",
-                self.stdin,
-                self.env,
-                self.conf.ipam_timeout(),
-            )?;
+            self.delegate(&plugin, "DEL")?;
         }
         Ok(())
     }
@@ -743,13 +729,7 @@ impl Call<'_> {
             ));
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
-            delegate::exec(
-                &plugin,
-                "CHECK",
-                self.stdin,
-                self.env,
-                self.conf.ipam_timeout(),
-            )?;
+            self.delegate(&plugin, "CHECK")?;
         }
         Ok(())
     }
@@ -764,13 +744,7 @@ impl Call<'_> {
                 .map_err(|e| CniError::new(NOT_AVAILABLE, e.message))?;
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
-            delegate::exec(
-                &plugin,
-                "STATUS",
-                self.stdin,
-                self.env,
-                self.conf.ipam_timeout(),
-            )?;
+            self.delegate(&plugin, "STATUS")?;
         }
         Ok(())
     }
@@ -805,13 +779,7 @@ impl Call<'_> {
             self.remove_if_unused(&engine, false);
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
-            delegate::exec(
-                &plugin,
-                "GC",
-                self.stdin,
-                self.env,
-                self.conf.ipam_timeout(),
-            )?;
+            self.delegate(&plugin, "GC")?;
         }
         if !problems.is_empty() {
             return Err(CniError::new(KERNEL, problems.join("; ")));

@@ -236,13 +236,7 @@ impl Engine {
         holders: &Holders,
         report: &mut RestoreReport,
     ) -> bool {
-        let held: BTreeSet<IpAddr> = net
-            .endpoints
-            .values()
-            .flat_map(|e| [e.ipv4, e.ipv6])
-            .flatten()
-            .map(|a| a.addr())
-            .collect();
+        let held: BTreeSet<IpAddr> = net.held_addrs().collect();
         let reserved: u128 = net.ipam.allocations().iter().map(|s| s.count()).sum();
         let held_reserved = held.iter().filter(|ip| net.ipam.is_allocated(**ip)).count() as u128;
         if reserved == held_reserved {
@@ -278,13 +272,7 @@ impl Engine {
         }
         let parent = self.link(&NsRef::Host, net.parent.name()).ok()??;
         let host = netlink::netns::identity(std::path::Path::new("/proc/thread-self/ns/net")).ok();
-        let accounted: BTreeSet<IpAddr> = net
-            .endpoints
-            .values()
-            .flat_map(|e| [e.ipv4, e.ipv6])
-            .flatten()
-            .map(|a| a.addr())
-            .collect();
+        let accounted: BTreeSet<IpAddr> = net.held_addrs().collect();
         let mut out = Vec::new();
         for (id, path) in holders.all() {
             if Some(id) == host {

@@ -325,6 +325,15 @@ impl Network {
         )))
     }
 
+    /// Every address its endpoints (as loaded) hold.
+    pub fn held_addrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.endpoints
+            .values()
+            .flat_map(|e| [e.ipv4, e.ipv6])
+            .flatten()
+            .map(|a| a.addr())
+    }
+
     /// Gateway of the pool that holds `addr`, if any.
     pub fn gateway_for(&self, addr: IpAddr) -> Option<IpAddr> {
         self.ipam.pool_for(addr).and_then(|p| p.gateway())

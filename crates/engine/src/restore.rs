@@ -217,13 +217,7 @@ impl Engine {
                 if self.adopt_holders_of_unheld(&mut net, &holders, &mut report) {
                     changed = true;
                 }
-                let held: Vec<std::net::IpAddr> = net
-                    .endpoints
-                    .values()
-                    .flat_map(|e| [e.ipv4, e.ipv6])
-                    .flatten()
-                    .map(|a| a.addr())
-                    .collect();
+                let held: Vec<std::net::IpAddr> = net.held_addrs().collect();
                 let mut fresh = net.ipam.without_allocations();
                 for ip in &held {
                     let _ = fresh.reserve(*ip);

@@ -147,6 +147,29 @@ fn a_pid_that_exits_does_not_release_a_namespace_still_held() {
     assert_eq!(held(&lab, "pub_net"), ["172.16.86.4/24"]);
 }
 
+/// `underlay run --net pub_net -- sh -c SCRIPT`, where SCRIPT writes a PID to `mark`: the
+/// run's process and that PID, both killed when the test ends.
+fn run_writing_pid(
+    lab: &Lab,
+    script: &str,
+    mark: &std::path::Path,
+    procs: &mut Procs,
+) -> (Child, i32) {
+    let run = lab
+        .ul_command(&["run", "--net", "pub_net", "--", "sh", "-c", script])
+        .spawn()
+        .unwrap();
+    procs.add(run.id() as i32);
+    let mut pid = None;
+    wait_until("the command to write its mark", || {
+        pid = std::fs::read_to_string(mark)
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        pid.is_some()
+    });
+    (run, procs.add(pid.unwrap()))
+}
+
 #[test]
 fn underlay_run_killed_leaves_no_orphan_and_no_address_twice() {
     need_root!();
@@ -158,18 +181,7 @@ fn underlay_run_killed_leaves_no_orphan_and_no_address_twice() {
     // a. The command alone: it dies with underlay (no orphan), and restore frees the address.
     let mark = marks.path().join("a");
     let script = format!("echo $$ > {}; exec sleep 600", mark.display());
-    let mut run = lab
-        .ul_command(&["run", "--net", "pub_net", "--", "sh", "-c", &script])
-        .spawn()
-        .unwrap();
-    procs.add(run.id() as i32);
-    wait_until("the command to start", || mark.exists());
-    let cmd_pid: i32 = loop {
-        if let Ok(p) = std::fs::read_to_string(&mark).unwrap().trim().parse() {
-            break p;
-        }
-    };
-    procs.add(cmd_pid);
+    let (mut run, cmd_pid) = run_writing_pid(&lab, &script, &mark, &mut procs);
     assert_eq!(held(&lab, "pub_net"), ["172.16.86.2/24"]);
     kill_and_reap(&mut run);
     wait_until("the command to die with underlay", || !alive(cmd_pid));
@@ -181,18 +193,7 @@ fn underlay_run_killed_leaves_no_orphan_and_no_address_twice() {
     //    lives, so its address is never handed out again; released once it is gone.
     let mark = marks.path().join("b");
     let script = format!("sleep 600 & echo $! > {}; exec sleep 600", mark.display());
-    let mut run = lab
-        .ul_command(&["run", "--net", "pub_net", "--", "sh", "-c", &script])
-        .spawn()
-        .unwrap();
-    procs.add(run.id() as i32);
-    wait_until("the command to start", || mark.exists());
-    let left: i32 = loop {
-        if let Ok(p) = std::fs::read_to_string(&mark).unwrap().trim().parse() {
-            break p;
-        }
-    };
-    procs.add(left);
+    let (mut run, left) = run_writing_pid(&lab, &script, &mark, &mut procs);
     let first = held(&lab, "pub_net");
     assert_eq!(first.len(), 1);
     kill_and_reap(&mut run);
