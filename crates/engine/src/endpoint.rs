@@ -158,6 +158,15 @@ impl Engine {
     /// Attach the namespace `req.netns` to a network.
     pub fn connect(&self, req: &ConnectRequest) -> Result<Attached> {
         let ns = resolve_netns(&req.netns)?;
+        // The host's own namespace is no container: its addresses and routes are the host's.
+        let here = netlink::netns::identity(Path::new("/proc/thread-self/ns/net")).ok();
+        if here == Some(ns.id) {
+            return Err(Error::invalid(format!(
+                "network namespace {:?} ({}) is the host's own: underlay attaches containers, and never changes the host's addresses or routes",
+                req.netns,
+                ns.path.display()
+            )));
+        }
         let ip4 = req
             .ip
             .as_deref()
