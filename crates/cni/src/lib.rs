@@ -229,12 +229,18 @@ fn dispatch(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
             ),
         ));
     }
-    let conf: NetConf = serde_json::from_slice(stdin).map_err(|e| {
+    let decode = |e: String| {
         CniError::new(
             DECODE_FAILURE,
             format!("cannot decode the network configuration on stdin: {e}"),
         )
-    })?;
+    };
+    // A JSON object (serde would also take an array for a struct, field by field).
+    let conf: Value = serde_json::from_slice(stdin).map_err(|e| decode(e.to_string()))?;
+    if !conf.is_object() {
+        return Err(decode(format!("expected a JSON object, got {conf}")));
+    }
+    let conf: NetConf = serde_json::from_value(conf).map_err(|e| decode(e.to_string()))?;
     if !SUPPORTED_VERSIONS.contains(&conf.cni_version.as_str()) {
         let mut e = CniError::new(INCOMPATIBLE_VERSION, "incompatible CNI versions");
         e.details = Some(format!(
@@ -785,5 +791,47 @@ impl Call<'_> {
             return Err(CniError::new(KERNEL, problems.join("; ")));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod corpus_tests {
+    use super::*;
+
+    /// The corpus of malformed CNI inputs (tests/corpus/malformed.jsonl, which the fuzzing
+    /// work seeds from): each refused with its code and words, the spec's JSON on stdout, and
+    /// nothing created (not even the state directory the configuration names).
+    #[test]
+    fn malformed_inputs_are_refused_and_create_nothing() {
+        let corpus = include_str!("../tests/corpus/malformed.jsonl");
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mut n = 0;
+        for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+            let case: Value = serde_json::from_str(line).unwrap();
+            let env = Env {
+                command: case["command"].as_str().unwrap().to_string(),
+                container_id: "ctr".into(),
+                netns: "/nonexistent/netns".into(),
+                ifname: "eth0".into(),
+                ..Env::default()
+            };
+            let mut conf = case["conf"].as_str().unwrap().to_string();
+            // Point what decodes at a state directory of the test's.
+            if let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(&conf) {
+                m.insert("stateDir".into(), json!(state));
+                conf = Value::Object(m).to_string();
+            }
+            let (out, status) = handle(&env, conf.as_bytes());
+            assert_eq!(status, 1, "{line}: {out}");
+            let v: Value =
+                serde_json::from_str(&out).unwrap_or_else(|e| panic!("{line}: {e}: {out}"));
+            assert_eq!(v["code"], case["code"], "{line}: {out}");
+            let msg = v["msg"].as_str().unwrap();
+            assert!(msg.contains(case["msg"].as_str().unwrap()), "{line}: {msg}");
+            assert!(!state.exists(), "{line}: the state directory was created");
+            n += 1;
+        }
+        assert!(n >= 24, "{n} cases");
     }
 }
