@@ -81,36 +81,79 @@ fn kernel_addresses(lab: &Lab, containers: &[String]) -> BTreeMap<String, Vec<St
     seen
 }
 
-fn daemon_serves(lab: &Lab, case: &str) {
-    let plugins = tempfile::tempdir().unwrap();
-    let mut child: Child = lab
-        .ul_command(&["daemon", "--docker-host", "", "--log-target", "stderr"])
-        .arg("--plugin-dir")
-        .arg(plugins.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let sock = plugins.path().join("underlay.sock");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !sock.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("{case}: the daemon did not start ({status}): {err}");
+/// `underlay daemon` in the lab's host, its sockets in a directory of its own.
+struct Daemon {
+    child: Child,
+    plugins: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Started and serving (its start runs restore), or the test fails naming `case`.
+    fn start(lab: &Lab, case: &str) -> Daemon {
+        let plugins = tempfile::tempdir().unwrap();
+        let mut child: Child = lab
+            .ul_command(&["daemon", "--docker-host", "", "--log-target", "stderr"])
+            .arg("--plugin-dir")
+            .arg(plugins.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let sock = plugins.path().join("underlay.sock");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !sock.exists() {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+                panic!("{case}: the daemon did not start ({status}): {err}");
+            }
+            assert!(Instant::now() < deadline, "{case}: no socket");
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(Instant::now() < deadline, "{case}: no socket");
-        std::thread::sleep(Duration::from_millis(20));
+        Daemon { child, plugins }
     }
-    use std::io::{Read, Write};
-    let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
-    c.write_all(b"POST /Plugin.Activate HTTP/1.1\r\nHost: p\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    /// One call to the IPAM socket: status and JSON answer.
+    fn call(&self, method: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let body = body.to_string();
+        let mut c =
+            std::os::unix::net::UnixStream::connect(self.plugins.path().join("underlay.sock"))
+                .unwrap();
+        write!(
+            c,
+            "POST /{method} HTTP/1.1\r\nHost: p\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
         .unwrap();
-    let mut answer = String::new();
-    c.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{case}: {answer}");
-    // SAFETY: kill(2) of the daemon this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success(), "{case}: daemon exit");
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+        let json = answer.split("\r\n\r\n").nth(1).unwrap_or("null");
+        (status, serde_json::from_str(json).unwrap())
+    }
+
+    fn stop(mut self, case: &str) {
+        // SAFETY: kill(2) of the daemon this test started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        assert!(self.child.wait().unwrap().success(), "{case}: daemon exit");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon_serves(lab: &Lab, case: &str) {
+    let d = Daemon::start(lab, case);
+    assert_eq!(
+        d.call("Plugin.Activate", &serde_json::json!({})).0,
+        200,
+        "{case}"
+    );
+    d.stop(case);
 }
 
 /// One row: build two networks on one parent, damage one document of `a`, and check.
@@ -375,4 +418,75 @@ fn rolled_back_allocations_hand_out_nothing_held() {
         .ul(&["network", "restore"])
         .ok()
         .contains("nothing to restore"));
+}
+
+/// The IPAM driver's pool document damaged each way: its copy stands in, the daemon starts
+/// and hands out neither the gateway nor an address held; both lost or unreadable: restore
+/// exits 3 and requests for the subnet are refused naming the documents.
+#[test]
+fn pool_document() {
+    need_root!();
+    use serde_json::json;
+    let shape = br#"{"unexpected": [1, 2, 3]}"#;
+    for how in DAMAGES {
+        let name = format!("pool/{how:?}");
+        let lab = Lab::guide();
+        let d = Daemon::start(&lab, &name);
+        let (status, pool) = d.call(
+            "IpamDriver.RequestPool",
+            &json!({"AddressSpace": "LocalDefault", "Pool": "172.16.86.0/24", "SubPool": "", "V6": false}),
+        );
+        assert_eq!(status, 200, "{name}: {pool}");
+        let id = pool["PoolID"].clone();
+        let gw = json!({"PoolID": id, "Address": "172.16.86.1", "Options": {"RequestAddressType": "com.docker.network.gateway"}});
+        assert_eq!(
+            d.call("IpamDriver.RequestAddress", &gw).1["Address"],
+            "172.16.86.1/24"
+        );
+        let any = json!({"PoolID": id, "Address": "", "Options": {}});
+        assert_eq!(
+            d.call("IpamDriver.RequestAddress", &any).1["Address"],
+            "172.16.86.2/24"
+        );
+        d.stop(&name);
+        let docs: Vec<PathBuf> = ["pools", "pool-copies"]
+            .iter()
+            .map(|dir| {
+                let space = lab.state.path().join(dir).join(hex("LocalDefault"));
+                space.join(format!("{}.json", hex("172.16.86.0/24")))
+            })
+            .collect();
+        damage(&docs[0], how, shape);
+        let d = Daemon::start(&lab, &name);
+        let (status, next) = d.call("IpamDriver.RequestAddress", &any);
+        assert_eq!(
+            (status, &next["Address"]),
+            (200, &json!("172.16.86.3/24")),
+            "{name}: {next}"
+        );
+        d.stop(&name);
+        let r = lab.ul(&["network", "restore"]);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        // Both: reported, and refused rather than made anew empty.
+        damage(&docs[0], how, shape);
+        damage(
+            &docs[1],
+            if how == Damage::Missing {
+                Damage::Empty
+            } else {
+                how
+            },
+            shape,
+        );
+        let r = lab.ul(&["network", "restore"]);
+        assert_eq!(r.code, 3, "{name}: {r:?}");
+        let d = Daemon::start(&lab, &name);
+        let (status, err) = d.call("IpamDriver.RequestAddress", &any);
+        assert_eq!(status, 500, "{name}: {err}");
+        assert!(
+            err["Err"].as_str().unwrap().contains("cannot be read"),
+            "{name}: {err}"
+        );
+        d.stop(&name);
+    }
 }
