@@ -369,9 +369,40 @@ impl NetConf {
         Ok(req)
     }
 
-    /// A short hash of what makes the network (not the per-call parts).
+    /// A short hash of what makes the network: its layer 2 (driver, master, mode, flag,
+    /// linkInContainer) and its address space (the IPAM type, ranges, subnet, bounds and
+    /// gateways). Only a change of these can change the network: routes, mtu and any other
+    /// key apply to the attachments made after the change.
     pub fn fingerprint(&self, master: &str) -> String {
+        let ipam = self.ipam.clone().unwrap_or_default();
+        let space: serde_json::Map<String, Value> = [
+            "type",
+            "ranges",
+            "subnet",
+            "rangeStart",
+            "rangeEnd",
+            "gateway",
+        ]
+        .iter()
+        .filter_map(|k| Some((k.to_string(), ipam.get(*k)?.clone())))
+        .collect();
         let doc = serde_json::json!({
+            "driver": self.driver.clone().unwrap_or_default(),
+            "master": master,
+            "mode": self.mode.clone().unwrap_or_default(),
+            "flag": self.flag.clone().unwrap_or_default(),
+            "linkInContainer": self.link_in_container,
+            "space": canonical(Value::Object(space)),
+        });
+        let digest = Sha256::digest(doc.to_string().as_bytes());
+        hex::encode(&digest[..8])
+    }
+
+    /// The fingerprints a network made from this configuration may carry: today's, and the
+    /// one of earlier versions (which hashed mtu and the whole `ipam` too), so that networks
+    /// made before keep their attachments.
+    pub fn fingerprints(&self, master: &str) -> Vec<String> {
+        let earlier = serde_json::json!({
             "driver": self.driver.clone().unwrap_or_default(),
             "master": master,
             "mode": self.mode.clone().unwrap_or_default(),
@@ -380,8 +411,23 @@ impl NetConf {
             "linkInContainer": self.link_in_container,
             "ipam": canonical(self.ipam.clone().unwrap_or_default()),
         });
-        let digest = Sha256::digest(doc.to_string().as_bytes());
-        hex::encode(&digest[..8])
+        let earlier = hex::encode(&Sha256::digest(earlier.to_string().as_bytes())[..8]);
+        vec![self.fingerprint(master), earlier]
+    }
+
+    /// The routes of an attachment made now: underlay IPAM's `ipam.routes` as configured
+    /// (`None` for other IPAM: the network's).
+    pub fn attachment_routes(&self) -> Option<Vec<(String, Option<String>)>> {
+        if self.ipam_kind() != IpamKind::Underlay {
+            return None;
+        }
+        let ipam: UnderlayIpam = serde_json::from_value(self.ipam.clone()?).ok()?;
+        Some(
+            ipam.routes
+                .iter()
+                .map(|r| (r.dst.clone(), r.gw.clone()))
+                .collect(),
+        )
     }
 
     /// The routes to report in an ADD result: the configured ones, as configured.
@@ -552,8 +598,26 @@ mod tests {
             "ipam": {"ranges": [[{"gateway": "10.0.0.1", "subnet": "10.0.0.0/8"}]], "type": "underlay"},
             "runtimeConfig": {"ips": ["10.0.0.9/8"]}}));
         assert_eq!(a.fingerprint("eth0"), b.fingerprint("eth0"));
+        // What applies per attachment leaves the network as it is.
+        let c = conf(
+            serde_json::json!({"name": "n", "master": "eth0", "mtu": 1400,
+            "ipam": {"type": "underlay", "ranges": [[{"subnet": "10.0.0.0/8", "gateway": "10.0.0.1"}]],
+                     "routes": [{"dst": "0.0.0.0/0"}], "someNewKey": true}}),
+        );
+        assert_eq!(a.fingerprint("eth0"), c.fingerprint("eth0"));
+        assert_eq!(
+            c.attachment_routes(),
+            Some(vec![("0.0.0.0/0".to_string(), None)])
+        );
+        // Layer 2 and the address space do not.
         b.mode = Some("private".into());
         assert_ne!(a.fingerprint("eth0"), b.fingerprint("eth0"));
+        let d = conf(serde_json::json!({"name": "n", "master": "eth0",
+            "ipam": {"type": "underlay", "ranges": [[{"subnet": "10.0.0.0/16", "gateway": "10.0.0.1"}]]}}));
+        assert_ne!(a.fingerprint("eth0"), d.fingerprint("eth0"));
+        // A network made by an earlier version is still this configuration's.
+        assert_eq!(a.fingerprints("eth0").len(), 2);
+        assert_ne!(a.fingerprints("eth0")[1], c.fingerprints("eth0")[1]);
     }
 
     #[test]

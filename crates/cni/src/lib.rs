@@ -339,16 +339,11 @@ impl Call<'_> {
     /// changed and nothing is attached. Whether this call made it.
     fn ensure_network(&self, engine: &Engine, master: &str) -> Result<bool, CniError> {
         let req = self.conf.create_request(master)?;
-        let fingerprint = req
-            .labels
-            .iter()
-            .find(|(k, _)| k == CONFIG_LABEL)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
+        let fingerprints = self.conf.fingerprints(master);
         for _ in 0..8 {
             match self.find(engine)? {
                 Some(net) => match net.labels.get(CONFIG_LABEL) {
-                    Some(f) if *f == fingerprint => return Ok(false),
+                    Some(f) if fingerprints.contains(f) => return Ok(false),
                     None => {
                         return Err(CniError::new(
                             CONFLICT,
@@ -446,7 +441,7 @@ impl Call<'_> {
             }
             _ => (None, None),
         };
-        let fingerprint = self.conf.fingerprint(&master);
+        let fingerprints = self.conf.fingerprints(&master);
         let req = ConnectRequest {
             network: self.conf.name.clone(),
             netns: netns.path.display().to_string(),
@@ -464,7 +459,10 @@ impl Call<'_> {
             ),
             container_id: Some(self.env.container_id.clone()),
             external,
-            require_label: Some((CONFIG_LABEL.to_string(), fingerprint.clone())),
+            require_label: Some((CONFIG_LABEL.to_string(), fingerprints.clone())),
+            // What applies to each attachment, as the configuration says now.
+            routes: self.conf.attachment_routes(),
+            mtu: Some(self.conf.mtu.unwrap_or(0)),
         };
         // Every ADD but its network's first finds the network made from this configuration
         // and attaches in one step; otherwise the network is made (or remade) first.
@@ -478,7 +476,7 @@ impl Call<'_> {
             if round == 8 {
                 return self.fail_add(&engine, &ipam, made, kept_changing(&self.conf.name));
             }
-            if self.stale(&engine, &fingerprint) {
+            if self.stale(&engine, &fingerprints) {
                 match self.ensure_network(&engine, &master) {
                     Ok(m) => made |= m,
                     Err(e) => return self.fail_add(&engine, &ipam, made, e),
@@ -566,9 +564,9 @@ impl Call<'_> {
     }
 
     /// Whether the network for this configuration is missing or was made from another one.
-    fn stale(&self, engine: &Engine, fingerprint: &str) -> bool {
+    fn stale(&self, engine: &Engine, fingerprints: &[String]) -> bool {
         !matches!(self.find(engine), Ok(Some(n))
-            if n.labels.get(CONFIG_LABEL).map(String::as_str) == Some(fingerprint))
+            if n.labels.get(CONFIG_LABEL).is_some_and(|f| fingerprints.contains(f)))
     }
 
     /// Remove the network if this configuration made it, nothing is attached any more, and

@@ -182,7 +182,7 @@ fn parse_options(driver: Driver, opts: &[(String, String)]) -> Result<Options> {
 }
 
 /// `(destination, gateway)` strings into routes, each gateway of its destination's family.
-fn parse_routes(routes: &[(String, Option<String>)]) -> Result<Vec<RouteSpec>> {
+pub(crate) fn parse_routes(routes: &[(String, Option<String>)]) -> Result<Vec<RouteSpec>> {
     routes
         .iter()
         .map(|(dst, gw)| {

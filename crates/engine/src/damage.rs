@@ -332,6 +332,8 @@ fn adopted(s: &Stray, ptr: &Pointer) -> Endpoint {
         },
         external: None,
         handoff: false,
+        routes: None,
+        mtu: None,
     }
 }
 

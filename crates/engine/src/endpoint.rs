@@ -35,10 +35,16 @@ pub struct ConnectRequest {
     pub container_id: Option<String>,
     /// Addresses handed out by another IPAM, for a network created with `external_ipam`.
     pub external: Option<ExternalIpam>,
-    /// A label (key, value) the network must carry, else the connect fails as if the network
+    /// `(destination, gateway)` routes of this attachment instead of the network's (CNI's
+    /// `ipam.routes` as the configuration says at this ADD).
+    pub routes: Option<Vec<(String, Option<String>)>>,
+    /// MTU of this attachment's link instead of the network's (CNI's `mtu` at this ADD; 0:
+    /// the parent's).
+    pub mtu: Option<u32>,
+    /// A label (key, one of values) the network must carry, else the connect fails as if the network
     /// did not exist (Kind::NotFound) and changes nothing: a CNI configuration's fingerprint,
     /// so that an ADD finds and uses its network in one step.
-    pub require_label: Option<(String, String)>,
+    pub require_label: Option<(String, Vec<String>)>,
 }
 
 /// A detach whose kernel part is still to be done (see `Engine::begin_detach_container`).
@@ -178,17 +184,23 @@ impl Engine {
             .map(|s| parse_ip("--ip6", s, true))
             .transpose()?;
         let mac = req.mac.as_deref().map(parse_mac).transpose()?;
+        let routes = req
+            .routes
+            .as_deref()
+            .map(crate::create::parse_routes)
+            .transpose()?;
         if let Some(name) = &req.ifname {
             check_ifname("--ifname", name)?;
         }
 
         let mut txn = self.store.write()?;
         let net = crate::find_head(&*txn, &req.network)?;
-        if let Some((key, value)) = &req.require_label {
-            if net.labels.get(key) != Some(value) {
+        if let Some((key, values)) = &req.require_label {
+            if !values.iter().any(|v| net.labels.get(key) == Some(v)) {
                 return Err(Error::not_found(format!(
-                    "network {} has no label {key}={value}",
-                    net.name
+                    "network {} has no label {key}={}",
+                    net.name,
+                    values.join(" or ")
                 )));
             }
         }
@@ -336,6 +348,8 @@ impl Engine {
             container_id: req.container_id.clone(),
             external: req.external.as_ref().map(|e| e.info.clone()),
             handoff: false,
+            routes,
+            mtu: req.mtu,
         };
         net.ipam = ipam;
         // The addresses are reserved first and the intent written second, before
@@ -430,6 +444,7 @@ impl Engine {
                 parent_index,
                 target_ns: target_ns.clone(),
                 mac,
+                mtu: ep.link_mtu(net),
                 up: false,
             };
             match self.new_port(net, made_in, port) {
@@ -456,7 +471,7 @@ impl Engine {
             parent_index: Some(port.parent_index),
             target_ns: port.target_ns,
             mac: port.mac,
-            mtu: net.mtu,
+            mtu: port.mtu,
             up: port.up,
         };
         self.nl.link_add(made_in, &req)
@@ -513,6 +528,7 @@ impl Engine {
             parent_index,
             target_ns: target_ns.clone(),
             mac,
+            mtu: ep.link_mtu(net),
             up: true,
         };
         let named = match self.new_port(net, &made_in, direct) {
@@ -600,10 +616,10 @@ impl Engine {
                 ..
             }
         );
-        if net.routes.is_some() || ep.external.is_some() {
-            let explicit = net
-                .routes
-                .iter()
+        let configured = ep.routes.as_ref().or(net.routes.as_ref());
+        if configured.is_some() || ep.external.is_some() {
+            let explicit = configured
+                .into_iter()
                 .flatten()
                 .chain(ep.external.iter().flat_map(|x| x.routes.iter()));
             let mut routes: Vec<Route> = Vec::new();
@@ -962,6 +978,7 @@ struct Port<'a> {
     parent_index: u32,
     target_ns: Option<NsRef>,
     mac: Option<[u8; 6]>,
+    mtu: Option<u32>,
     up: bool,
 }
 

@@ -145,6 +145,8 @@ impl Engine {
             container_id: None,
             external: None,
             handoff: true,
+            routes: None,
+            mtu: None,
         };
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;
         Ok(generated.as_ref().map(netlink::format_mac))

@@ -373,6 +373,13 @@ pub struct Endpoint {
     /// moves it into `netns`, names it and sets its addresses and routes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub handoff: bool,
+    /// Routes of this attachment instead of the network's (a CNI configuration's `ipam.routes`
+    /// as it was at this ADD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<RouteSpec>>,
+    /// MTU of this attachment's link instead of the network's (0: the parent's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
 }
 
 /// The name of an endpoint's document: what operations look it up by.
@@ -419,6 +426,16 @@ impl Endpoint {
     /// with it. Never decided by the PID or path it was attached through.
     pub fn locate(&self) -> Option<std::path::PathBuf> {
         netlink::netns::locate(self.netns_id, std::path::Path::new(&self.netns))
+    }
+
+    /// The MTU its link is made with: its own where it has one (0: the parent's), else the
+    /// network's (`None`: the parent's).
+    pub fn link_mtu(&self, net: &Network) -> Option<u32> {
+        match self.mtu {
+            Some(0) => None,
+            Some(m) => Some(m),
+            None => net.mtu,
+        }
     }
 
     /// The gateway for `addr` (one of this endpoint's addresses) on `net`.

@@ -89,6 +89,18 @@ fn code_of(r: &Run) -> u64 {
     json_of(r)["code"].as_u64().expect("code")
 }
 
+/// Wait until network `net` has `n` endpoints (a DEL's kernel half runs in the background).
+fn settled_but(lab: &Lab, net: &str, n: usize) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lab.inspect(net)["Containers"].as_object().unwrap().len() != n {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
 /// Wait until network `net` has no endpoints: a DEL returns before the kernel has deleted
 /// the link (tens of milliseconds); a background process of the plugin finishes it.
 fn settled(lab: &Lab, net: &str) -> bool {
@@ -694,6 +706,34 @@ fn check_gc_status_and_every_error_code() {
     assert_eq!(names, vec!["ctr-a"]);
     // GC without the list is refused rather than collecting everything.
     assert_eq!(code_of(&cmd(&lab, "GC", "", &a, &conf)), 7);
+    // Per-attachment fields changed while attached (a Multus user editing the attachment
+    // definition): new attachments get them, nothing is locked out, the old one keeps its own.
+    let mut edited = conf.clone();
+    edited["mtu"] = json!(1400);
+    edited["ipam"]["routes"] = json!([{"dst": "10.20.0.0/16"}]);
+    edited["ipam"]["someNewKey"] = json!("x");
+    let r = cmd(&lab, "ADD", "ctr-e", &b, &edited);
+    assert_eq!(r.code, 0, "{r:?}");
+    let link = lab.ip(&b, &["link", "show", "eth0"]);
+    assert!(link.contains("mtu 1400"), "{link}");
+    let routes = lab.ip(&b, &["route"]);
+    assert!(
+        routes.contains("10.20.0.0/16 via 172.16.86.1 dev eth0") && !routes.contains("default"),
+        "{routes}"
+    );
+    assert!(
+        lab.ip(&a, &["route"]).contains("default via 172.16.86.1"),
+        "ctr-a keeps its own"
+    );
+    let mut prev_e = edited.clone();
+    prev_e["prevResult"] = json_of(&r);
+    assert_eq!(
+        cmd(&lab, "CHECK", "ctr-e", &b, &prev_e).code,
+        0,
+        "CHECK with what it was given"
+    );
+    assert_eq!(cmd(&lab, "DEL", "ctr-e", &b, &edited).code, 0);
+    assert!(settled_but(&lab, "cmds", 1));
     // A changed configuration while attached is refused with the reason.
     let mut changed = conf.clone();
     changed["mode"] = json!("private");
