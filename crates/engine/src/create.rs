@@ -309,6 +309,26 @@ impl Engine {
         if has_v6 && !req.ipv6 {
             warnings.push("IPv6 enabled because an IPv6 --subnet was given".to_string());
         }
+        // Without a gateway (as Docker 29 has it): no default route, and the subnet's first
+        // address, which is usually the LAN's router, is handed out like any other.
+        if !req.internal && req.owner.is_none() && req.routes.is_none() {
+            for p in pools.iter().filter(|p| p.gateway().is_none()) {
+                let net = p.subnet().trunc();
+                let first = match net {
+                    ipnet::IpNet::V4(n) => {
+                        std::net::IpAddr::V4((u32::from(n.network()) + 1).into())
+                    }
+                    ipnet::IpNet::V6(n) => {
+                        std::net::IpAddr::V6((u128::from(n.network()) + 1).into())
+                    }
+                };
+                if net.contains(&first) {
+                    warnings.push(format!(
+                        "no --gateway for subnet {net}: containers get no default route through it, and its first address {first} (often the LAN's router) may be handed out; give --gateway {first}, or --aux-address router={first} to keep it free"
+                    ));
+                }
+            }
+        }
         let ipam = ipam::NetworkIpam::new(pools);
 
         if driver == Driver::Ipvlan {

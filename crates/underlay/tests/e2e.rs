@@ -919,3 +919,38 @@ fn disconnect_hands_the_default_route_to_the_remaining_network() {
     lab.ul(&["network", "disconnect", "second", &c]).ok();
     assert_eq!(default(&lab, false).trim(), "");
 }
+
+/// A network without --gateway (Docker 29's rule: no gateway unless told) says what follows:
+/// no default route, and the subnet's first address handed out like any other.
+#[test]
+fn a_network_without_gateway_is_warned_about() {
+    need_root!();
+    let mut lab = Lab::guide();
+    let made = lab.ul(&[
+        "network",
+        "create",
+        "--subnet=172.16.86.0/24",
+        "-o",
+        "parent=eth0",
+        "nogw",
+    ]);
+    assert_eq!(made.code, 0, "{made:?}");
+    assert!(
+        made.stderr.contains("Warning: no --gateway for subnet 172.16.86.0/24: containers get no default route through it, and its first address 172.16.86.1 (often the LAN's router) may be handed out"),
+        "{made:?}"
+    );
+    let c = lab.container("c");
+    lab.ul(&["network", "connect", "nogw", &c]).ok();
+    assert!(lab.ip(&c, &["route", "show", "default"]).trim().is_empty());
+    // Told: no warning.
+    let made = lab.ul(&[
+        "network",
+        "create",
+        "--subnet=172.16.87.0/24",
+        "--gateway=172.16.87.1",
+        "-o",
+        "parent=eth0",
+        "gw",
+    ]);
+    assert_eq!((made.code, made.stderr.as_str()), (0, ""), "{made:?}");
+}
