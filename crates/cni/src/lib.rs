@@ -42,6 +42,10 @@ pub const CONFLICT: u32 = 100;
 pub const KERNEL: u32 = 101;
 pub const NOT_FOUND: u32 = 102;
 
+/// The longest container id taken: the attachment's state document is named by it (as hex,
+/// beside the interface name), and a file name has at most 255 bytes.
+pub const CONTAINER_ID_MAX: usize = 100;
+
 /// The CNI versions this plugin speaks.
 pub const SUPPORTED_VERSIONS: &[&str] = &["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
@@ -128,6 +132,15 @@ impl Env {
                 return Err(CniError::new(
                     INVALID_ENV,
                     format!("invalid CNI_CONTAINERID {id:?}: expected [a-zA-Z0-9][a-zA-Z0-9_.-]*"),
+                ));
+            }
+            if id.len() > CONTAINER_ID_MAX {
+                return Err(CniError::new(
+                    INVALID_ENV,
+                    format!(
+                        "invalid CNI_CONTAINERID: at most {CONTAINER_ID_MAX} characters (runtimes use 64), this one has {}",
+                        id.len()
+                    ),
                 ));
             }
         }

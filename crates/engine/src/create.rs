@@ -242,8 +242,18 @@ pub(crate) fn check_network_name(name: &str) -> Result<()> {
             "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )));
     }
+    if name.len() > NETWORK_NAME_MAX {
+        return Err(Error::invalid(format!(
+            "invalid network name: at most {NETWORK_NAME_MAX} characters, this one has {}",
+            name.len()
+        )));
+    }
     Ok(())
 }
+
+/// The longest network name: its index entry is named by it (as hex), and a file name has at
+/// most 255 bytes.
+pub const NETWORK_NAME_MAX: usize = 120;
 
 impl Engine {
     /// Create a network. Every check happens before anything changes; a kernel failure rolls

@@ -48,6 +48,7 @@ fn ep_key(net_id: &str, slot: &str) -> String {
 
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
+        && id.len() <= 64
         && id
             .bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
@@ -464,6 +465,9 @@ pub(crate) fn get_ep(txn: &dyn Txn, net: &Network, slot: &str) -> Result<Option<
     if net.legacy {
         return Ok(net.endpoints.values().find(|e| e.slot() == slot).cloned());
     }
+    if slot.len() > 240 {
+        return Ok(None); // no endpoint's document can have such a name
+    }
     let key = ep_key(&net.id, slot);
     txn.get(&key)?.map(|b| decode(&key, &b)).transpose()
 }
@@ -542,6 +546,9 @@ fn parent_dirs(parent: &str) -> [String; 2] {
 /// stale one) sends the lookup to the documents, so that a network is found whatever
 /// happened to its entry.
 pub(crate) fn find_by_name(txn: &dyn Txn, name: &str) -> Result<Option<Network>> {
+    if name.is_empty() || name.len() > crate::create::NETWORK_NAME_MAX {
+        return Ok(None); // no network can have such a name
+    }
     let mut doubt = false;
     for key in name_keys(name) {
         if let Some(id) = txn.get(&key)? {

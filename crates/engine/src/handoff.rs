@@ -92,6 +92,12 @@ impl Engine {
         if endpoint.is_empty() {
             return Err(Error::invalid("an endpoint id is required"));
         }
+        if endpoint.len() > 100 {
+            return Err(Error::invalid(format!(
+                "invalid endpoint id: at most 100 characters (Docker's are 64 hex digits), this one has {}",
+                endpoint.len()
+            )));
+        }
         let mac = mac.map(parse_mac).transpose()?;
         let mut txn = self.store.write()?;
         let net = self.runtime_network(&mut *txn, network)?;

@@ -508,8 +508,9 @@ impl DirTxn<'_> {
         }
         let dir = path.parent().unwrap_or(self.root).to_path_buf();
         let tmp_dir = self.root.join(TEMP_DIR);
-        // One writer at a time (the lock), so the key alone makes the name unique.
-        let tmp = tmp_dir.join(format!("{TEMP_MARK}{}", key.replace('/', "~")));
+        // One writer at a time (the lock), and one document at a time: one name does, and it
+        // stays short whatever the key's length (a file name has at most 255 bytes).
+        let tmp = tmp_dir.join(format!("{TEMP_MARK}{}", std::process::id()));
         // Directories are made the first time a write finds them missing.
         let again_in = |dir: &Path, r: io::Result<()>, step: &dyn Fn() -> io::Result<()>| match r {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {

@@ -81,6 +81,11 @@ const CASES: &[(&[&str], &str)] = &[
     (&["network", "disconnect", "pub_net", "@C2"], "is not connected to network pub_net"),
     (&["network", "rm", "pub_net"], "has active endpoints"),
     (&["network", "rm", "nosuch"], "network nosuch not found"),
+    // lengths: one past the longest name, and far past it (a name is a file's name in the state)
+    (&["network", "create", "--subnet=10.1.0.0/16", "-o", "parent=eth0", "@N121"], "invalid network name: at most 120 characters, this one has 121"),
+    (&["network", "inspect", "@N5000"], "not found"),
+    (&["network", "rm", "@N5000"], "not found"),
+    (&["network", "connect", "@N5000", "@C2"], "not found"),
     (&["network", "ls", "--format", "yaml"], "invalid --format \"yaml\""),
 ];
 
@@ -107,7 +112,12 @@ fn invalid_commands_are_refused_and_change_nothing() {
     for (args, expected) in CASES {
         let args: Vec<String> = args
             .iter()
-            .map(|a| a.replace("@C1", &c1).replace("@C2", &c2))
+            .map(|a| {
+                a.replace("@C1", &c1)
+                    .replace("@C2", &c2)
+                    .replace("@N121", &"n".repeat(121))
+                    .replace("@N5000", &"n".repeat(5000))
+            })
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let expected = expected.replace("@C1", &c1);

@@ -954,3 +954,18 @@ fn a_network_without_gateway_is_warned_about() {
     ]);
     assert_eq!((made.code, made.stderr.as_str()), (0, ""), "{made:?}");
 }
+
+/// The longest network name works end to end (one past it is refused in bad_input.rs).
+#[test]
+fn the_longest_network_name_works() {
+    need_root!();
+    let mut lab = Lab::guide();
+    let name = "n".repeat(120);
+    lab.guide_net(&name, &[]);
+    let c = lab.container("c");
+    lab.ul(&["network", "connect", &name, &c]).ok();
+    assert_eq!(lab.inspect(&name)["Name"], name.as_str());
+    lab.ul(&["network", "disconnect", &name, &c]).ok();
+    lab.ul(&["network", "rm", &name]).ok();
+    assert!(lab.store_docs().is_empty());
+}
