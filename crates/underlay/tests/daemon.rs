@@ -86,25 +86,7 @@ fn call(conn: &mut BufReader<UnixStream>, method: &str, body: Option<&Value>) ->
         body.len()
     );
     conn.get_mut().write_all(req.as_bytes()).unwrap();
-    let mut status_line = String::new();
-    conn.read_line(&mut status_line).unwrap();
-    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut len = 0;
-    loop {
-        let mut line = String::new();
-        conn.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().unwrap();
-            }
-        }
-    }
-    let mut buf = vec![0; len];
-    conn.read_exact(&mut buf).unwrap();
-    (status, serde_json::from_slice(&buf).unwrap())
+    answer(conn)
 }
 
 fn connect(path: &Path) -> BufReader<UnixStream> {

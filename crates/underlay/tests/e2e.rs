@@ -894,26 +894,22 @@ fn disconnect_hands_the_default_route_to_the_remaining_network() {
         let fam = if v6 { "-6" } else { "-4" };
         lab.ip(&c, &[fam, "route", "show", "default"])
     };
-    assert!(
-        default(&lab, false).contains("via 172.16.86.1 dev eth0"),
-        "{}",
-        default(&lab, false)
-    );
-    assert!(
-        default(&lab, true).contains("via 2001:db8:1::1 dev eth0"),
-        "{}",
-        default(&lab, true)
+    let expect = |lab: &Lab, v4: &str, v6: &str| {
+        for (is_v6, want) in [(false, v4), (true, v6)] {
+            let have = default(lab, is_v6);
+            assert!(have.contains(want), "{have} should have {want}");
+        }
+    };
+    expect(
+        &lab,
+        "via 172.16.86.1 dev eth0",
+        "via 2001:db8:1::1 dev eth0",
     );
     lab.ul(&["network", "disconnect", "first", &c]).ok();
-    assert!(
-        default(&lab, false).contains("via 172.16.87.1 dev eth1"),
-        "{}",
-        default(&lab, false)
-    );
-    assert!(
-        default(&lab, true).contains("via 2001:db8:2::1 dev eth1"),
-        "{}",
-        default(&lab, true)
+    expect(
+        &lab,
+        "via 172.16.87.1 dev eth1",
+        "via 2001:db8:2::1 dev eth1",
     );
     // The last one leaves nothing to hand over.
     lab.ul(&["network", "disconnect", "second", &c]).ok();
