@@ -414,11 +414,6 @@ impl Engine {
                 }
             }
             Some(given) => {
-                if given == "lo" {
-                    return Err(Error::invalid(format!(
-                        "loopback interface is not a valid {driver} parent link"
-                    )));
-                }
                 check_ifname("parent interface name", given)?;
                 let found = self.link(&NsRef::Host, given)?;
                 // The kernel also finds a link by an alternative name: one link, one name in
@@ -434,6 +429,7 @@ impl Engine {
                     }
                     _ => given,
                 };
+                // (By any of its names.)
                 if p == "lo" {
                     return Err(Error::invalid(format!(
                         "loopback interface is not a valid {driver} parent link"

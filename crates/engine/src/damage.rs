@@ -271,7 +271,7 @@ impl Engine {
             return None;
         }
         let parent = self.link(&NsRef::Host, net.parent.name()).ok()??;
-        let host = netlink::netns::identity(std::path::Path::new("/proc/thread-self/ns/net")).ok();
+        let host = netlink::netns::own_identity().ok();
         let accounted: BTreeSet<IpAddr> = net.held_addrs().collect();
         let mut out = Vec::new();
         for (id, path) in holders.all() {

@@ -64,6 +64,14 @@ pub struct Damaged {
 }
 
 impl Damaged {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Damaged {
+            key: key.into(),
+            reason: reason.into(),
+            recovered: false,
+        }
+    }
+
     /// The network the document belongs to (`networks/ID`, `allocs/ID`, `endpoints/ID/SLOT`).
     pub fn network_id(&self) -> &str {
         self.key.split('/').nth(1).unwrap_or_default()
@@ -154,9 +162,8 @@ fn read_head(
             if let Some(damaged) = damaged {
                 let why = first.map_or(format!("state document {key} is missing"), |e| e.message);
                 damaged.push(Damaged {
-                    key,
-                    reason: format!("{why}; rebuilt from its copy {copy}"),
                     recovered: true,
+                    ..Damaged::new(key, format!("{why}; rebuilt from its copy {copy}"))
                 });
             }
             Ok(Some(net))
@@ -164,24 +171,18 @@ fn read_head(
         (None, None) => {
             if let Some(damaged) = damaged {
                 if !txn.keys(&endpoints_dir(id))?.is_empty() {
-                    damaged.push(Damaged {
-                        reason: format!(
-                            "state document {key} is missing (and its copy {copy}), while the network has endpoints"
-                        ),
-                        key,
-                        recovered: false,
-                    });
+                    let why = format!(
+                        "state document {key} is missing (and its copy {copy}), while the network has endpoints"
+                    );
+                    damaged.push(Damaged::new(key, why));
                 }
             }
             Ok(None)
         }
         (Some(e), None) => match damaged {
             Some(damaged) => {
-                damaged.push(Damaged {
-                    key,
-                    reason: format!("{} (and its copy {copy} cannot be read either)", e.message),
-                    recovered: false,
-                });
+                let why = format!("{} (and its copy {copy} cannot be read either)", e.message);
+                damaged.push(Damaged::new(key, why));
                 Ok(None)
             }
             None => Err(e),
@@ -213,11 +214,7 @@ pub(crate) fn load_all_readable(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Dama
         match load(txn, &id) {
             Ok(Some(n)) => nets.push(n),
             Ok(None) => {}
-            Err(e) => damaged.push(Damaged {
-                key: network_key(&id),
-                reason: e.message,
-                recovered: false,
-            }),
+            Err(e) => damaged.push(Damaged::new(network_key(&id), e.message)),
         }
     }
     Ok((nets, damaged))
@@ -285,11 +282,7 @@ fn assemble(
             match (set, damaged.as_deref_mut()) {
                 (Ok(()), _) => true,
                 (Err(e), Some(damaged)) => {
-                    damaged.push(Damaged {
-                        key: allocs.clone(),
-                        reason: e.message,
-                        recovered: false,
-                    });
+                    damaged.push(Damaged::new(&allocs, e.message));
                     false
                 }
                 (Err(_), None) => false,
@@ -300,29 +293,17 @@ fn assemble(
         None => {
             if let Some(damaged) = damaged.as_deref_mut() {
                 if !txn.keys(&endpoints_dir(id))?.is_empty() {
-                    damaged.push(Damaged {
-                        key: allocs.clone(),
-                        reason: format!("state document {allocs} is missing"),
-                        recovered: false,
-                    });
+                    damaged.push(Damaged::new(
+                        &allocs,
+                        format!("state document {allocs} is missing"),
+                    ));
                 }
             }
             false
         }
     };
     if !allocs_read {
-        // A cache of the endpoints, lost: never hand out what they hold. Outside `restore`
-        // (which weighs the damage itself) it is recomputed from them here, which reads them
-        // all, only in this case; the next write stores it again.
         net.ipam = net.ipam.without_allocations();
-        if damaged.is_none() {
-            for (key, bytes) in txn.list(&endpoints_dir(id))? {
-                let ep: Endpoint = decode(&key, &bytes)?;
-                for a in [ep.ipv4, ep.ipv6].into_iter().flatten() {
-                    let _ = net.ipam.reserve(a.addr());
-                }
-            }
-        }
     }
     if endpoints {
         for (key, bytes) in txn.list(&endpoints_dir(id))? {
@@ -342,6 +323,24 @@ fn assemble(
             }
         }
     }
+    if !allocs_read && damaged.is_none() {
+        // A cache of the endpoints, lost: never hand out what they hold. Outside `restore`
+        // (which weighs the damage itself) it is recomputed from them here (read for this
+        // when the caller did not ask for them: only in this case); the next write stores it.
+        let held: Vec<std::net::IpAddr> = if endpoints {
+            net.held_addrs().collect()
+        } else {
+            let mut held = Vec::new();
+            for (key, bytes) in txn.list(&endpoints_dir(id))? {
+                let ep: Endpoint = decode(&key, &bytes)?;
+                held.extend([ep.ipv4, ep.ipv6].into_iter().flatten().map(|a| a.addr()));
+            }
+            held
+        };
+        for ip in held {
+            let _ = net.ipam.reserve(ip);
+        }
+    }
     Ok(Some(net))
 }
 
@@ -350,11 +349,7 @@ fn or_damaged<T>(r: Result<T>, key: &str, damaged: Option<&mut Vec<Damaged>>) ->
     match (r, damaged) {
         (Ok(v), _) => Ok(Some(v)),
         (Err(e), Some(damaged)) => {
-            damaged.push(Damaged {
-                key: key.to_string(),
-                reason: e.message,
-                recovered: false,
-            });
+            damaged.push(Damaged::new(key, e.message));
             Ok(None)
         }
         (Err(e), None) => Err(e),

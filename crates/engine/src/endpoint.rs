@@ -165,7 +165,7 @@ impl Engine {
     pub fn connect(&self, req: &ConnectRequest) -> Result<Attached> {
         let ns = resolve_netns(&req.netns)?;
         // The host's own namespace is no container: its addresses and routes are the host's.
-        let here = netlink::netns::identity(Path::new("/proc/thread-self/ns/net")).ok();
+        let here = netlink::netns::own_identity().ok();
         if here == Some(ns.id) {
             return Err(Error::invalid(format!(
                 "network namespace {:?} ({}) is the host's own: underlay attaches containers, and never changes the host's addresses or routes",

@@ -60,6 +60,12 @@ pub fn identity(path: &Path) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
+/// The identity of the calling thread's own network namespace (the host's, for underlay's
+/// threads: they never stay in another).
+pub fn own_identity() -> io::Result<(u64, u64)> {
+    identity(Path::new("/proc/thread-self/ns/net"))
+}
+
 /// Every network namespace that something on this host still holds, by identity, each with a
 /// path that names it now: a bind mount (an nsfs mount of this mount namespace, such as
 /// `/run/netns/NAME`), `/proc/<pid>/ns/net` of a process or thread in it, or
