@@ -476,6 +476,7 @@ impl Call<'_> {
             // What applies to each attachment, as the configuration says now.
             routes: self.conf.attachment_routes(),
             mtu: Some(self.conf.mtu.unwrap_or(0)),
+            aliases: Vec::new(),
         };
         // Every ADD but its network's first finds the network made from this configuration
         // and attaches in one step; otherwise the network is made (or remade) first.

@@ -46,6 +46,10 @@ pub struct CreateRequest {
     /// CNI configuration that changed). It goes in the same locked step, and only once every
     /// check of the new one has passed: a refused request leaves it as it was.
     pub replaces: Option<String>,
+    /// `--ipam-opt KEY=VALUE`, split: recorded for the IPAM driver.
+    pub ipam_options: Vec<(String, String)>,
+    /// `--attachable`: recorded.
+    pub attachable: bool,
 }
 
 /// What `create` hands back.
@@ -517,6 +521,8 @@ impl Engine {
             external_ipam: req.external_ipam,
             owner: req.owner,
             ipam_driver: None,
+            ipam_options: req.ipam_options.iter().cloned().collect(),
+            attachable: req.attachable,
             endpoints: BTreeMap::new(),
             legacy: false,
             state: NetState::Creating,

@@ -334,6 +334,7 @@ fn adopted(s: &Stray, ptr: &Pointer) -> Endpoint {
         handoff: false,
         routes: None,
         mtu: None,
+        aliases: Vec::new(),
     }
 }
 

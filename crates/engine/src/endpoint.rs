@@ -45,6 +45,8 @@ pub struct ConnectRequest {
     /// did not exist (Kind::NotFound) and changes nothing: a CNI configuration's fingerprint,
     /// so that an ADD finds and uses its network in one step.
     pub require_label: Option<(String, Vec<String>)>,
+    /// Other names of the container on this network (`connect --alias`).
+    pub aliases: Vec<String>,
 }
 
 /// A detach whose kernel part is still to be done (see `Engine::begin_detach_container`).
@@ -160,6 +162,32 @@ pub(crate) fn parse_mac(s: &str) -> Result<[u8; 6]> {
     Ok(mac)
 }
 
+/// The longest DNS name.
+pub const ALIAS_MAX: usize = 253;
+
+/// An alias is a name the container is known by on the network: a DNS name.
+fn check_alias(a: &str) -> Result<()> {
+    let ok = (1..=ALIAS_MAX).contains(&a.len())
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "invalid --alias {a:?}: an alias is a DNS name of 1 to {ALIAS_MAX} letters, digits, '-', '_' and '.'"
+    )))
+}
+
+fn dedup(items: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for i in items {
+        if !out.contains(i) {
+            out.push(i.clone());
+        }
+    }
+    out
+}
+
 impl Engine {
     /// Attach the namespace `req.netns` to a network.
     pub fn connect(&self, req: &ConnectRequest) -> Result<Attached> {
@@ -192,6 +220,7 @@ impl Engine {
         if let Some(name) = &req.ifname {
             check_ifname("--ifname", name)?;
         }
+        req.aliases.iter().try_for_each(|a| check_alias(a))?;
 
         let mut txn = self.store.write()?;
         let net = crate::find_head(&*txn, &req.network)?;
@@ -350,6 +379,7 @@ impl Engine {
             handoff: false,
             routes,
             mtu: req.mtu,
+            aliases: dedup(&req.aliases),
         };
         net.ipam = ipam;
         // The addresses are reserved first and the intent written second, before

@@ -153,6 +153,7 @@ impl Engine {
             handoff: true,
             routes: None,
             mtu: None,
+            aliases: Vec::new(),
         };
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;
         Ok(generated.as_ref().map(netlink::format_mac))

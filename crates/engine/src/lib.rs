@@ -164,12 +164,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Remove every network without endpoints; returns their names.
-    pub fn prune(&self) -> Result<Vec<String>> {
+    /// Remove every network without endpoints that `select` picks; returns their names.
+    pub fn prune(&self, select: &dyn Fn(&Network) -> bool) -> Result<Vec<String>> {
         let names: Vec<String> = self
             .networks()?
             .into_iter()
-            .filter(|n| n.endpoints.is_empty() && n.state == NetState::Ready && n.owner.is_none())
+            .filter(|n| {
+                n.endpoints.is_empty()
+                    && n.state == NetState::Ready
+                    && n.owner.is_none()
+                    && select(n)
+            })
             .map(|n| n.id)
             .collect();
         let mut removed = Vec::new();

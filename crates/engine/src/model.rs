@@ -281,6 +281,12 @@ pub struct Network {
     /// by inspect; underlay's own when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipam_driver: Option<String>,
+    /// `--ipam-opt KEY=VALUE` as given (shown by inspect as IPAM.Options).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ipam_options: BTreeMap<String, String>,
+    /// `--attachable`: recorded and shown, as Docker does for a local network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attachable: bool,
     /// The endpoints by id. Stored in documents of their own (see `docs`); read with the
     /// network by the calls that need them all.
     #[serde(default)]
@@ -380,6 +386,9 @@ pub struct Endpoint {
     /// MTU of this attachment's link instead of the network's (0: the parent's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// Other names of the container on this network (`connect --alias`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// The name of an endpoint's document: what operations look it up by.

@@ -124,7 +124,7 @@ fn walkthrough(d: &mut Demo) -> Result<(), String> {
 
     step("underlay network ls");
     let (nets, _) = d.engine.network_configs().map_err(e)?;
-    indent(&crate::render::list(&nets, false, "table", false)?);
+    indent(&crate::render::ls_table(&nets)?);
 
     let c1 = d.lab.container("my-macvlan-alpine").map_err(e)?;
     step(&format!(

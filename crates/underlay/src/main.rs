@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use engine::{ConnectRequest, CreateRequest, Engine};
+use engine::Engine;
 
 mod arena;
 mod demo;
+mod filter;
+mod format;
+mod network;
 mod render;
 mod run;
 
@@ -77,11 +80,11 @@ struct DaemonArgs {
 }
 
 #[derive(Subcommand)]
-enum NetworkCmd {
+pub enum NetworkCmd {
     /// Create a network.
-    Create(CreateArgs),
+    Create(network::CreateArgs),
     /// Connect a network namespace to a network.
-    Connect(ConnectArgs),
+    Connect(network::ConnectArgs),
     /// Disconnect a network namespace from a network.
     Disconnect {
         /// Network name or id.
@@ -91,88 +94,35 @@ enum NetworkCmd {
     },
     /// Display detailed information on one or more networks.
     Inspect {
+        /// Format the output using the given Go template, or "json".
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         networks: Vec<String>,
     },
     /// List networks.
     #[command(visible_alias = "list")]
-    Ls {
-        /// Only display network IDs.
-        #[arg(short, long)]
-        quiet: bool,
-        /// Output format: "table" (default) or "json" (one object per line).
-        #[arg(long, default_value = "table")]
-        format: String,
-        /// Do not truncate the output.
-        #[arg(long)]
-        no_trunc: bool,
-    },
+    Ls(network::LsArgs),
     /// Remove one or more networks.
     #[command(visible_alias = "remove")]
     Rm {
+        /// Do not error if a network does not exist.
+        #[arg(short, long)]
+        force: bool,
         #[arg(required = true)]
         networks: Vec<String>,
     },
     /// Remove all networks without endpoints.
     Prune {
+        /// Provide filter values (e.g. "until=24h", "label=KEY=VALUE", "label!=KEY").
+        #[arg(long)]
+        filter: Vec<String>,
         /// Do not prompt for confirmation.
         #[arg(short, long)]
         force: bool,
     },
     /// Bring the kernel back in line with the stored state (after a reboot or a crash).
     Restore,
-}
-
-#[derive(Args)]
-struct CreateArgs {
-    /// Driver to manage the network: macvlan or ipvlan.
-    #[arg(short, long, default_value = "macvlan")]
-    driver: String,
-    /// Subnet in CIDR format that represents a network segment (repeatable).
-    #[arg(long)]
-    subnet: Vec<String>,
-    /// IPv4 or IPv6 gateway for a subnet (repeatable).
-    #[arg(long)]
-    gateway: Vec<String>,
-    /// Allocate container IPs from a sub-range (repeatable).
-    #[arg(long = "ip-range")]
-    ip_range: Vec<String>,
-    /// Auxiliary IPv4 or IPv6 addresses used by network driver, NAME=IP (repeatable).
-    #[arg(long = "aux-address")]
-    aux_address: Vec<String>,
-    /// Enable IPv6 networking.
-    #[arg(long)]
-    ipv6: bool,
-    /// Restrict external access to the network (no default routes).
-    #[arg(long)]
-    internal: bool,
-    /// Set metadata on a network, KEY=VALUE (repeatable).
-    #[arg(long)]
-    label: Vec<String>,
-    /// Set driver specific options, KEY=VALUE: parent, macvlan_mode, ipvlan_mode, ipvlan_flag, mtu.
-    #[arg(short, long)]
-    opt: Vec<String>,
-    name: String,
-}
-
-#[derive(Args)]
-struct ConnectArgs {
-    /// IPv4 address.
-    #[arg(long)]
-    ip: Option<String>,
-    /// IPv6 address.
-    #[arg(long)]
-    ip6: Option<String>,
-    /// MAC address of the container's interface.
-    #[arg(long = "mac-address")]
-    mac_address: Option<String>,
-    /// Interface name inside the namespace (default: the lowest free ethN).
-    #[arg(long)]
-    ifname: Option<String>,
-    /// Network name or id.
-    network: String,
-    /// A name under /run/netns, a path to a namespace file, or a PID.
-    netns: String,
 }
 
 #[derive(Args)]
@@ -192,18 +142,6 @@ struct RunArgs {
     /// The command and its arguments.
     #[arg(required = true, last = true)]
     cmd: Vec<String>,
-}
-
-/// Split `KEY=VALUE`; `what` names the flag for the error.
-fn split_kv(what: &str, s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("invalid {what} {s:?}: expected KEY=VALUE")),
-    }
-}
-
-fn split_all(what: &str, items: &[String]) -> Result<Vec<(String, String)>, String> {
-    items.iter().map(|s| split_kv(what, s)).collect()
 }
 
 fn main() -> ExitCode {
@@ -231,13 +169,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn open(state_dir: &std::path::Path) -> Result<Engine, String> {
+pub fn open(state_dir: &std::path::Path) -> Result<Engine, String> {
     Engine::open_single_threaded(state_dir).map_err(|e| e.to_string())
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Network(cmd) => network(&cli.state_dir, cmd),
+        Command::Network(cmd) => network::run(&open(&cli.state_dir)?, cmd),
         Command::Run(args) => run::run(
             &open(&cli.state_dir)?,
             &args.net,
@@ -298,134 +236,4 @@ fn check_log_level(filter: &str) -> Result<(), String> {
             LEVELS.join(", ")
         ))
     }
-}
-
-/// `network restore`'s exit status when something is left that does not match the state
-/// (each problem is printed); 1 is a restore that could not run at all.
-const RESTORE_DEGRADED: u8 = 3;
-
-fn network(state_dir: &std::path::Path, cmd: NetworkCmd) -> Result<ExitCode, String> {
-    let engine = open(state_dir)?;
-    let e = |err: engine::Error| err.to_string();
-    match cmd {
-        NetworkCmd::Create(a) => {
-            let req = CreateRequest {
-                name: a.name,
-                driver: a.driver,
-                subnets: a.subnet,
-                gateways: a.gateway,
-                ip_ranges: a.ip_range,
-                aux_addresses: split_all("--aux-address", &a.aux_address)?,
-                ipv6: a.ipv6,
-                internal: a.internal,
-                labels: split_all("--label", &a.label)?,
-                options: split_all("--opt", &a.opt)?,
-                ..Default::default()
-            };
-            let created = engine.create_network(&req).map_err(e)?;
-            for w in &created.warnings {
-                eprintln!("Warning: {w}");
-            }
-            println!("{}", created.id);
-        }
-        NetworkCmd::Connect(a) => {
-            engine
-                .connect(&ConnectRequest {
-                    network: a.network,
-                    netns: a.netns,
-                    ip: a.ip,
-                    ip6: a.ip6,
-                    mac: a.mac_address,
-                    ifname: a.ifname,
-                    ..Default::default()
-                })
-                .map_err(e)?;
-        }
-        NetworkCmd::Disconnect { network, netns } => {
-            engine.disconnect(&network, &netns).map_err(e)?;
-        }
-        NetworkCmd::Inspect { networks } => {
-            let mut out = Vec::new();
-            let mut missing = Vec::new();
-            for n in &networks {
-                match engine.network(n) {
-                    Ok(net) => out.push(render::inspect(&net)),
-                    Err(err) => missing.push(err.to_string()),
-                }
-            }
-            println!("{}", render::pretty(&serde_json::Value::Array(out)));
-            if !missing.is_empty() {
-                return Err(missing.join("\n"));
-            }
-        }
-        NetworkCmd::Ls {
-            quiet,
-            format,
-            no_trunc,
-        } => {
-            let (nets, damaged) = engine.network_configs().map_err(e)?;
-            print!("{}", render::list(&nets, quiet, &format, no_trunc)?);
-            for d in &damaged {
-                eprintln!(
-                    "Warning: {d}: that network is not listed; `underlay network restore` reports what to do"
-                );
-            }
-        }
-        NetworkCmd::Rm { networks } => {
-            let mut failed = Vec::new();
-            for n in &networks {
-                match engine.remove_network(n) {
-                    Ok(_) => println!("{n}"),
-                    Err(err) => failed.push(err.to_string()),
-                }
-            }
-            if !failed.is_empty() {
-                return Err(failed.join("\n"));
-            }
-        }
-        NetworkCmd::Prune { force } => {
-            if !force && !confirm()? {
-                return Ok(ExitCode::SUCCESS);
-            }
-            let removed = engine.prune().map_err(e)?;
-            if !removed.is_empty() {
-                println!("Deleted Networks:");
-                for n in removed {
-                    println!("{n}");
-                }
-            }
-        }
-        NetworkCmd::Restore => {
-            let report = engine.restore().map_err(e)?;
-            for line in &report.lines {
-                println!("{line}");
-            }
-            if report.lines.is_empty() {
-                println!("nothing to restore: the kernel matches the stored state");
-            }
-            if !report.problems.is_empty() {
-                eprintln!(
-                    "Error: {} problem(s) left; the host does not match the stored state:",
-                    report.problems.len()
-                );
-                for p in &report.problems {
-                    eprintln!("  {p}");
-                }
-                return Ok(ExitCode::from(RESTORE_DEGRADED));
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn confirm() -> Result<bool, String> {
-    use std::io::{BufRead, Write};
-    print!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-    std::io::stdout().flush().map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }

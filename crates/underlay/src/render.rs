@@ -1,6 +1,6 @@
 //! Output shaped like `docker network ls` and `docker network inspect`.
 
-use std::io::Write;
+use std::collections::BTreeMap;
 
 use engine::Network;
 use serde_json::{json, Map, Value};
@@ -44,17 +44,19 @@ pub fn inspect(net: &Network) -> Value {
         .endpoints
         .values()
         .map(|ep| {
-            (
-                // Keyed like Docker's: by the container's id where the runtime has one.
-                ep.container_id.clone().unwrap_or_else(|| ep.id.clone()),
-                json!({
-                    "Name": ep.name,
-                    "EndpointID": ep.id,
-                    "MacAddress": ep.mac.clone().unwrap_or_default(),
-                    "IPv4Address": ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
-                    "IPv6Address": ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
-                }),
-            )
+            let mut c = json!({
+                "Name": ep.name,
+                "EndpointID": ep.id,
+                "MacAddress": ep.mac.clone().unwrap_or_default(),
+                "IPv4Address": ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+                "IPv6Address": ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            });
+            // Docker shows them in a container's inspect, which underlay does not have.
+            if !ep.aliases.is_empty() {
+                c["Aliases"] = json!(ep.aliases);
+            }
+            // Keyed like Docker's: by the container's id where the runtime has one.
+            (ep.container_id.clone().unwrap_or_else(|| ep.id.clone()), c)
         })
         .collect();
     let mut options = net.options.clone();
@@ -70,11 +72,11 @@ pub fn inspect(net: &Network) -> Value {
         "EnableIPv6": net.enable_ipv6,
         "IPAM": {
             "Driver": net.ipam_driver.as_deref().unwrap_or("default"),
-            "Options": {},
+            "Options": net.ipam_options,
             "Config": config,
         },
         "Internal": net.internal,
-        "Attachable": false,
+        "Attachable": net.attachable,
         "Ingress": false,
         "ConfigFrom": { "Network": "" },
         "ConfigOnly": false,
@@ -84,56 +86,80 @@ pub fn inspect(net: &Network) -> Value {
     })
 }
 
-/// `network ls` in table, quiet or json form.
-pub fn list(nets: &[Network], quiet: bool, format: &str, no_trunc: bool) -> Result<String, String> {
-    let id = |n: &Network| {
-        if no_trunc {
-            n.id.clone()
-        } else {
-            n.short_id().to_string()
-        }
+/// `docker network ls`'s default table, and its `raw` format.
+pub const LS_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+pub const LS_RAW: &str =
+    "network_id: {{.ID}}\nname: {{.Name}}\ndriver: {{.Driver}}\nscope: {{.Scope}}\n";
+/// The placeholders of a `network ls` row.
+pub const LS_FIELDS: &str =
+    r#".ID, .Name, .Driver, .Scope, .IPv6, .Internal, .Labels, .Label "KEY" and .CreatedAt"#;
+/// Of `network inspect`: its keys.
+pub const INSPECT_FIELDS: &str = "the keys `underlay network inspect` shows (.Name, .Id, .Created, .Driver, .IPAM.Config, .Containers, .Options, .Labels, ...)";
+
+/// Each `network ls` placeholder's column title.
+pub fn ls_header() -> std::collections::BTreeMap<&'static str, &'static str> {
+    [
+        ("ID", "NETWORK ID"),
+        ("Name", "NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("IPv6", "IPV6"),
+        ("Internal", "INTERNAL"),
+        ("Labels", "LABELS"),
+        ("CreatedAt", "CREATED AT"),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// One `network ls` row: its placeholders' values, and the labels for `.Label`.
+pub fn ls_row(n: &Network, trunc: bool) -> (gotmpl::Value, BTreeMap<String, String>) {
+    let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let row = json!({
+        "CreatedAt": go_time(&n.created),
+        "Driver": n.driver().name(),
+        "ID": if trunc { n.short_id() } else { &n.id },
+        "IPv6": n.enable_ipv6.to_string(),
+        "Internal": n.internal.to_string(),
+        "Labels": labels.join(","),
+        "Name": n.name,
+        "Scope": "local",
+    });
+    (crate::format::value(&row), n.labels.clone())
+}
+
+/// `network ls` without options.
+pub fn ls_table(nets: &[Network]) -> Result<String, String> {
+    let rows: Vec<_> = nets.iter().map(|n| ls_row(n, true)).collect();
+    crate::format::Format::parse(LS_TABLE, LS_FIELDS, true)?.render(&ls_header(), &rows)
+}
+
+/// An RFC 3339 UTC time (`2026-12-02T07:18:51.617412280Z`) as Go's `time.String` shows it
+/// (`2026-12-02 07:18:51.61741228 +0000 UTC`), which `docker network ls` prints.
+pub fn go_time(rfc3339: &str) -> String {
+    let Some(t) = rfc3339.strip_suffix('Z') else {
+        return rfc3339.to_string();
     };
-    let mut out = String::new();
-    if quiet {
-        for n in nets {
-            out.push_str(&id(n));
-            out.push('\n');
-        }
-        return Ok(out);
+    let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
+    let frac = frac.trim_end_matches('0');
+    let dot = if frac.is_empty() { "" } else { "." };
+    format!(
+        "{} +0000 UTC",
+        format!("{secs}{dot}{frac}").replacen('T', " ", 1)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_as_go_prints_them() {
+        assert_eq!(
+            super::go_time("2026-12-02T07:18:51.617412280Z"),
+            "2026-12-02 07:18:51.61741228 +0000 UTC"
+        );
+        assert_eq!(
+            super::go_time("2026-12-02T07:18:51.000000000Z"),
+            "2026-12-02 07:18:51 +0000 UTC"
+        );
     }
-    match format {
-        "table" | "" => {
-            let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(7).padding(3);
-            let _ = writeln!(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE");
-            for n in nets {
-                let _ = writeln!(tw, "{}\t{}\t{}\tlocal", id(n), n.name, n.driver());
-            }
-            let bytes = tw.into_inner().map_err(|e| e.to_string())?;
-            out = String::from_utf8(bytes).map_err(|e| e.to_string())?;
-        }
-        "json" | "{{json .}}" => {
-            for n in nets {
-                let labels: Vec<String> =
-                    n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let v = json!({
-                    "CreatedAt": n.created,
-                    "Driver": n.driver().name(),
-                    "ID": id(n),
-                    "IPv6": n.enable_ipv6.to_string(),
-                    "Internal": n.internal.to_string(),
-                    "Labels": labels.join(","),
-                    "Name": n.name,
-                    "Scope": "local",
-                });
-                out.push_str(&v.to_string());
-                out.push('\n');
-            }
-        }
-        other => {
-            return Err(format!(
-                "invalid --format {other:?}: underlay supports \"table\" and \"json\""
-            ))
-        }
-    }
-    Ok(out)
 }

@@ -86,7 +86,24 @@ const CASES: &[(&[&str], &str)] = &[
     (&["network", "inspect", "@N5000"], "not found"),
     (&["network", "rm", "@N5000"], "not found"),
     (&["network", "connect", "@N5000", "@C2"], "not found"),
-    (&["network", "ls", "--format", "yaml"], "invalid --format \"yaml\""),
+    // ls, inspect, prune: filters and Go templates
+    (&["network", "ls", "--format", "{{.Nope}}"], "invalid --format \"{{.Nope}}\": map has no entry for key: Nope (the fields are .ID, .Name"),
+    (&["network", "ls", "--format", "{{.Name"], "invalid --format \"{{.Name\": template parsing error"),
+    (&["network", "ls", "--format", "{{nofunc .Name}}"], "nofunc"),
+    (&["network", "ls", "--filter", "name"], "invalid --filter \"name\": bad format of filter (expected name=value)"),
+    (&["network", "ls", "--filter", "foo=bar"], "invalid filter 'foo': network ls filters by dangling, driver, id, label, name, scope or type"),
+    (&["network", "ls", "--filter", "dangling=maybe"], "invalid value \"maybe\" for filter 'dangling'"),
+    (&["network", "ls", "--filter", "dangling=true", "--filter", "dangling=false"], "more than one value for filter key \"dangling\""),
+    (&["network", "ls", "--filter", "type=weird"], "invalid filter: 'type'='weird'"),
+    (&["network", "inspect", "-f", "{{.Options.nope}}", "pub_net"], "map has no entry for key: nope"),
+    (&["network", "prune", "-f", "--filter", "until=nonsense"], "failed to parse value as time or duration: \"nonsense\""),
+    (&["network", "prune", "-f", "--filter", "driver=macvlan"], "invalid filter 'driver': network prune filters by label, label! or until"),
+    // create's IPAM flags, connect's aliases
+    (&["network", "create", "--ipam-driver", "dhcpx", "--subnet=10.1.0.0/16", "-o", "parent=eth0", "x"], "invalid value 'dhcpx' for '--ipam-driver"),
+    (&["network", "create", "--ipam-opt", "novalue", "--subnet=10.1.0.0/16", "-o", "parent=eth0", "x"], "invalid --ipam-opt \"novalue\": expected KEY=VALUE"),
+    (&["network", "connect", "--alias", "web server", "pub_net", "@C2"], "invalid --alias \"web server\": an alias is a DNS name"),
+    (&["network", "connect", "--alias", "", "pub_net", "@C2"], "invalid --alias \"\""),
+    (&["network", "connect", "--alias", "@N254", "pub_net", "@C2"], "of 1 to 253 letters"),
 ];
 
 #[test]
@@ -116,6 +133,7 @@ fn invalid_commands_are_refused_and_change_nothing() {
                 a.replace("@C1", &c1)
                     .replace("@C2", &c2)
                     .replace("@N121", &"n".repeat(121))
+                    .replace("@N254", &"n".repeat(254))
                     .replace("@N5000", &"n".repeat(5000))
             })
             .collect();

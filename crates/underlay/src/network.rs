@@ -1,0 +1,312 @@
+//! `underlay network ...`: each command's arguments as `docker network` takes them, turned into
+//! engine calls, and its output as Docker prints it.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use engine::{ConnectRequest, CreateRequest, Engine, Kind};
+
+use crate::filter::{Filters, LS_KEYS, PRUNE_KEYS};
+use crate::format::{self, Format};
+use crate::{render, NetworkCmd};
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Driver to manage the network: macvlan or ipvlan.
+    #[arg(short, long, default_value = "macvlan")]
+    driver: String,
+    /// Subnet in CIDR format that represents a network segment (repeatable).
+    #[arg(long)]
+    subnet: Vec<String>,
+    /// IPv4 or IPv6 gateway for a subnet (repeatable).
+    #[arg(long)]
+    gateway: Vec<String>,
+    /// Allocate container IPs from a sub-range (repeatable).
+    #[arg(long = "ip-range")]
+    ip_range: Vec<String>,
+    /// Auxiliary IPv4 or IPv6 addresses used by network driver, NAME=IP (repeatable).
+    #[arg(long = "aux-address")]
+    aux_address: Vec<String>,
+    /// IP Address Management driver: default (underlay's own).
+    #[arg(long = "ipam-driver", value_parser = ["default"])]
+    ipam_driver: Option<String>,
+    /// Set IPAM driver specific options, KEY=VALUE (repeatable).
+    #[arg(long = "ipam-opt")]
+    ipam_opt: Vec<String>,
+    /// Enable IPv6 networking.
+    #[arg(long)]
+    ipv6: bool,
+    /// Restrict external access to the network (no default routes).
+    #[arg(long)]
+    internal: bool,
+    /// Enable manual container attachment (recorded; every network of underlay is attachable).
+    #[arg(long)]
+    attachable: bool,
+    /// Set metadata on a network, KEY=VALUE (repeatable).
+    #[arg(long)]
+    label: Vec<String>,
+    /// Set driver specific options, KEY=VALUE: parent, macvlan_mode, ipvlan_mode, ipvlan_flag, mtu.
+    #[arg(short, long)]
+    opt: Vec<String>,
+    name: String,
+}
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// IPv4 address.
+    #[arg(long)]
+    ip: Option<String>,
+    /// IPv6 address.
+    #[arg(long)]
+    ip6: Option<String>,
+    /// MAC address of the container's interface.
+    #[arg(long = "mac-address")]
+    mac_address: Option<String>,
+    /// Interface name inside the namespace (default: the lowest free ethN).
+    #[arg(long)]
+    ifname: Option<String>,
+    /// Add a network-scoped alias for the container (repeatable).
+    #[arg(long)]
+    alias: Vec<String>,
+    /// Network name or id.
+    network: String,
+    /// A name under /run/netns, a path to a namespace file, or a PID.
+    netns: String,
+}
+
+#[derive(Args)]
+pub struct LsArgs {
+    /// Provide filter values (e.g. "driver=macvlan", "name=lan", "label=KEY=VALUE").
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Format the output: "table" (default), "table TEMPLATE", "json", "raw" or a Go template.
+    #[arg(long)]
+    format: Option<String>,
+    /// Do not truncate the output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only display network IDs.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// `network restore`'s exit status when something is left that does not match the state
+/// (each problem is printed); 1 is a restore that could not run at all.
+const RESTORE_DEGRADED: u8 = 3;
+
+fn e(err: engine::Error) -> String {
+    err.to_string()
+}
+
+pub fn run(engine: &Engine, cmd: NetworkCmd) -> Result<ExitCode, String> {
+    match cmd {
+        NetworkCmd::Create(a) => create(engine, a)?,
+        NetworkCmd::Connect(a) => {
+            engine
+                .connect(&ConnectRequest {
+                    network: a.network,
+                    netns: a.netns,
+                    ip: a.ip,
+                    ip6: a.ip6,
+                    mac: a.mac_address,
+                    ifname: a.ifname,
+                    aliases: a.alias,
+                    ..Default::default()
+                })
+                .map_err(e)?;
+        }
+        NetworkCmd::Disconnect { network, netns } => {
+            engine.disconnect(&network, &netns).map_err(e)?
+        }
+        NetworkCmd::Inspect { format, networks } => inspect(engine, format.as_deref(), &networks)?,
+        NetworkCmd::Ls(a) => ls(engine, a)?,
+        NetworkCmd::Rm { force, networks } => rm(engine, force, &networks)?,
+        NetworkCmd::Prune { filter, force } => prune(engine, &filter, force)?,
+        NetworkCmd::Restore => return restore(engine),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Split `KEY=VALUE`; `what` names the flag for the error.
+fn split_kv(what: &str, s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("invalid {what} {s:?}: expected KEY=VALUE")),
+    }
+}
+
+fn split_all(what: &str, items: &[String]) -> Result<Vec<(String, String)>, String> {
+    items.iter().map(|s| split_kv(what, s)).collect()
+}
+
+fn create(engine: &Engine, a: CreateArgs) -> Result<(), String> {
+    let ipam_options = split_all("--ipam-opt", &a.ipam_opt)?;
+    let req = CreateRequest {
+        name: a.name,
+        driver: a.driver,
+        subnets: a.subnet,
+        gateways: a.gateway,
+        ip_ranges: a.ip_range,
+        aux_addresses: split_all("--aux-address", &a.aux_address)?,
+        ipv6: a.ipv6,
+        internal: a.internal,
+        labels: split_all("--label", &a.label)?,
+        options: split_all("--opt", &a.opt)?,
+        ipam_options: ipam_options.clone(),
+        attachable: a.attachable,
+        ..Default::default()
+    };
+    let created = engine.create_network(&req).map_err(e)?;
+    for w in &created.warnings {
+        eprintln!("Warning: {w}");
+    }
+    if !ipam_options.is_empty() {
+        let keys: Vec<&str> = ipam_options.iter().map(|(k, _)| k.as_str()).collect();
+        eprintln!(
+            "Warning: --ipam-opt {} recorded; the default IPAM driver takes no options",
+            keys.join(", ")
+        );
+    }
+    println!("{}", created.id);
+    Ok(())
+}
+
+/// What `docker network ls --format` makes of the keywords, and of `-q`.
+fn ls_format(given: Option<&str>, quiet: bool) -> String {
+    match given.unwrap_or("") {
+        "" | format::TABLE if quiet => "{{.ID}}".into(),
+        "" | format::TABLE => render::LS_TABLE.into(),
+        "raw" if quiet => "network_id: {{.ID}}".into(),
+        "raw" => render::LS_RAW.into(),
+        format::JSON => "{{json .}}".into(),
+        other => other.into(),
+    }
+}
+
+fn ls(engine: &Engine, a: LsArgs) -> Result<(), String> {
+    let filters = Filters::parse(&a.filter, "network ls", LS_KEYS)?;
+    filters.check_ls()?;
+    // A bad template is refused before the state is read.
+    let format = Format::parse(
+        &ls_format(a.format.as_deref(), a.quiet),
+        render::LS_FIELDS,
+        true,
+    )?;
+    let (nets, damaged) = engine.network_configs().map_err(e)?;
+    let counted = !filters.get("dangling").is_empty();
+    let mut rows = Vec::with_capacity(nets.len());
+    for n in &nets {
+        let endpoints = if counted {
+            engine.endpoint_count(&n.id).map_err(e)?
+        } else {
+            0
+        };
+        if filters.ls_selects(n, endpoints) {
+            rows.push(render::ls_row(n, !a.no_trunc));
+        }
+    }
+    print!("{}", format.render(&render::ls_header(), &rows)?);
+    for d in &damaged {
+        eprintln!(
+            "Warning: {d}: that network is not listed; `underlay network restore` reports what to do"
+        );
+    }
+    Ok(())
+}
+
+fn inspect(engine: &Engine, format: Option<&str>, networks: &[String]) -> Result<(), String> {
+    let template = match format {
+        None | Some("") | Some(format::JSON) => None,
+        Some(f) => Some(Format::parse(f, render::INSPECT_FIELDS, false)?),
+    };
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for n in networks {
+        match engine.network(n) {
+            Ok(net) => out.push(render::inspect(&net)),
+            Err(err) => missing.push(err.to_string()),
+        }
+    }
+    match (&template, format.map(str::trim)) {
+        (None, _) => println!("{}", render::pretty(&serde_json::Value::Array(out))),
+        // Docker's field order, which a map of the fields would sort.
+        (Some(_), Some("{{json .}}")) => out.iter().for_each(|v| println!("{v}")),
+        (Some(t), _) => {
+            let rows: Vec<_> = out
+                .iter()
+                .map(|v| (format::value(v), Default::default()))
+                .collect();
+            print!("{}", t.render(&Default::default(), &rows)?);
+        }
+    }
+    if !missing.is_empty() {
+        return Err(missing.join("\n"));
+    }
+    Ok(())
+}
+
+fn rm(engine: &Engine, force: bool, networks: &[String]) -> Result<(), String> {
+    let mut failed = Vec::new();
+    for n in networks {
+        match engine.remove_network(n) {
+            Ok(_) => println!("{n}"),
+            Err(err) if force && err.kind == Kind::NotFound => {}
+            Err(err) => failed.push(err.to_string()),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(failed.join("\n"));
+    }
+    Ok(())
+}
+
+fn prune(engine: &Engine, filter: &[String], force: bool) -> Result<(), String> {
+    let filters = Filters::parse(filter, "network prune", PRUNE_KEYS)?;
+    let until = filters.until(jiff::Timestamp::now())?;
+    if !force && !confirm()? {
+        return Ok(());
+    }
+    let removed = engine
+        .prune(&|n| filters.prune_selects(n, until))
+        .map_err(e)?;
+    if !removed.is_empty() {
+        println!("Deleted Networks:");
+        for n in removed {
+            println!("{n}");
+        }
+    }
+    Ok(())
+}
+
+fn restore(engine: &Engine) -> Result<ExitCode, String> {
+    let report = engine.restore().map_err(e)?;
+    for line in &report.lines {
+        println!("{line}");
+    }
+    if report.lines.is_empty() {
+        println!("nothing to restore: the kernel matches the stored state");
+    }
+    if !report.problems.is_empty() {
+        eprintln!(
+            "Error: {} problem(s) left; the host does not match the stored state:",
+            report.problems.len()
+        );
+        for p in &report.problems {
+            eprintln!("  {p}");
+        }
+        return Ok(ExitCode::from(RESTORE_DEGRADED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn confirm() -> Result<bool, String> {
+    use std::io::{BufRead, Write};
+    print!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
