@@ -16,10 +16,27 @@ BIN=$(realpath "${1:-$ROOT/target/debug/underlay}")
 bash "$ROOT/packaging/install.sh" --destdir "$D/root" --no-enable --binary "$BIN" >/dev/null
 for f in usr/local/bin/underlay usr/local/share/doc/underlay/README.md \
   etc/systemd/system/underlay.socket etc/systemd/system/underlay.service \
-  etc/systemd/system/underlay-restore.service; do
+  etc/systemd/system/underlay-restore.service \
+  usr/local/share/bash-completion/completions/underlay usr/local/share/zsh/site-functions/_underlay \
+  usr/local/share/fish/vendor_completions.d/underlay.fish usr/local/share/man/man1/underlay.1 \
+  usr/local/share/man/man1/underlay-network-create.1; do
   [ -e "$D/root/$f" ] || { echo "packaging: $f not installed"; exit 1; }
 done
 "$D/root/usr/local/bin/underlay" --version >/dev/null
+# The completions complete: bash offers the network commands and their flags.
+SHARE=$D/root/usr/local/share
+got=$(bash -c "source $SHARE/bash-completion/completions/underlay
+  COMP_WORDS=(underlay network ''); COMP_CWORD=2; _underlay underlay '' network; echo \"\${COMPREPLY[*]}\"")
+for w in create connect ls inspect rm prune restore; do
+  [[ " $got " == *" $w "* ]] || { echo "packaging: bash completion lacks network $w: $got"; exit 1; }
+done
+got=$(bash -c "source $SHARE/bash-completion/completions/underlay
+  COMP_WORDS=(underlay network ls --); COMP_CWORD=3; _underlay underlay -- ls; echo \"\${COMPREPLY[*]}\"")
+[[ " $got " == *" --filter "* && " $got " == *" --format "* ]] || { echo "packaging: bash completion lacks ls flags: $got"; exit 1; }
+grep -q 'network' "$SHARE/zsh/site-functions/_underlay"
+grep -q "complete -c underlay" "$SHARE/fish/vendor_completions.d/underlay.fish"
+grep -q '^\.TH underlay-network-create 1' "$SHARE/man/man1/underlay-network-create.1"
+grep -q -- 'ipam\\-driver' "$SHARE/man/man1/underlay-network-create.1"
 # systemd checks that ExecStart names an executable: point the units at the installed one.
 mkdir "$D/units"
 for u in "$D"/root/etc/systemd/system/*; do

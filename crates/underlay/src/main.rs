@@ -11,6 +11,7 @@ mod arena;
 mod demo;
 mod filter;
 mod format;
+mod meta;
 mod network;
 mod render;
 mod run;
@@ -22,7 +23,7 @@ mod run;
     about = "Container networking on the physical network: macvlan and ipvlan, no bridge, no NAT",
     propagate_version = true
 )]
-struct Cli {
+pub struct Cli {
     /// Where underlay keeps its state.
     #[arg(long, global = true, env = "UNDERLAY_STATE_DIR", default_value = engine::DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
@@ -42,6 +43,13 @@ enum Command {
     /// Serve Docker's plugin APIs: network drivers underlay-macvlan and underlay-ipvlan, IPAM
     /// driver underlay.
     Daemon(DaemonArgs),
+    /// Show underlay's version and what it supports.
+    Version(meta::VersionArgs),
+    /// Print a shell completion script (bash, zsh or fish) to standard output.
+    Completion(meta::CompletionArgs),
+    /// Write underlay's man pages.
+    #[command(hide = true)]
+    Man(meta::ManArgs),
 }
 
 #[derive(Args)]
@@ -185,6 +193,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             &args.cmd,
         ),
         Command::Demo(args) => demo::demo(&args).map(|()| ExitCode::SUCCESS),
+        Command::Version(a) => meta::version(&cli.state_dir, &a).map(|()| ExitCode::SUCCESS),
+        Command::Completion(a) => {
+            meta::completion(&a);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man(a) => meta::man(&a).map(|()| ExitCode::SUCCESS),
         Command::Daemon(a) => {
             // Runs for long: memory it frees goes back to the kernel.
             arena::long_lived();

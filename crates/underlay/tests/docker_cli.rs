@@ -292,3 +292,41 @@ fn rm_force_and_prune_filters() {
     assert_eq!(r, "Deleted Networks:\nspare\n");
     assert_eq!(names(), "lan\nold2\n");
 }
+
+#[test]
+fn version_prints_and_formats() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::bin())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["version"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("underlay:\n Version:            "),
+        "{text}"
+    );
+    assert!(
+        text.contains(" CNI versions:       0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"),
+        "{text}"
+    );
+    let out = run(&["version", "--format", "{{.Version}}/{{.Os}}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}/linux\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = run(&["version", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["PluginApis"],
+        serde_json::json!(["NetworkDriver", "IpamDriver"])
+    );
+    let out = run(&["version", "--format", "{{.Nope}}"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid --format \"{{.Nope}}\"") && err.contains(".Version, .Os"),
+        "{err}"
+    );
+}
