@@ -37,7 +37,7 @@ enum Command {
     #[command(subcommand)]
     Network(NetworkCmd),
     /// Run a command in a fresh network namespace attached to a network.
-    Run(RunArgs),
+    Run(run::RunArgs),
     /// Replay the Docker macvlan guide's bridge walkthrough in a throwaway lab of namespaces.
     Demo(demo::DemoArgs),
     /// Serve Docker's plugin APIs: network drivers underlay-macvlan and underlay-ipvlan, IPAM
@@ -133,25 +133,6 @@ pub enum NetworkCmd {
     Restore,
 }
 
-#[derive(Args)]
-struct RunArgs {
-    /// Network to attach the command's namespace to.
-    #[arg(long = "net", visible_alias = "network", required = true)]
-    net: String,
-    /// IPv4 address.
-    #[arg(long)]
-    ip: Option<String>,
-    /// IPv6 address.
-    #[arg(long)]
-    ip6: Option<String>,
-    /// MAC address.
-    #[arg(long = "mac-address")]
-    mac_address: Option<String>,
-    /// The command and its arguments.
-    #[arg(required = true, last = true)]
-    cmd: Vec<String>,
-}
-
 fn main() -> ExitCode {
     // Like other command-line tools, end quietly when the reader of our output goes away
     // (`underlay network inspect x | grep -q y`) instead of panicking on EPIPE.
@@ -184,14 +165,7 @@ pub fn open(state_dir: &std::path::Path) -> Result<Engine, String> {
 fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Network(cmd) => network::run(&open(&cli.state_dir)?, cmd),
-        Command::Run(args) => run::run(
-            &open(&cli.state_dir)?,
-            &args.net,
-            args.ip,
-            args.ip6,
-            args.mac_address,
-            &args.cmd,
-        ),
+        Command::Run(args) => run::run(&open(&cli.state_dir)?, args),
         Command::Demo(args) => demo::demo(&args).map(|()| ExitCode::SUCCESS),
         Command::Version(a) => meta::version(&cli.state_dir, &a).map(|()| ExitCode::SUCCESS),
         Command::Completion(a) => {

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use engine::sandbox::Sandbox;
 use engine::{ConnectRequest, Engine};
 
+mod dns;
+
 /// PID of the running command, for forwarding termination signals.
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
@@ -58,14 +60,67 @@ fn die_with_us(cmd: &mut Command) {
     }
 }
 
-pub fn run(
-    engine: &Engine,
-    net: &str,
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Network to attach the command's namespace to.
+    #[arg(long = "net", visible_alias = "network", required = true)]
+    net: String,
+    /// IPv4 address.
+    #[arg(long)]
     ip: Option<String>,
+    /// IPv6 address.
+    #[arg(long)]
     ip6: Option<String>,
-    mac: Option<String>,
-    cmd: &[String],
-) -> Result<ExitCode, String> {
+    /// MAC address.
+    #[arg(long = "mac-address")]
+    mac_address: Option<String>,
+    /// Interface name inside the namespace (default eth0).
+    #[arg(long)]
+    ifname: Option<String>,
+    /// The name the endpoint is shown under (default run-PID).
+    #[arg(long)]
+    name: Option<String>,
+    /// Add a network-scoped alias (repeatable).
+    #[arg(long)]
+    alias: Vec<String>,
+    /// Set a DNS server for the command (repeatable): its /etc/resolv.conf is written for it.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set a DNS search domain (repeatable).
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set a DNS option, e.g. ndots:2 (repeatable).
+    #[arg(long = "dns-option")]
+    dns_option: Vec<String>,
+    /// The command and its arguments (after `--`, or from the first word that is no option).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    cmd: Vec<String>,
+}
+
+/// The longest `--name`: a DNS name's length.
+const NAME_MAX: usize = 253;
+
+/// Docker's rule for a container's name.
+fn check_name(name: &str) -> Result<(), String> {
+    let b = name.as_bytes();
+    let ok = (2..=NAME_MAX).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid --name {name:?}: a name is 2 to {NAME_MAX} characters of [a-zA-Z0-9][a-zA-Z0-9_.-]"
+    ))
+}
+
+pub fn run(engine: &Engine, a: RunArgs) -> Result<ExitCode, String> {
+    if let Some(n) = &a.name {
+        check_name(n)?;
+    }
+    let resolv = dns::Resolv::from_args(&a.dns, &a.dns_search, &a.dns_option)?;
+    let resolv = resolv.map(|r| r.write()).transpose()?;
     let sandbox = Sandbox::new().map_err(|e| format!("cannot create a network namespace: {e}"))?;
     engine
         .loopback_up(sandbox.path())
@@ -73,21 +128,28 @@ pub fn run(
     let netns = sandbox.path().display().to_string();
     engine
         .connect(&ConnectRequest {
-            network: net.to_string(),
+            network: a.net.clone(),
             netns: netns.clone(),
-            ip,
-            ip6,
-            mac,
-            ifname: None,
-            name: Some(format!("run-{}", std::process::id())),
+            ip: a.ip,
+            ip6: a.ip6,
+            mac: a.mac_address,
+            ifname: a.ifname,
+            name: Some(
+                a.name
+                    .unwrap_or_else(|| format!("run-{}", std::process::id())),
+            ),
+            aliases: a.alias,
             ..Default::default()
         })
         .map_err(|e| e.to_string())?;
-
+    let cmd = &a.cmd;
     let mut command = Command::new(&cmd[0]);
     command.args(&cmd[1..]);
     sandbox.enter_on_spawn(&mut command);
     die_with_us(&mut command);
+    if let Some(file) = &resolv {
+        dns::mount_on_spawn(&mut command, file.path());
+    }
     let outcome = match command.spawn() {
         Ok(mut child) => {
             CHILD.store(child.id() as i32, Ordering::SeqCst);
@@ -98,7 +160,7 @@ pub fn run(
         }
         Err(e) => Err(format!("cannot run {}: {e}", cmd[0])),
     };
-    let detached = engine.disconnect(net, &netns);
+    let detached = engine.disconnect(&a.net, &netns);
     let status = match outcome {
         Ok(status) => status,
         Err(msg) => {

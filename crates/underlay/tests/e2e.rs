@@ -644,6 +644,114 @@ fn run_attaches_a_fresh_namespace_and_returns_the_exit_code() {
 }
 
 #[test]
+fn run_takes_docker_run_flags() {
+    need_root!();
+    let lab = Lab::guide();
+    lab.guide_net("pub_net", &[]);
+    let host_resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    // No `--` needed: the command starts at the first word that is no option, and its own
+    // options stay its own.
+    let script = "ip -br link show dev lan9; cat /etc/resolv.conf; echo -n";
+    let r = lab.ul(&[
+        "run",
+        "--net",
+        "pub_net",
+        "--name",
+        "web-1",
+        "--ifname",
+        "lan9",
+        "--alias",
+        "web",
+        "--dns",
+        "172.16.86.1",
+        "--dns",
+        "2001:db8::53",
+        "--dns-search",
+        "example.com",
+        "--dns-option",
+        "ndots:2",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("lan9@"), "{r:?}");
+    assert!(
+        r.stdout.contains("search example.com\nnameserver 172.16.86.1\nnameserver 2001:db8::53\noptions ndots:2\n"),
+        "{r:?}"
+    );
+    // The host's own file is as it was, and no mount is left behind.
+    assert_eq!(
+        std::fs::read("/etc/resolv.conf").unwrap_or_default(),
+        host_resolv
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("underlay-resolv"), "{mounts}");
+    // The name and alias show while it runs.
+    let mut child = lab
+        .ul_command(&[
+            "run", "--net", "pub_net", "--name", "web-2", "--alias", "api", "sleep", "30",
+        ])
+        .spawn()
+        .unwrap();
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = lab
+            .ul(&[
+                "network",
+                "inspect",
+                "-f",
+                "{{range .Containers}}{{.Name}}={{join .Aliases \",\"}}{{end}}",
+                "pub_net",
+            ])
+            .ok();
+        if shown.contains("web-2") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = nix_kill(child.id());
+    let _ = child.wait();
+    assert_eq!(shown, "web-2=api\n");
+    // Bad values are refused before anything is made.
+    for (args, want) in [
+        (&["--name", "-x"][..], "invalid --name \"-x\""),
+        (
+            &["--dns", "dns.example"][..],
+            "invalid --dns \"dns.example\": expected an IP address",
+        ),
+        (
+            &["--dns-search", "bad_domain"][..],
+            "invalid --dns-search \"bad_domain\"",
+        ),
+        (&["--dns-option", "a b"][..], "invalid --dns-option \"a b\""),
+        (&["--ifname", "a/b"][..], "a/b"),
+    ] {
+        let mut a = vec!["run", "--net", "pub_net"];
+        a.extend_from_slice(args);
+        a.push("true");
+        let err = lab.ul(&a).err();
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert!(lab.inspect("pub_net")["Containers"]
+        .as_object()
+        .unwrap()
+        .is_empty());
+}
+
+/// SIGTERM to a process we started (`underlay run` forwards it to the command and detaches).
+fn nix_kill(pid: u32) -> std::io::Result<()> {
+    let out = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("kill failed"))
+    }
+}
+
+#[test]
 fn restore_recreates_links_deleted_behind_our_back() {
     need_root!();
     let mut lab = Lab::guide();
