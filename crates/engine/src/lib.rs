@@ -40,12 +40,26 @@ pub use store::DEFAULT_STATE_DIR;
 /// The engine: a netlink client and a store.
 pub struct Engine {
     nl: Arc<dyn Netlink>,
-    store: Box<dyn Store>,
+    store: Arc<dyn Store>,
 }
 
 impl Engine {
     pub fn new(nl: Arc<dyn Netlink>, store: Box<dyn Store>) -> Self {
-        Self { nl, store }
+        Self {
+            nl,
+            store: store.into(),
+        }
+    }
+
+    /// What `restore` would do, told by running it against a dry run of the kernel (asked,
+    /// never changed) and of the store (read under its shared lock, never written): its
+    /// report, with nothing changed.
+    pub fn restore_check(&self) -> Result<RestoreReport> {
+        let dry = Engine {
+            nl: Arc::new(netlink::DryRun::new(self.nl.clone())),
+            store: Arc::new(store::Overlay::new(self.store.clone())),
+        };
+        dry.restore()
     }
 
     /// The engine as the product runs it: the kernel through netlink, state in `state_dir`.

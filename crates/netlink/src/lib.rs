@@ -11,10 +11,12 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+mod dry;
 mod fake;
 pub mod netns;
 mod real;
 
+pub use dry::DryRun;
 pub use fake::FakeNetlink;
 pub use real::{NsEntry, RealNetlink};
 

@@ -9,6 +9,9 @@
 //! The trait is shaped so an etcd backend fits later: a lock (etcd lock with a lease) and
 //! whole-document puts (which etcd would guard with compare-and-swap on revisions).
 
+mod overlay;
+pub use overlay::Overlay;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -130,7 +130,12 @@ pub enum NetworkCmd {
         force: bool,
     },
     /// Bring the kernel back in line with the stored state (after a reboot or a crash).
-    Restore,
+    Restore {
+        /// Only tell what a restore would do; change nothing (exit 0: nothing to do, 2:
+        /// something to do, 3: problems a restore would leave).
+        #[arg(long, visible_alias = "dry-run")]
+        check: bool,
+    },
 }
 
 fn main() -> ExitCode {

@@ -93,6 +93,8 @@ pub struct LsArgs {
 /// `network restore`'s exit status when something is left that does not match the state
 /// (each problem is printed); 1 is a restore that could not run at all.
 const RESTORE_DEGRADED: u8 = 3;
+/// `network restore --check`'s when a restore would change something (and leave no problem).
+const RESTORE_NEEDED: u8 = 2;
 
 fn e(err: engine::Error) -> String {
     err.to_string()
@@ -122,7 +124,7 @@ pub fn run(engine: &Engine, cmd: NetworkCmd) -> Result<ExitCode, String> {
         NetworkCmd::Ls(a) => ls(engine, a)?,
         NetworkCmd::Rm { force, networks } => rm(engine, force, &networks)?,
         NetworkCmd::Prune { filter, force } => prune(engine, &filter, force)?,
-        NetworkCmd::Restore => return restore(engine),
+        NetworkCmd::Restore { check } => return restore(engine, check),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -278,23 +280,39 @@ fn prune(engine: &Engine, filter: &[String], force: bool) -> Result<(), String> 
     Ok(())
 }
 
-fn restore(engine: &Engine) -> Result<ExitCode, String> {
-    let report = engine.restore().map_err(e)?;
+fn restore(engine: &Engine, check: bool) -> Result<ExitCode, String> {
+    let report = if check {
+        engine.restore_check()
+    } else {
+        engine.restore()
+    }
+    .map_err(e)?;
+    if check && !report.lines.is_empty() {
+        println!("a restore would do this (nothing was changed):");
+    }
     for line in &report.lines {
-        println!("{line}");
+        println!("{}{line}", if check { "  " } else { "" });
     }
     if report.lines.is_empty() {
         println!("nothing to restore: the kernel matches the stored state");
     }
     if !report.problems.is_empty() {
         eprintln!(
-            "Error: {} problem(s) left; the host does not match the stored state:",
-            report.problems.len()
+            "Error: {} problem(s) {}; the host does not match the stored state:",
+            report.problems.len(),
+            if check {
+                "a restore would leave"
+            } else {
+                "left"
+            }
         );
         for p in &report.problems {
             eprintln!("  {p}");
         }
         return Ok(ExitCode::from(RESTORE_DEGRADED));
+    }
+    if check && !report.lines.is_empty() {
+        return Ok(ExitCode::from(RESTORE_NEEDED));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -764,8 +764,31 @@ fn restore_recreates_links_deleted_behind_our_back() {
     let mac_before = lab.ip(&c1, &["link", "show", "eth0"]);
     lab.ip(&c1, &["link", "del", "eth0"]);
     assert!(lab.silent(&c2, "172.16.86.10"));
+    // --check tells what a restore would do, and changes nothing.
+    let (host, c1_links, store) = (lab.host_snapshot(), lab.links(&c1), lab.store_snapshot());
+    let check = lab.ul(&["network", "restore", "--check"]);
+    assert_eq!(check.code, 2, "{check:?}");
+    assert!(
+        check.stdout.starts_with(
+            "a restore would do this (nothing was changed):\n  network pub_net: recreated eth0 in "
+        ),
+        "{check:?}"
+    );
+    assert_eq!(
+        (lab.host_snapshot(), lab.links(&c1), lab.store_snapshot()),
+        (host, c1_links, store)
+    );
     let report = lab.ul(&["network", "restore"]).ok();
     assert!(report.contains("recreated eth0"), "{report}");
+    assert_eq!(
+        check
+            .stdout
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .collect::<Vec<_>>(),
+        report.lines().collect::<Vec<_>>()
+    );
     assert!(addr_of(&lab, &c1, "eth0").contains("172.16.86.10/24"));
     let mac_after = lab.ip(&c1, &["link", "show", "eth0"]);
     let mac = |s: &str| s.split("link/ether ").nth(1).unwrap()[..17].to_string();
@@ -790,7 +813,15 @@ fn restore_recreates_links_deleted_behind_our_back() {
     // The parent deleted behind our back: the network is kept and reported, never dropped.
     let host = lab.ns("host");
     lab.ip(&host, &["link", "del", "eth0"]);
-    // Left degraded: exit 3, every problem listed.
+    // Left degraded: exit 3, every problem listed (--check says so beforehand).
+    let check = lab.ul(&["network", "restore", "--dry-run"]);
+    assert_eq!(check.code, 3, "{check:?}");
+    assert!(
+        check
+            .stderr
+            .contains("Error: 2 problem(s) a restore would leave"),
+        "{check:?}"
+    );
     let run = lab.ul(&["network", "restore"]);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
@@ -819,6 +850,10 @@ fn restore_recreates_links_deleted_behind_our_back() {
     .ok();
     let c = lab2.container("c");
     lab2.ul(&["network", "connect", "n", &c]).ok();
+    assert!(lab2
+        .ul(&["network", "restore", "--check"])
+        .ok()
+        .contains("nothing to restore"));
     assert!(lab2
         .ul(&["network", "restore"])
         .ok()

@@ -28,10 +28,9 @@ fn read_only_commands_create_nothing_and_work_read_only() {
     lab.guide_net("pub_net", &[]);
     let dir = lab.state.path().display().to_string();
     let script = format!(
-        "mount --bind -o ro {dir} {dir} && nsenter --net=/run/netns/{} {} network ls && {} network inspect pub_net",
-        lab.ns("host"),
-        common::bin(),
-        common::bin()
+        "mount --bind -o ro {dir} {dir} && nsenter --net=/run/netns/{h} {b} network ls && {b} network inspect pub_net && nsenter --net=/run/netns/{h} {b} network restore --check",
+        h = lab.ns("host"),
+        b = common::bin(),
     );
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
@@ -45,7 +44,9 @@ fn read_only_commands_create_nothing_and_work_read_only() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("pub_net") && stdout.contains("\"Name\": \"pub_net\""),
+        stdout.contains("pub_net")
+            && stdout.contains("\"Name\": \"pub_net\"")
+            && stdout.contains("nothing to restore"),
         "{stdout}"
     );
 }
