@@ -507,6 +507,10 @@ impl Call<'_> {
             Ok(a) => a,
             Err(e) => return self.fail_add(&engine, &ipam, made, e.into()),
         };
+        // The result has no place for remarks; the runtime logs a plugin's stderr.
+        for w in &attached.warnings {
+            eprintln!("underlay: warning: {w}");
+        }
 
         let old = before_1_0(&self.conf.cni_version);
         let mut ips = Vec::new();

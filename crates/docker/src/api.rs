@@ -375,6 +375,9 @@ fn network_call(engine: &Engine, driver: Driver, call: &str, body: &[u8]) -> Out
                 &req.endpoint_id,
                 &req.sandbox_key,
             ))?;
+            for w in &j.warnings {
+                tracing::warn!(network = %req.network_id, endpoint = %req.endpoint_id, "{w}");
+            }
             let ip = |a: Option<IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
             let routes: Vec<Value> = j
                 .routes

@@ -82,6 +82,25 @@ pub struct Attached {
     pub ipv6: Option<IpNet>,
     pub gateway4: Option<IpAddr>,
     pub gateway6: Option<IpAddr>,
+    /// Remarks for the user (a parent without carrier).
+    pub warnings: Vec<String>,
+}
+
+/// Why a link on `parent` passes no traffic now, if it does not: the macvlan/ipvlan links of a
+/// parent that is down or has no carrier show NO-CARRIER, which nothing else reports.
+pub(crate) fn parent_down(parent: &netlink::Link, ifname: &str) -> Option<String> {
+    let p = &parent.name;
+    if !parent.up {
+        return Some(format!(
+            "parent interface {p} is down: {ifname} is attached but passes no traffic (NO-CARRIER) until {p} is up"
+        ));
+    }
+    if !parent.carrier {
+        return Some(format!(
+            "parent interface {p} has no carrier (no cable or peer): {ifname} is attached but passes no traffic (NO-CARRIER) until {p} has a link"
+        ));
+    }
+    None
 }
 
 /// A resolved namespace argument.
@@ -303,12 +322,13 @@ impl Engine {
         let _forget = Forget(&*self.nl, &nsref);
         // The parent's index is all a macvlan link needs; ipvlan and passthru links carry the
         // parent's MAC, which the result shows.
-        let (parent_index, parent_mac) = if net.driver() == Driver::Ipvlan || net.is_passthru() {
-            let link = self.parent_link(&net, &nsref, &req.netns)?;
-            (link.index, link.mac)
-        } else {
-            (self.parent_index(&net, &nsref, &req.netns)?, None)
-        };
+        let (parent_index, parent_mac, mut parent) =
+            if net.driver() == Driver::Ipvlan || net.is_passthru() {
+                let link = self.parent_link(&net, &nsref, &req.netns)?;
+                (link.index, link.mac, Some(link))
+            } else {
+                (self.parent_index(&net, &nsref, &req.netns)?, None, None)
+            };
         // A name given is checked by the kernel when the link is made (see `attach_link`);
         // without one the first free ethN is taken.
         let ifname = match &req.ifname {
@@ -406,6 +426,14 @@ impl Engine {
                 })
                 .and(Err(e)),
         }?;
+        if parent.is_none() {
+            let (at, name) = parent_place(&net, &nsref);
+            parent = self.nl.link_by_name(&at, name).ok().flatten();
+        }
+        let warnings = parent
+            .and_then(|p| parent_down(&p, &ep.ifname))
+            .into_iter()
+            .collect();
         Ok(Attached {
             network_id: net.id.clone(),
             endpoint_id: ep.id.clone(),
@@ -419,6 +447,7 @@ impl Engine {
             ipv6: ep.ipv6,
             gateway4: ep.ipv4.and_then(|a| ep.gateway_for(&net, a.addr())),
             gateway6: ep.ipv6.and_then(|a| ep.gateway_for(&net, a.addr())),
+            warnings,
         })
     }
 

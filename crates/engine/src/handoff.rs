@@ -36,6 +36,8 @@ pub struct Joined {
     pub gateway6: Option<IpAddr>,
     /// Further routes; a route without gateway is on-link (ipvlan l3/l3s default routes).
     pub routes: Vec<RouteSpec>,
+    /// Remarks for the user (a parent without carrier).
+    pub warnings: Vec<String>,
 }
 
 impl Engine {
@@ -185,7 +187,11 @@ impl Engine {
                     self.remove_handoff_link(&net, &ep);
                     return Err(e);
                 }
-                Ok(self.joined(&net, &ep, name))
+                let mut joined = self.joined(&net, &ep, name);
+                joined
+                    .warnings
+                    .extend(crate::endpoint::parent_down(&parent, "the endpoint"));
+                Ok(joined)
             }
             Err(e) => {
                 self.remove_handoff_link(&net, &ep);
@@ -306,6 +312,7 @@ impl Engine {
             gateway4: None,
             gateway6: None,
             routes: Vec::new(),
+            warnings: Vec::new(),
         };
         for r in self.routes_for(net, ep, 0) {
             match r.gateway {

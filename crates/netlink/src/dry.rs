@@ -89,6 +89,7 @@ impl Netlink for DryRun {
                 mtu: link.mtu.unwrap_or(1500),
                 mac: link.mac,
                 up: link.up,
+                carrier: link.up,
                 parent_index: link.parent_index,
                 link_netnsid: None,
                 macvlan_mode: None,

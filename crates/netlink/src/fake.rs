@@ -371,6 +371,8 @@ impl State {
             mtu: l.mtu,
             mac: l.mac,
             up: l.up,
+            // No cable to pull here: an up link has carrier.
+            carrier: l.up,
             parent_index: other(l.lower).or_else(|| other(l.peer)),
             // Every namespace knows the host as 0, and any other namespace as 1.
             link_netnsid: l

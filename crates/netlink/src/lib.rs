@@ -122,6 +122,9 @@ pub struct Link {
     pub mac: Option<[u8; 6]>,
     /// IFF_UP is set.
     pub up: bool,
+    /// IFF_LOWER_UP is set: the link has carrier (a cable, a peer). Without it an up link
+    /// shows NO-CARRIER and passes no traffic, nor do macvlan/ipvlan links on it.
+    pub carrier: bool,
     /// IFLA_LINK (lower device index) when present.
     pub parent_index: Option<u32>,
     /// IFLA_LINK_NETNSID: the lower device lives in another namespace, which this link's

@@ -546,6 +546,7 @@ fn link_from(msg: LinkMessage) -> Link {
         mtu: 0,
         mac: None,
         up: msg.header.flags.contains(LinkFlags::Up),
+        carrier: msg.header.flags.contains(LinkFlags::LowerUp),
         parent_index: None,
         link_netnsid: None,
         macvlan_mode: None,

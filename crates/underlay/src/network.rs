@@ -104,7 +104,7 @@ pub fn run(engine: &Engine, cmd: NetworkCmd) -> Result<ExitCode, String> {
     match cmd {
         NetworkCmd::Create(a) => create(engine, a)?,
         NetworkCmd::Connect(a) => {
-            engine
+            let attached = engine
                 .connect(&ConnectRequest {
                     network: a.network,
                     netns: a.netns,
@@ -116,6 +116,9 @@ pub fn run(engine: &Engine, cmd: NetworkCmd) -> Result<ExitCode, String> {
                     ..Default::default()
                 })
                 .map_err(e)?;
+            for w in &attached.warnings {
+                eprintln!("Warning: {w}");
+            }
         }
         NetworkCmd::Disconnect { network, netns } => {
             engine.disconnect(&network, &netns).map_err(e)?

@@ -126,7 +126,7 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<ExitCode, String> {
         .loopback_up(sandbox.path())
         .map_err(|e| e.to_string())?;
     let netns = sandbox.path().display().to_string();
-    engine
+    let attached = engine
         .connect(&ConnectRequest {
             network: a.net.clone(),
             netns: netns.clone(),
@@ -142,6 +142,9 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<ExitCode, String> {
             ..Default::default()
         })
         .map_err(|e| e.to_string())?;
+    for w in &attached.warnings {
+        eprintln!("Warning: {w}");
+    }
     let cmd = &a.cmd;
     let mut command = Command::new(&cmd[0]);
     command.args(&cmd[1..]);

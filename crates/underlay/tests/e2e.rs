@@ -752,6 +752,38 @@ fn nix_kill(pid: u32) -> std::io::Result<()> {
 }
 
 #[test]
+fn connect_warns_when_the_parent_passes_no_traffic() {
+    need_root!();
+    let mut lab = Lab::guide();
+    lab.guide_net("pub_net", &[]);
+    let (host, router) = (lab.ns("host"), lab.ns("router"));
+    let c1 = lab.container("c1");
+    let r = lab.ul(&["network", "connect", "pub_net", &c1]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (0, ""),
+        "a working parent: no warning"
+    );
+    // The peer (the "cable") is down: eth0 is up but has no carrier.
+    lab.ip(&router, &["link", "set", "lan0", "down"]);
+    let c2 = lab.container("c2");
+    let r = lab.ul(&["network", "connect", "pub_net", &c2]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("Warning: parent interface eth0 has no carrier (no cable or peer): eth0 is attached but passes no traffic (NO-CARRIER)"),
+        "{r:?}"
+    );
+    // eth0 itself is down.
+    lab.ip(&host, &["link", "set", "eth0", "down"]);
+    let r = lab.ul(&["run", "--net", "pub_net", "--ifname", "lan1", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("Warning: parent interface eth0 is down: lan1 is attached but passes no traffic (NO-CARRIER) until eth0 is up"),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn restore_recreates_links_deleted_behind_our_back() {
     need_root!();
     let mut lab = Lab::guide();
