@@ -420,8 +420,14 @@ impl Call<'_> {
         self.env
             .require(&["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"])?;
         let args = self.cni_args()?;
-        let netns = engine::resolve_netns(&self.env.netns)
-            .map_err(|e| CniError::new(UNKNOWN_CONTAINER, e.message))?;
+        let netns = engine::resolve_netns(&self.env.netns).map_err(|e| {
+            let p = &self.env.netns;
+            let msg = match e.kind {
+                Kind::NotFound => format!("CNI_NETNS {p:?} names no network namespace"),
+                _ => format!("CNI_NETNS {p:?}: {}", e.message),
+            };
+            CniError::new(UNKNOWN_CONTAINER, msg)
+        })?;
         let engine = self.engine()?;
         let master = self.master(&engine)?;
         let ipam = self.conf.ipam_kind();
@@ -477,6 +483,7 @@ impl Call<'_> {
             routes: self.conf.attachment_routes(),
             mtu: Some(self.conf.mtu.unwrap_or(0)),
             aliases: Vec::new(),
+            door: engine::Door::Cni,
         };
         // Every ADD but its network's first finds the network made from this configuration
         // and attaches in one step; otherwise the network is made (or remade) first.

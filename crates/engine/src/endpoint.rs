@@ -15,7 +15,7 @@ use crate::create::check_ifname;
 use crate::docs;
 use crate::error::{kernel_reason, Error, Result};
 use crate::model::*;
-use crate::{ids, Engine};
+use crate::{ids, Door, Engine, Field};
 
 /// `network connect` as every front door hands it over.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub struct ConnectRequest {
     pub require_label: Option<(String, Vec<String>)>,
     /// Other names of the container on this network (`connect --alias`).
     pub aliases: Vec<String>,
+    /// The door the request came through: messages name its fields its way.
+    pub door: crate::Door,
 }
 
 /// A detach whose kernel part is still to be done (see `Engine::begin_detach_container`).
@@ -149,7 +151,13 @@ pub fn resolve_netns(arg: &str) -> Result<Netns> {
     Ok(Netns { path, id })
 }
 
-fn parse_ip(flag: &str, s: &str, v6: bool) -> Result<IpAddr> {
+fn parse_ip(door: Door, s: &str, v6: bool) -> Result<IpAddr> {
+    let (field, other) = if v6 {
+        (Field::Ip6, Field::Ip)
+    } else {
+        (Field::Ip, Field::Ip6)
+    };
+    let flag = door.name(field);
     let ip: IpAddr = s.parse().map_err(|_| {
         Error::invalid(format!(
             "invalid {flag} {s:?}: expected an {} address, e.g. {}",
@@ -161,21 +169,22 @@ fn parse_ip(flag: &str, s: &str, v6: bool) -> Result<IpAddr> {
         return Err(Error::invalid(format!(
             "invalid {flag} {s}: it is an {} address; use {} for it",
             if v6 { "IPv4" } else { "IPv6" },
-            if v6 { "--ip" } else { "--ip6" }
+            door.name(other)
         )));
     }
     Ok(ip)
 }
 
-pub(crate) fn parse_mac(s: &str) -> Result<[u8; 6]> {
+pub(crate) fn parse_mac(door: Door, s: &str) -> Result<[u8; 6]> {
+    let flag = door.name(Field::Mac);
     let mac = netlink::parse_mac(s).ok_or_else(|| {
         Error::invalid(format!(
-            "invalid --mac-address {s:?}: expected six hex bytes like 02:42:ac:10:56:0a"
+            "invalid {flag} {s:?}: expected six hex bytes like 02:42:ac:10:56:0a"
         ))
     })?;
     if mac[0] & 1 == 1 || mac == [0; 6] {
         return Err(Error::invalid(format!(
-            "invalid --mac-address {s}: a container needs a unicast address (the first byte must be even) other than 00:00:00:00:00:00"
+            "invalid {flag} {s}: a container needs a unicast address (the first byte must be even) other than 00:00:00:00:00:00"
         )));
     }
     Ok(mac)
@@ -223,21 +232,25 @@ impl Engine {
         let ip4 = req
             .ip
             .as_deref()
-            .map(|s| parse_ip("--ip", s, false))
+            .map(|s| parse_ip(req.door, s, false))
             .transpose()?;
         let ip6 = req
             .ip6
             .as_deref()
-            .map(|s| parse_ip("--ip6", s, true))
+            .map(|s| parse_ip(req.door, s, true))
             .transpose()?;
-        let mac = req.mac.as_deref().map(parse_mac).transpose()?;
+        let mac = req
+            .mac
+            .as_deref()
+            .map(|m| parse_mac(req.door, m))
+            .transpose()?;
         let routes = req
             .routes
             .as_deref()
             .map(crate::create::parse_routes)
             .transpose()?;
         if let Some(name) = &req.ifname {
-            check_ifname("--ifname", name)?;
+            check_ifname(req.door.name(Field::Ifname), name)?;
         }
         req.aliases.iter().try_for_each(|a| check_alias(a))?;
 
@@ -299,19 +312,21 @@ impl Engine {
         }
         refuse_second_passthru(&*txn, &net)?;
         if let Some(m) = &mac {
-            refuse_mac_in_use(&*txn, &net, m)?;
+            refuse_mac_in_use(&*txn, &net, m, req.door)?;
         }
         let has_v4 = net.ipam.has_family(ipam::Family::V4);
         if ip4.is_some() && !has_v4 {
             return Err(Error::invalid(format!(
-                "invalid --ip {}: network {} has no IPv4 subnet",
+                "invalid {} {}: network {} has no IPv4 subnet",
+                req.door.name(Field::Ip),
                 req.ip.as_deref().unwrap_or_default(),
                 net.name
             )));
         }
         if ip6.is_some() && !net.enable_ipv6 {
             return Err(Error::invalid(format!(
-                "invalid --ip6 {}: network {} has no IPv6 subnet",
+                "invalid {} {}: network {} has no IPv6 subnet",
+                req.door.name(Field::Ip6),
                 req.ip6.as_deref().unwrap_or_default(),
                 net.name
             )));
@@ -334,7 +349,8 @@ impl Engine {
         let ifname = match &req.ifname {
             Some(name) => name.clone(),
             None => {
-                let ns_links = self.ns_links(&nsref, &req.netns)?;
+                let ns_links =
+                    self.ns_links(&nsref, &format!("network namespace {}", req.netns))?;
                 (0..)
                     .map(|n| format!("eth{n}"))
                     .find(|n| !ns_links.iter().any(|l| &l.name == n))
@@ -412,7 +428,7 @@ impl Engine {
             return Err(e);
         }
         let mut ep = ep;
-        match self.attach_link(&net, &ep, parent_index, &nsref, mac) {
+        match self.attach_link(&net, &ep, parent_index, &nsref, mac, req.door) {
             Ok(()) => {
                 ep.state = EndpointState::Attached;
                 docs::put_ep(&mut *txn, &net.id, &ep, false).inspect_err(|_| {
@@ -455,7 +471,7 @@ impl Engine {
     fn ns_links(&self, ns: &NsRef, shown: &str) -> Result<Vec<netlink::Link>> {
         self.nl.links(ns).map_err(|e| {
             Error::kernel(format!(
-                "cannot list links in network namespace {shown}: {}",
+                "cannot list links in {shown}: {}",
                 kernel_reason(&e)
             ))
         })
@@ -545,9 +561,10 @@ impl Engine {
         parent_index: u32,
         ns: &NsRef,
         mac: Option<[u8; 6]>,
+        door: Door,
     ) -> Result<()> {
         let mut made = false;
-        let r = self.make_link(net, ep, parent_index, ns, mac, &mut made);
+        let r = self.make_link(net, ep, parent_index, ns, mac, door, &mut made);
         if r.is_err() && made {
             self.remove_endpoint_link(net, ep);
         }
@@ -555,6 +572,7 @@ impl Engine {
     }
 
     /// `attach_link`'s steps; `made` is set once the link exists.
+    #[allow(clippy::too_many_arguments)] // attach_link's, and `made`: its undo needs to know
     fn make_link(
         &self,
         net: &Network,
@@ -562,6 +580,7 @@ impl Engine {
         parent_index: u32,
         ns: &NsRef,
         mac: Option<[u8; 6]>,
+        door: Door,
         made: &mut bool,
     ) -> Result<()> {
         // A host parent's link is made on the host straight into the namespace; a parent
@@ -573,8 +592,8 @@ impl Engine {
         };
         let k = |what: &str, e: netlink::Error| {
             Error::kernel(format!(
-                "failed to {what} in network namespace {}: {}",
-                ep.name,
+                "failed to {what} in {}: {}",
+                ep.place(),
                 kernel_reason(&e)
             ))
         };
@@ -594,13 +613,15 @@ impl Engine {
             Ok(()) => None,
             Err(e) if e.is_exists() => {
                 if self
-                    .ns_links(ns, &ep.name)?
+                    .ns_links(ns, &ep.place())?
                     .iter()
                     .any(|l| l.name == ep.ifname)
                 {
                     return Err(Error::conflict(format!(
-                        "interface {} already exists in network namespace {}: choose another --ifname",
-                        ep.ifname, ep.name
+                        "interface {} already exists in {}: {}",
+                        ep.ifname,
+                        ep.place(),
+                        door.other_ifname()
                     )));
                 }
                 Some(self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?)
@@ -1108,7 +1129,7 @@ pub(crate) fn refuse_second_passthru(txn: &dyn store::Txn, net: &Network) -> Res
 /// A MAC asked for that an endpoint on the same parent has already (the kernel would only
 /// say "address already in use"): refused naming it and its holder. Reads the endpoints of
 /// the parent's networks, only when a MAC is asked for.
-fn refuse_mac_in_use(txn: &dyn store::Txn, net: &Network, mac: &[u8; 6]) -> Result<()> {
+fn refuse_mac_in_use(txn: &dyn store::Txn, net: &Network, mac: &[u8; 6], door: Door) -> Result<()> {
     if net.parent.in_container() {
         return Ok(());
     }
@@ -1123,7 +1144,8 @@ fn refuse_mac_in_use(txn: &dyn store::Txn, net: &Network, mac: &[u8; 6]) -> Resu
             .find(|e| e.mac.as_deref() == Some(&wanted))
         {
             return Err(Error::conflict(format!(
-                "invalid --mac-address {wanted}: it is already in use on parent interface {} by {} (network {})",
+                "invalid {} {wanted}: it is already in use on parent interface {} by {} (network {})",
+                door.name(Field::Mac),
                 net.parent.name(),
                 ep.name,
                 other.name

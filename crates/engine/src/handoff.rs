@@ -100,7 +100,7 @@ impl Engine {
                 endpoint.len()
             )));
         }
-        let mac = mac.map(parse_mac).transpose()?;
+        let mac = mac.map(|m| parse_mac(crate::Door::Docker, m)).transpose()?;
         let mut txn = self.store.write()?;
         let net = self.runtime_network(&mut *txn, network)?;
         if let Some(ep) = get_handoff(&*txn, &net, endpoint)? {

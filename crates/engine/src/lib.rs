@@ -28,6 +28,7 @@ pub mod model;
 pub mod pools;
 mod restore;
 pub mod sandbox;
+pub mod vocab;
 
 pub use create::{check_ifname, CreateRequest, Created, IFNAME_MAX};
 pub use docs::Damaged;
@@ -36,6 +37,7 @@ pub use error::{Error, Kind, Result};
 pub use handoff::Joined;
 pub use model::*;
 pub use store::DEFAULT_STATE_DIR;
+pub use vocab::{Door, Field};
 
 /// The engine: a netlink client and a store.
 pub struct Engine {

@@ -409,6 +409,15 @@ pub fn slot_handoff(endpoint_id: &str) -> String {
 }
 
 impl Endpoint {
+    /// Where its link lives, for messages: a runtime's container by its id, else the
+    /// namespace as the user named it.
+    pub fn place(&self) -> String {
+        match &self.container_id {
+            Some(cid) => format!("the network namespace of container {cid}"),
+            None => format!("network namespace {}", self.name),
+        }
+    }
+
     /// The name of this endpoint's document within its network: by the runtime's endpoint id
     /// (hand-off), the CNI attachment, or the namespace (the CLI's one endpoint per namespace).
     pub fn slot(&self) -> String {

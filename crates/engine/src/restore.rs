@@ -190,7 +190,8 @@ impl Engine {
                             continue;
                         };
                         let mac = ep.mac.as_deref().and_then(netlink::parse_mac);
-                        let attached = self.attach_link(&net, &ep, parent_index, &ns, mac);
+                        let attached =
+                            self.attach_link(&net, &ep, parent_index, &ns, mac, crate::Door::Cli);
                         self.nl.forget(&ns);
                         match attached {
                             Ok(()) => report.lines.push(format!(

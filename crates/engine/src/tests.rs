@@ -1487,7 +1487,7 @@ fn a_taken_interface_name_is_refused_and_the_link_in_the_way_stays() {
     assert_eq!(e.kind, Kind::Conflict, "{e}");
     assert!(
         e.message
-            .contains("interface eth0 already exists in network namespace"),
+            .contains("interface eth0 already exists in the network namespace of container two"),
         "{e}"
     );
     assert_eq!(
@@ -1503,4 +1503,34 @@ fn a_taken_interface_name_is_refused_and_the_link_in_the_way_stays() {
         1,
         "only {first:?}'s address is held"
     );
+}
+
+#[test]
+fn each_door_names_the_bad_field_its_own_way() {
+    let fx = fx!();
+    fx.create(&["n", "macvlan", "subnet=10.6.0.0/24", "o=parent:eth0"])
+        .unwrap();
+    let mut fx = fx;
+    let c = fx.ns();
+    let bad = |door: crate::Door, mac: &str, ip: &str| ConnectRequest {
+        network: "n".into(),
+        netns: c.clone(),
+        mac: Some(mac.into()),
+        ip: Some(ip.into()),
+        door,
+        ..Default::default()
+    };
+    let said = |r: ConnectRequest| fx.engine.connect(&r).unwrap_err().message;
+    assert!(
+        said(bad(crate::Door::Cli, "zz", "10.6.0.9")).starts_with("invalid --mac-address \"zz\"")
+    );
+    assert!(said(bad(crate::Door::Cni, "zz", "10.6.0.9")).starts_with(
+        "invalid requested MAC (runtimeConfig mac, CNI_ARGS MAC or the configuration's mac) \"zz\""
+    ));
+    assert!(said(bad(crate::Door::Cli, "02:00:00:00:00:09", "nope"))
+        .starts_with("invalid --ip \"nope\""));
+    assert!(said(bad(crate::Door::Docker, "02:00:00:00:00:09", "nope"))
+        .starts_with("invalid Interface.Address \"nope\""));
+    // Nothing was attached by any of them.
+    assert!(fx.engine.network("n").unwrap().endpoints.is_empty());
 }

@@ -584,7 +584,12 @@ fn check_gc_status_and_every_error_code() {
         (
             bad(&lab, conf.clone(), "MAC=01:00:5e:00:00:01", &a, "eth0"),
             7,
-            "unicast",
+            "invalid requested MAC (runtimeConfig mac, CNI_ARGS MAC or the configuration's mac) 01:00:5e:00:00:01: a container needs a unicast address",
+        ),
+        (
+            bad(&lab, conf.clone(), "", &a, "lo"),
+            100,
+            "interface lo already exists in the network namespace of container bad1: the runtime must pass another CNI_IFNAME",
         ),
         (
             bad(&lab, conf.clone(), "IP", &a, "eth0"),
@@ -594,7 +599,7 @@ fn check_gc_status_and_every_error_code() {
         (
             bad(&lab, conf.clone(), "", "no-such-ns", "eth0"),
             3,
-            "not found",
+            "CNI_NETNS \"/run/netns/no-such-ns\" names no network namespace",
         ),
         (
             bad(&lab, conf.clone(), "", &a, "this-name-is-too-long"),
@@ -638,6 +643,8 @@ fn check_gc_status_and_every_error_code() {
         assert_eq!(code_of(&r), code, "{r:?}");
         let msg = json_of(&r)["msg"].as_str().unwrap().to_string();
         assert!(msg.contains(words), "{msg:?} should say {words:?}");
+        // In the CNI's own words: no command-line flag, no "namespace" for a container id.
+        assert!(!msg.contains("--"), "a CLI flag in a CNI error: {msg:?}");
         assert_eq!(r.stderr, "", "nothing on stderr: {r:?}");
     }
     // Not JSON at all: a decode error.
