@@ -585,6 +585,9 @@ pub(crate) fn find_head(txn: &dyn Txn, key: &str) -> Result<Network> {
         [one] => {
             load_head(txn, one)?.ok_or_else(|| Error::not_found(format!("network {key} not found")))
         }
+        [] if key.is_empty() => Err(Error::not_found(
+            "network \"\" not found: give a network's name or id",
+        )),
         [] => Err(Error::not_found(format!("network {key} not found"))),
         many => {
             let names: Vec<String> = many

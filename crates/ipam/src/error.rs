@@ -37,6 +37,16 @@ impl fmt::Display for ReservedKind {
     }
 }
 
+/// A value as the user typed it, in Docker's style (bare), except an empty one, which would
+/// vanish from the message.
+fn shown(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.is_empty() {
+        "\"\" (empty)".into()
+    } else {
+        v.into()
+    }
+}
+
 /// Everything that can go wrong in this crate.
 ///
 /// Configuration errors carry the user's text as given (fields of type
@@ -48,13 +58,13 @@ pub enum Error {
     #[error("every ip-range or gateway must have a corresponding subnet")]
     UnmatchedRangeOrGateway,
     /// A `--subnet` that is not a prefix.
-    #[error("invalid subnet {0}: expected an IPv4 or IPv6 prefix in CIDR notation, e.g. 172.16.86.0/24 or 2001:db8::/64")]
+    #[error("invalid subnet {}: expected an IPv4 or IPv6 prefix in CIDR notation, e.g. 172.16.86.0/24 or 2001:db8::/64", shown(.0))]
     InvalidSubnetSyntax(String),
     /// An `--ip-range` that is not a prefix.
-    #[error("invalid ip-range {0}: expected an IPv4 or IPv6 prefix in CIDR notation, e.g. 172.16.86.128/25 or 2001:db8::/80")]
+    #[error("invalid ip-range {}: expected an IPv4 or IPv6 prefix in CIDR notation, e.g. 172.16.86.128/25 or 2001:db8::/80", shown(.0))]
     InvalidIpRangeSyntax(String),
     /// A `--gateway` that is not a bare IP address.
-    #[error("invalid gateway {0}: expected an IP address, e.g. 172.16.86.1")]
+    #[error("invalid gateway {}: expected an IP address, e.g. 172.16.86.1", shown(.0))]
     InvalidGatewaySyntax(String),
     /// An `--aux-address` that is not `NAME=IP`.
     #[error("invalid auxiliary address {name}={value}: expected NAME=IP with an IP address")]
@@ -118,8 +128,8 @@ pub enum Error {
         /// The subnet with host bits cleared.
         expected: String,
     },
-    /// The subnet is `0.0.0.0/0` or `::/0`.
-    #[error("{} pool is empty", .0.lower())]
+    /// The subnet is `0.0.0.0/0` or `::/0` (Docker's words, then what to give instead).
+    #[error("{} pool is empty: subnet {} is the whole address space; give the LAN's own prefix, e.g. {}", .0.lower(), .0.everything(), .0.example())]
     PoolEmpty(Family),
     /// A `rangeStart`/`rangeEnd` outside the subnet.
     #[error("{what} {ip} not in network {subnet}")]

@@ -110,6 +110,20 @@ impl Family {
             Family::V6 => "ipv6",
         }
     }
+    /// The prefix of every address of the family.
+    pub fn everything(self) -> &'static str {
+        match self {
+            Family::V4 => "0.0.0.0/0",
+            Family::V6 => "::/0",
+        }
+    }
+    /// A subnet of the family, for messages.
+    pub fn example(self) -> &'static str {
+        match self {
+            Family::V4 => "172.16.86.0/24",
+            Family::V6 => "2001:db8:abc8::/64",
+        }
+    }
 }
 
 impl fmt::Display for Family {

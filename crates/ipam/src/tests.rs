@@ -340,10 +340,14 @@ fn msg_invalid_ip_range_syntax() {
 
 #[test]
 fn msg_invalid_gateway_syntax() {
-    for g in ["banana", "10.1.0.1/16", ""] {
+    for (g, shown) in [
+        ("banana", "banana"),
+        ("10.1.0.1/16", "10.1.0.1/16"),
+        ("", "\"\" (empty)"),
+    ] {
         assert_eq!(
             err(&["10.1.0.0/16"], &[], &[g], &[]),
-            format!("invalid gateway {g}: expected an IP address, e.g. 172.16.86.1")
+            format!("invalid gateway {shown}: expected an IP address, e.g. 172.16.86.1")
         );
     }
 }
@@ -461,8 +465,11 @@ fn msg_subnet_host_bits() {
 
 #[test]
 fn msg_pool_empty() {
-    assert_eq!(err(&["0.0.0.0/0"], &[], &[], &[]), "ipv4 pool is empty");
-    assert_eq!(err(&["::/0"], &[], &[], &[]), "ipv6 pool is empty");
+    assert_eq!(
+        err(&["0.0.0.0/0"], &[], &[], &[]),
+        "ipv4 pool is empty: subnet 0.0.0.0/0 is the whole address space; give the LAN's own prefix, e.g. 172.16.86.0/24"
+    );
+    assert!(err(&["::/0"], &[], &[], &[]).starts_with("ipv6 pool is empty: subnet ::/0 is"));
 }
 
 #[test]

@@ -1,0 +1,402 @@
+//! Every field a user can type, at the edges of its length (empty, one character, the longest
+//! allowed, one past it, far past it) and at odd values: each gets a working result or a clear
+//! error in the CLI's words, never a raw I/O error, a state-file path or a panic.
+//! `EDGES_SHOW=1 cargo test --test edges -- --nocapture` prints every outcome.
+
+mod common;
+
+use common::Lab;
+
+/// Words that only a raw error carries.
+const RAW: &[&str] = &[
+    "os error",
+    "Os {",
+    "panicked",
+    "RUST_BACKTRACE",
+    "No such file or directory",
+    "File name too long",
+    "state directory",
+];
+
+/// A field: the command with `@V` where the value goes, the values to try, and whether a
+/// success leaves a network (`rm`) or an attachment (`disconnect`) to undo.
+struct Field {
+    args: &'static [&'static str],
+    values: Vec<String>,
+    undo: Undo,
+}
+
+#[derive(Clone, Copy)]
+enum Undo {
+    Nothing,
+    RemoveNetwork,
+    Disconnect,
+}
+
+fn lengths(max: usize) -> Vec<String> {
+    [
+        "".to_string(),
+        "a".into(),
+        "a".repeat(max),
+        "a".repeat(max + 1),
+        "a".repeat(5000),
+    ]
+    .into()
+}
+
+fn odd(values: &[&str]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .chain(["".into(), "a".repeat(5000)])
+        .collect()
+}
+
+fn fields() -> Vec<Field> {
+    use Undo::*;
+    let create = |extra: &'static [&'static str]| extra;
+    vec![
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "-o",
+                "parent=eth0",
+                "@V",
+            ]),
+            values: lengths(120),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "-o",
+                "parent=eth0",
+                "--label",
+                "@V=v",
+                "edge",
+            ]),
+            values: lengths(120),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "-o",
+                "parent=eth0",
+                "--label",
+                "k=@V",
+                "edge",
+            ]),
+            values: lengths(120),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "-o",
+                "parent=eth0",
+                "--aux-address",
+                "@V=10.9.0.5",
+                "edge",
+            ]),
+            values: lengths(120),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "-o",
+                "parent=@V",
+                "edge",
+            ]),
+            values: lengths(15),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "-o",
+                "parent=eth0",
+                "-o",
+                "mtu=@V",
+                "edge",
+            ]),
+            values: odd(&[
+                "0",
+                "67",
+                "68",
+                "1500",
+                "1501",
+                "-1",
+                "65536",
+                "99999999999999999999",
+            ]),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "-o",
+                "parent=eth0",
+                "-o",
+                "macvlan_mode=@V",
+                "edge",
+            ]),
+            values: odd(&["bridge", "private", "vepa", "passthru", "BRIDGE"]),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=@V",
+                "-o",
+                "parent=eth0",
+                "edge",
+            ]),
+            values: odd(&[
+                "10.9.0.0/32",
+                "10.9.0.0/31",
+                "10.9.0.0/30",
+                "10.9.0.0/0",
+                "0.0.0.0/0",
+                "2001:db8::/127",
+                "2001:db8::/128",
+                "10.9.0.0/-1",
+            ]),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "--gateway=@V",
+                "-o",
+                "parent=eth0",
+                "edge",
+            ]),
+            values: odd(&[
+                "10.9.0.0",
+                "10.9.0.255",
+                "10.9.0.1",
+                "10.9.1.1",
+                "10.9.0.1/24",
+            ]),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "--ip-range=@V",
+                "-o",
+                "parent=eth0",
+                "edge",
+            ]),
+            values: odd(&[
+                "10.9.0.0/24",
+                "10.9.0.128/25",
+                "10.9.0.255/32",
+                "10.9.0.0/16",
+            ]),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: create(&[
+                "network",
+                "create",
+                "--subnet=10.9.0.0/24",
+                "--ipam-opt",
+                "@V=x",
+                "-o",
+                "parent=eth0",
+                "edge",
+            ]),
+            values: lengths(120),
+            undo: RemoveNetwork,
+        },
+        Field {
+            args: &["network", "connect", "pub_net", "@V"],
+            values: lengths(255),
+            undo: Nothing,
+        },
+        Field {
+            args: &["network", "connect", "--ifname", "@V", "pub_net", "@C"],
+            values: lengths(15),
+            undo: Disconnect,
+        },
+        Field {
+            args: &["network", "connect", "--alias", "@V", "pub_net", "@C"],
+            values: lengths(253),
+            undo: Disconnect,
+        },
+        Field {
+            args: &["network", "connect", "--ip", "@V", "pub_net", "@C"],
+            values: odd(&[
+                "172.16.86.0",
+                "172.16.86.255",
+                "172.16.86.1",
+                "172.16.87.5",
+                "172.16.86.5/24",
+                "::1",
+            ]),
+            undo: Disconnect,
+        },
+        Field {
+            args: &["network", "connect", "--mac-address", "@V", "pub_net", "@C"],
+            values: odd(&[
+                "02:00:00:00:00:01",
+                "02-00-00-00-00-02",
+                "01:00:5e:00:00:01",
+                "00:00:00:00:00:00",
+                "02:00:00:00:00",
+                "02:00:00:00:00:00:01",
+            ]),
+            undo: Disconnect,
+        },
+        Field {
+            args: &["run", "--net", "pub_net", "--name", "@V", "true"],
+            values: lengths(253),
+            undo: Nothing,
+        },
+        Field {
+            args: &["run", "--net", "pub_net", "--dns-search", "@V", "true"],
+            values: lengths(63),
+            undo: Nothing,
+        },
+        Field {
+            args: &["run", "--net", "pub_net", "--dns-option", "@V", "true"],
+            values: lengths(255),
+            undo: Nothing,
+        },
+        Field {
+            args: &["run", "--net", "pub_net", "--dns", "@V", "true"],
+            values: odd(&["172.16.86.1", "::1", "1.2.3"]),
+            undo: Nothing,
+        },
+        Field {
+            args: &["network", "ls", "--filter", "name=@V"],
+            values: lengths(120),
+            undo: Nothing,
+        },
+        Field {
+            args: &["network", "ls", "--format", "@V"],
+            values: odd(&["{{.Name}}", "{{", "}}", "table", "{{json .}}"]),
+            undo: Nothing,
+        },
+        Field {
+            args: &["network", "inspect", "-f", "@V", "pub_net"],
+            values: odd(&["{{.Name}}", "{{", "{{.IPAM.Config}}"]),
+            undo: Nothing,
+        },
+        Field {
+            args: &["network", "rm", "@V"],
+            values: lengths(120),
+            undo: Nothing,
+        },
+    ]
+}
+
+#[test]
+fn every_field_at_its_edges_gets_a_result_or_a_clear_error() {
+    need_root!();
+    let mut lab = Lab::guide();
+    lab.guide_net("pub_net", &[]);
+    let c = lab.container("c");
+    let state = lab.state.path().display().to_string();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for f in fields() {
+        for v in &f.values {
+            let args: Vec<String> = f
+                .args
+                .iter()
+                .map(|a| a.replace("@V", v).replace("@C", &c))
+                .collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = lab.ul(&args);
+            runs += 1;
+            let shown = |a: &[&str]| {
+                a.iter()
+                    .map(|s| {
+                        if s.len() > 40 {
+                            format!("<{} chars>", s.len())
+                        } else {
+                            s.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            if std::env::var_os("EDGES_SHOW").is_some() {
+                eprintln!(
+                    "{} => {} {}",
+                    shown(&args),
+                    r.code,
+                    r.stderr
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .take(150)
+                        .collect::<String>()
+                );
+            }
+            if r.code == 0 {
+                match f.undo {
+                    Undo::Nothing => {}
+                    Undo::RemoveNetwork => {
+                        let name = args.last().unwrap().to_string();
+                        lab.ul(&["network", "rm", &name]).ok();
+                    }
+                    Undo::Disconnect => {
+                        lab.ul(&["network", "disconnect", "pub_net", &c]).ok();
+                    }
+                }
+                continue;
+            }
+            let err = &r.stderr;
+            if let Some(w) = RAW.iter().find(|w| err.contains(**w)) {
+                failures.push(format!("{}: raw error ({w}): {err}", shown(&args)));
+            } else if err.contains(&state) {
+                failures.push(format!("{}: names the state: {err}", shown(&args)));
+            } else if !err.starts_with("Error: ") && !err.starts_with("error: ") {
+                failures.push(format!("{}: not an error message: {err:?}", shown(&args)));
+            } else if err.len() > 12_000 {
+                failures.push(format!("{}: a {}-byte message", shown(&args), err.len()));
+            }
+        }
+    }
+    assert!(runs >= 100, "{runs}");
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // Nothing was left behind by the ones that worked.
+    assert_eq!(
+        lab.ul(&["network", "ls", "--format", "{{.Name}}"]).ok(),
+        "pub_net\n"
+    );
+    assert!(lab.inspect("pub_net")["Containers"]
+        .as_object()
+        .unwrap()
+        .is_empty());
+}
