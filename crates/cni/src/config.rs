@@ -290,6 +290,7 @@ impl NetConf {
             options,
             labels: vec![(CONFIG_LABEL.to_string(), self.fingerprint(master))],
             parent_in_container: self.link_in_container,
+            door: engine::Door::Cni,
             ..Default::default()
         };
         match self.ipam_kind() {

@@ -267,6 +267,7 @@ fn create_request(driver: Driver, req: &CreateNetwork) -> CreateRequest {
         external_ipam: true,
         internal: flag(options.get(INTERNAL)),
         ipv6: flag(options.get(ENABLE_IPV6)),
+        door: engine::Door::Docker,
         ..Default::default()
     };
     if let Some(Value::Object(generic)) = options.get(GENERIC) {

@@ -50,6 +50,8 @@ pub struct CreateRequest {
     pub ipam_options: Vec<(String, String)>,
     /// `--attachable`: recorded.
     pub attachable: bool,
+    /// The door the request came through: messages name its fields its way.
+    pub door: crate::Door,
 }
 
 /// What `create` hands back.
@@ -461,7 +463,8 @@ impl Engine {
                         let (base, vid) = parse_vlan(p)?;
                         if self.link(&NsRef::Host, &base)?.is_none() {
                             return Err(Error::invalid(format!(
-                                "-o parent interface was not found on the host: {base}"
+                                "{} interface was not found on the host: {base}",
+                                req.door.name(crate::Field::Parent)
                             )));
                         }
                         Parent::Vlan {
@@ -473,7 +476,8 @@ impl Engine {
                     }
                     None => {
                         return Err(Error::invalid(format!(
-                            "-o parent interface was not found on the host: {p} (a name like eth0.10 makes 802.1Q sub-interface 10 of eth0)"
+                            "{} interface was not found on the host: {p} (a name like eth0.10 makes 802.1Q sub-interface 10 of eth0)",
+                            req.door.name(crate::Field::Parent)
                         )))
                     }
                 }

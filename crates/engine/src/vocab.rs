@@ -18,6 +18,8 @@ pub enum Field {
     Ip6,
     Mac,
     Ifname,
+    /// A network's parent link.
+    Parent,
 }
 
 impl Door {
@@ -38,6 +40,8 @@ impl Door {
             (Door::Docker, Field::Ip6) => "Interface.AddressIPv6",
             (Door::Docker, Field::Mac) => "Interface.MacAddress",
             (Door::Docker, Field::Ifname) => "InterfaceName",
+            (Door::Cli | Door::Docker, Field::Parent) => "-o parent",
+            (Door::Cni, Field::Parent) => "\"master\"",
         }
     }
 
