@@ -561,6 +561,133 @@ mod tests {
         out
     }
 
+    /// Every field of the plugin API a request fills in, at the edges of its length (empty,
+    /// one, the longest, one past, 5000 characters): a result, or an error with its status and
+    /// `Err` in Docker's words, never a raw I/O error, a state path or a panic.
+    #[test]
+    fn every_field_at_its_edges_gets_a_result_or_a_clear_error() {
+        let fx = fx();
+        assert_eq!(
+            call(
+                &fx,
+                Role::MACVLAN,
+                "NetworkDriver.CreateNetwork",
+                create_net(json!({"parent": "eth0"}))
+            )
+            .status,
+            200
+        );
+        let len = |n: usize| "a".repeat(n);
+        let hex = |n: usize| "c".repeat(n);
+        let edges = |max: usize, f: &dyn Fn(usize) -> String| -> Vec<String> {
+            vec![String::new(), f(1), f(max), f(max + 1), f(5000)]
+        };
+        let mut cases: Vec<(Role, &str, Value)> = Vec::new();
+        for id in edges(64, &hex) {
+            let mut b = create_net(json!({"parent": "eth0"}));
+            b["NetworkID"] = json!(id);
+            b["IPv4Data"][0]["Pool"] = json!("10.44.0.0/24");
+            b["IPv4Data"][0]["Gateway"] = json!("10.44.0.1/24");
+            b["IPv4Data"][0]["AuxAddresses"] = json!({});
+            cases.push((Role::MACVLAN, "NetworkDriver.CreateNetwork", b));
+            for m in [
+                "NetworkDriver.DeleteNetwork",
+                "NetworkDriver.CreateEndpoint",
+                "NetworkDriver.Join",
+            ] {
+                cases.push((
+                    Role::MACVLAN,
+                    m,
+                    json!({"NetworkID": id, "EndpointID": EID, "SandboxKey": "/x"}),
+                ));
+                cases.push((
+                    Role::MACVLAN,
+                    m,
+                    json!({"NetworkID": NID, "EndpointID": id, "SandboxKey": "/x"}),
+                ));
+            }
+        }
+        for v in edges(15, &len) {
+            let mut b = create_net(json!({"parent": v}));
+            b["NetworkID"] = json!(hex(64));
+            cases.push((Role::MACVLAN, "NetworkDriver.CreateNetwork", b));
+        }
+        for v in [
+            "",
+            "0",
+            "67",
+            "68",
+            "1500",
+            "1501",
+            "99999999999999999999",
+            &len(5000),
+        ] {
+            let mut b = create_net(json!({"parent": "eth0", "mtu": v}));
+            b["NetworkID"] = json!("d".repeat(64));
+            cases.push((Role::MACVLAN, "NetworkDriver.CreateNetwork", b));
+        }
+        for v in edges(17, &len) {
+            cases.push((
+                Role::MACVLAN,
+                "NetworkDriver.CreateEndpoint",
+                json!({"NetworkID": NID, "EndpointID": hex(64), "Interface": {"MacAddress": v}}),
+            ));
+            cases.push((
+                Role::MACVLAN,
+                "NetworkDriver.CreateEndpoint",
+                json!({"NetworkID": NID, "EndpointID": hex(64), "Interface": {"Address": v}}),
+            ));
+            cases.push((
+                Role::IPAM,
+                "IpamDriver.RequestPool",
+                json!({"AddressSpace": v, "Pool": "10.45.0.0/24"}),
+            ));
+            cases.push((
+                Role::IPAM,
+                "IpamDriver.RequestPool",
+                json!({"AddressSpace": "LocalDefault", "Pool": v}),
+            ));
+            let pool_id = format!("{v}/10.45.0.0/24");
+            cases.push((
+                Role::IPAM,
+                "IpamDriver.RequestAddress",
+                json!({"PoolID": pool_id, "Address": ""}),
+            ));
+            cases.push((
+                Role::IPAM,
+                "IpamDriver.ReleasePool",
+                json!({"PoolID": pool_id}),
+            ));
+        }
+        let dir = fx._dir.path().display().to_string();
+        let mut failures = Vec::new();
+        for (role, method, body) in &cases {
+            let r = call(&fx, *role, method, body.clone());
+            if r.status == 200 {
+                continue;
+            }
+            let err = r.body["Err"].as_str().unwrap_or_default();
+            let raw = ["os error", "panicked", "No such file", "File name too long"];
+            let shown = body.to_string().chars().take(160).collect::<String>();
+            if err.is_empty() {
+                failures.push(format!("{method} {shown}: status {} without Err", r.status));
+            } else if let Some(w) = raw.iter().find(|w| err.contains(**w)) {
+                failures.push(format!("{method} {shown}: raw error ({w}): {err}"));
+            } else if err.contains(&dir) {
+                // (`--subnet` and the like are Docker's own words: its CLI takes them.)
+                failures.push(format!("{method} {shown}: a state path: {err}"));
+            }
+        }
+        assert!(cases.len() >= 60, "{}", cases.len());
+        assert!(
+            failures.is_empty(),
+            "{} of {} wrong:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n")
+        );
+    }
+
     /// The corpus of malformed Docker requests (tests/corpus/malformed.jsonl, which the
     /// fuzzing work seeds from): each is answered with its status and words, as Docker's JSON
     /// with `Err`, and changes neither the store nor the kernel.

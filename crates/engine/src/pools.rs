@@ -46,6 +46,9 @@ impl PoolId {
             [s, a, l, ra, rl] => (*s, format!("{a}/{l}"), Some(format!("{ra}/{rl}"))),
             _ => return Err(bad()),
         };
+        if !space_ok(space) {
+            return Err(bad());
+        }
         Ok(PoolId {
             space: space.to_string(),
             subnet: subnet.parse().map_err(|_| bad())?,
@@ -59,6 +62,13 @@ impl PoolId {
             Some(r) => format!("{}/{}/{r}", self.space, self.subnet),
         }
     }
+}
+
+/// The longest address space name taken (Docker's are LocalDefault and GlobalDefault).
+const SPACE_MAX: usize = 64;
+
+fn space_ok(space: &str) -> bool {
+    !space.is_empty() && space.len() <= SPACE_MAX && !space.contains('/')
 }
 
 fn hex(s: &str) -> String {
@@ -164,9 +174,15 @@ impl Engine {
         sub_pool: &str,
         v6: bool,
     ) -> Result<(String, IpNet)> {
-        if space.is_empty() || space.contains('/') {
+        if !space_ok(space) {
+            let shown: String = space.chars().take(SPACE_MAX + 1).collect();
             return Err(Error::invalid(format!(
-                "invalid address space {space:?}: use {LOCAL_SPACE} or {GLOBAL_SPACE}"
+                "invalid address space {shown:?}{}: use {LOCAL_SPACE} or {GLOBAL_SPACE}",
+                if space.len() > SPACE_MAX {
+                    "... (too long)"
+                } else {
+                    ""
+                }
             )));
         }
         if pool.is_empty() {
