@@ -561,22 +561,25 @@ mod tests {
         out
     }
 
+    /// The fixture with the macvlan network NID on eth0.
+    fn fx_with_network() -> Fx {
+        let fx = fx();
+        let r = call(
+            &fx,
+            Role::MACVLAN,
+            "NetworkDriver.CreateNetwork",
+            create_net(json!({"parent": "eth0"})),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        fx
+    }
+
     /// Every field of the plugin API a request fills in, at the edges of its length (empty,
     /// one, the longest, one past, 5000 characters): a result, or an error with its status and
     /// `Err` in Docker's words, never a raw I/O error, a state path or a panic.
     #[test]
     fn every_field_at_its_edges_gets_a_result_or_a_clear_error() {
-        let fx = fx();
-        assert_eq!(
-            call(
-                &fx,
-                Role::MACVLAN,
-                "NetworkDriver.CreateNetwork",
-                create_net(json!({"parent": "eth0"}))
-            )
-            .status,
-            200
-        );
+        let fx = fx_with_network();
         let len = |n: usize| "a".repeat(n);
         let hex = |n: usize| "c".repeat(n);
         let edges = |max: usize, f: &dyn Fn(usize) -> String| -> Vec<String> {
@@ -694,18 +697,8 @@ mod tests {
     #[test]
     fn malformed_requests_are_refused_and_change_nothing() {
         let corpus = include_str!("../tests/corpus/malformed.jsonl");
-        let fx = fx();
         // A network and a pool to aim at.
-        assert_eq!(
-            call(
-                &fx,
-                Role::MACVLAN,
-                "NetworkDriver.CreateNetwork",
-                create_net(json!({"parent": "eth0"}))
-            )
-            .status,
-            200
-        );
+        let fx = fx_with_network();
         let pool = json!({"AddressSpace": "LocalDefault", "Pool": "10.9.0.0/24", "SubPool": "", "V6": false});
         assert_eq!(
             call(&fx, Role::IPAM, "IpamDriver.RequestPool", pool).status,

@@ -9,7 +9,7 @@ use std::path::Path;
 use netlink::NsRef;
 
 use crate::damage::ep_addrs;
-use crate::endpoint::drop_endpoint;
+use crate::endpoint::{drop_endpoint, is_endpoint_link};
 use crate::error::Result;
 use crate::model::*;
 use crate::Engine;
@@ -167,13 +167,28 @@ impl Engine {
                     }
                     EndpointState::Attached => {
                         let ns = NsRef::Path(ep.netns.clone().into());
-                        let present = self
-                            .nl
-                            .links(&ns)
-                            .map(|links| links.iter().any(|l| l.name == ep.ifname))
-                            .unwrap_or(true);
-                        if present {
+                        // Found by name, or renamed inside the namespace (found by kind and
+                        // MAC, as disconnect finds it): then the record follows the new name.
+                        let present = match self.nl.links(&ns) {
+                            Ok(links) => links
+                                .iter()
+                                .find(|l| l.name == ep.ifname)
+                                .or_else(|| links.iter().find(|l| is_endpoint_link(&net, &ep, l)))
+                                .map(|l| l.name.clone()),
+                            Err(_) => Some(ep.ifname.clone()),
+                        };
+                        if let Some(name) = present {
                             self.nl.forget(&ns);
+                            if name != ep.ifname {
+                                report.lines.push(format!(
+                                    "network {}: {} of {} was renamed {name} inside its namespace; recorded",
+                                    net.name, ep.ifname, ep.name
+                                ));
+                                if let Some(e) = net.endpoints.get_mut(&ep.id) {
+                                    e.ifname = name;
+                                }
+                                changed = true;
+                            }
                             continue;
                         }
                         let parent_index = if on_host {

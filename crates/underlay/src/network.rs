@@ -51,23 +51,46 @@ pub struct CreateArgs {
     name: String,
 }
 
+/// What `network connect` and `run` take about the attachment.
 #[derive(Args)]
-pub struct ConnectArgs {
+pub struct AttachArgs {
     /// IPv4 address.
     #[arg(long)]
-    ip: Option<String>,
+    pub ip: Option<String>,
     /// IPv6 address.
     #[arg(long)]
-    ip6: Option<String>,
+    pub ip6: Option<String>,
     /// MAC address of the container's interface.
     #[arg(long = "mac-address")]
-    mac_address: Option<String>,
+    pub mac_address: Option<String>,
     /// Interface name inside the namespace (default: the lowest free ethN).
     #[arg(long)]
-    ifname: Option<String>,
+    pub ifname: Option<String>,
     /// Add a network-scoped alias for the container (repeatable).
     #[arg(long)]
-    alias: Vec<String>,
+    pub alias: Vec<String>,
+}
+
+impl AttachArgs {
+    /// The request attaching `netns` to `network`.
+    pub fn request(self, network: String, netns: String) -> ConnectRequest {
+        ConnectRequest {
+            network,
+            netns,
+            ip: self.ip,
+            ip6: self.ip6,
+            mac: self.mac_address,
+            ifname: self.ifname,
+            aliases: self.alias,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    attach: AttachArgs,
     /// Network name or id.
     network: String,
     /// A name under /run/netns, a path to a namespace file, or a PID.
@@ -105,16 +128,7 @@ pub fn run(engine: &Engine, cmd: NetworkCmd) -> Result<ExitCode, String> {
         NetworkCmd::Create(a) => create(engine, a)?,
         NetworkCmd::Connect(a) => {
             let attached = engine
-                .connect(&ConnectRequest {
-                    network: a.network,
-                    netns: a.netns,
-                    ip: a.ip,
-                    ip6: a.ip6,
-                    mac: a.mac_address,
-                    ifname: a.ifname,
-                    aliases: a.alias,
-                    ..Default::default()
-                })
+                .connect(&a.attach.request(a.network, a.netns))
                 .map_err(e)?;
             for w in &attached.warnings {
                 eprintln!("Warning: {w}");

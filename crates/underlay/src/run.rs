@@ -65,24 +65,11 @@ pub struct RunArgs {
     /// Network to attach the command's namespace to.
     #[arg(long = "net", visible_alias = "network", required = true)]
     net: String,
-    /// IPv4 address.
-    #[arg(long)]
-    ip: Option<String>,
-    /// IPv6 address.
-    #[arg(long)]
-    ip6: Option<String>,
-    /// MAC address.
-    #[arg(long = "mac-address")]
-    mac_address: Option<String>,
-    /// Interface name inside the namespace (default eth0).
-    #[arg(long)]
-    ifname: Option<String>,
+    #[command(flatten)]
+    attach: crate::network::AttachArgs,
     /// The name the endpoint is shown under (default run-PID).
     #[arg(long)]
     name: Option<String>,
-    /// Add a network-scoped alias (repeatable).
-    #[arg(long)]
-    alias: Vec<String>,
     /// Set a DNS server for the command (repeatable): its /etc/resolv.conf is written for it.
     #[arg(long)]
     dns: Vec<String>,
@@ -126,22 +113,14 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<ExitCode, String> {
         .loopback_up(sandbox.path())
         .map_err(|e| e.to_string())?;
     let netns = sandbox.path().display().to_string();
-    let attached = engine
-        .connect(&ConnectRequest {
-            network: a.net.clone(),
-            netns: netns.clone(),
-            ip: a.ip,
-            ip6: a.ip6,
-            mac: a.mac_address,
-            ifname: a.ifname,
-            name: Some(
-                a.name
-                    .unwrap_or_else(|| format!("run-{}", std::process::id())),
-            ),
-            aliases: a.alias,
-            ..Default::default()
-        })
-        .map_err(|e| e.to_string())?;
+    let req = ConnectRequest {
+        name: Some(
+            a.name
+                .unwrap_or_else(|| format!("run-{}", std::process::id())),
+        ),
+        ..a.attach.request(a.net.clone(), netns.clone())
+    };
+    let attached = engine.connect(&req).map_err(|e| e.to_string())?;
     for w in &attached.warnings {
         eprintln!("Warning: {w}");
     }

@@ -784,6 +784,45 @@ fn connect_warns_when_the_parent_passes_no_traffic() {
 }
 
 #[test]
+fn restore_recognises_a_link_renamed_inside_its_namespace() {
+    need_root!();
+    let mut lab = Lab::guide();
+    lab.guide_net("pub_net", &[]);
+    let c1 = lab.container("c1");
+    lab.ul(&["network", "connect", "--ip", "172.16.86.10", "pub_net", &c1])
+        .ok();
+    lab.ip(&c1, &["link", "set", "eth0", "down"]);
+    lab.ip(&c1, &["link", "set", "eth0", "name", "lan5"]);
+    lab.ip(&c1, &["link", "set", "lan5", "up"]);
+    let check = lab.ul(&["network", "restore", "--check"]);
+    assert_eq!(check.code, 2, "{check:?}");
+    let report = lab.ul(&["network", "restore"]).ok();
+    assert!(
+        report.contains("eth0 of ")
+            && report.contains("was renamed lan5 inside its namespace; recorded"),
+        "{report}"
+    );
+    // No second link was made for it, and the address stays where it was.
+    assert_eq!(
+        lab.ip(&c1, &["-br", "link"]).lines().count(),
+        2,
+        "lo and lan5 only"
+    );
+    assert!(addr_of(&lab, &c1, "lan5").contains("172.16.86.10/24"));
+    assert!(lab
+        .ul(&["network", "restore"])
+        .ok()
+        .contains("nothing to restore"));
+    // Disconnect finds it under its new name.
+    lab.ul(&["network", "disconnect", "pub_net", &c1]).ok();
+    assert_eq!(
+        lab.ip(&c1, &["-br", "link"]).lines().count(),
+        1,
+        "only lo left"
+    );
+}
+
+#[test]
 fn restore_recreates_links_deleted_behind_our_back() {
     need_root!();
     let mut lab = Lab::guide();
