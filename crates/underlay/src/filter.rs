@@ -9,6 +9,8 @@ use engine::Network;
 
 pub struct Filters {
     by_key: BTreeMap<String, Vec<String>>,
+    /// Each value's regular expression, compiled once (None: not one; it matches exactly).
+    patterns: BTreeMap<(String, String), Option<regex::Regex>>,
 }
 
 /// What `network ls` filters by.
@@ -34,7 +36,15 @@ impl Filters {
             }
             by_key.entry(k).or_default().push(v.trim().to_string());
         }
-        Ok(Filters { by_key })
+        let patterns = by_key
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "name" | "id"))
+            .flat_map(|(k, vs)| {
+                vs.iter()
+                    .map(move |v| ((k.clone(), v.clone()), regex::Regex::new(v).ok()))
+            })
+            .collect();
+        Ok(Filters { by_key, patterns })
     }
 
     pub fn get(&self, key: &str) -> &[String] {
@@ -53,10 +63,14 @@ impl Filters {
     /// No value given for `key`, or one equal to `v` or a regular expression found in it.
     fn matches(&self, key: &str, v: &str) -> bool {
         !self.has(key)
-            || self
-                .get(key)
-                .iter()
-                .any(|x| x == v || regex::Regex::new(x).is_ok_and(|re| re.is_match(v)))
+            || self.get(key).iter().any(|x| {
+                x == v
+                    || self
+                        .patterns
+                        .get(&(key.to_string(), x.clone()))
+                        .and_then(Option::as_ref)
+                        .is_some_and(|re| re.is_match(v))
+            })
     }
 
     /// Every `KEY` or `KEY=VALUE` given for `key` holds in `labels`.

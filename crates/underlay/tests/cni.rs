@@ -1029,16 +1029,9 @@ fn every_cni_field_at_its_edges_gets_a_result_or_a_clear_error() {
             continue;
         };
         let msg = v["msg"].as_str().unwrap_or_default();
-        let raw = [
-            "os error",
-            "panicked",
-            "No such file",
-            "File name too long",
-            "state directory",
-        ];
         if v["code"].as_u64().is_none() || msg.is_empty() {
             failures.push(format!("{what}: no code or message: {}", r.stdout));
-        } else if let Some(w) = raw.iter().find(|w| msg.contains(**w)) {
+        } else if let Some(w) = common::RAW_ERRORS.iter().find(|w| msg.contains(**w)) {
             failures.push(format!("{what}: raw error ({w}): {msg}"));
         } else if msg.contains(&state) || msg.contains("--") || msg.contains("-o parent") {
             failures.push(format!("{what}: a state path or CLI flag: {msg}"));

@@ -7,17 +7,6 @@ mod common;
 
 use common::Lab;
 
-/// Words that only a raw error carries.
-const RAW: &[&str] = &[
-    "os error",
-    "Os {",
-    "panicked",
-    "RUST_BACKTRACE",
-    "No such file or directory",
-    "File name too long",
-    "state directory",
-];
-
 /// A field: the command with `@V` where the value goes, the values to try, and whether a
 /// success leaves a network (`rm`) or an attachment (`disconnect`) to undo.
 struct Field {
@@ -143,7 +132,7 @@ fn every_field_at_its_edges_gets_a_result_or_a_clear_error() {
                 continue;
             }
             let err = &r.stderr;
-            if let Some(w) = RAW.iter().find(|w| err.contains(**w)) {
+            if let Some(w) = common::RAW_ERRORS.iter().find(|w| err.contains(**w)) {
                 failures.push(format!("{}: raw error ({w}): {err}", shown(&args)));
             } else if err.contains(&state) {
                 failures.push(format!("{}: names the state: {err}", shown(&args)));

@@ -336,3 +336,15 @@ impl Drop for Lab {
         }
     }
 }
+
+/// Words that only a raw error carries (an I/O error, a panic): never in a message for users.
+#[allow(dead_code)]
+pub const RAW_ERRORS: &[&str] = &[
+    "os error",
+    "Os {",
+    "panicked",
+    "RUST_BACKTRACE",
+    "No such file",
+    "File name too long",
+    "state directory",
+];
