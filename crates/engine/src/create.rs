@@ -350,7 +350,7 @@ impl Engine {
         if driver == Driver::Ipvlan {
             self.probe_ipvlan()?;
         }
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let replaced = match &req.replaces {
             None => None,
             Some(old) => {

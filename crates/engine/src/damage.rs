@@ -191,7 +191,7 @@ impl Engine {
             .collect();
         match candidates.as_slice() {
             [] => {
-                txn.delete(&d.key)?;
+                crate::docs::drop_damaged(txn, &d.key)?;
                 report.lines.push(format!(
                     "network {}: {d}; no link of the network in any namespace holds an address that its other endpoints do not account for, so nothing holds what it described: dropped",
                     net.name
@@ -205,7 +205,7 @@ impl Engine {
                     let _ = net.ipam.reserve(a.addr());
                 }
                 if ep.slot() != slot {
-                    txn.delete(&d.key)?;
+                    crate::docs::drop_damaged(txn, &d.key)?;
                 }
                 report.lines.push(format!(
                     "network {}: {d}; adopted {} in {} ({}) from the kernel",

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use store::Txn;
+use store::{Batch, Durability, Expect, Snapshot, Txn};
 
 use crate::error::{Error, Result};
 use crate::model::*;
@@ -106,12 +106,12 @@ fn encode<T: serde::Serialize>(what: &str, v: &T) -> Result<Vec<u8>> {
 
 /// A network's document with its allocations, without reading its endpoints (those of a
 /// document of an earlier version, kept inside it, excepted).
-pub(crate) fn load_head(txn: &dyn Txn, id: &str) -> Result<Option<Network>> {
+pub(crate) fn load_head(txn: &dyn Snapshot, id: &str) -> Result<Option<Network>> {
     assemble(txn, id, false, None)
 }
 
 /// A network with all its endpoints.
-pub(crate) fn load(txn: &dyn Txn, id: &str) -> Result<Option<Network>> {
+pub(crate) fn load(txn: &dyn Snapshot, id: &str) -> Result<Option<Network>> {
     assemble(txn, id, true, None)
 }
 
@@ -121,7 +121,7 @@ fn copy_key(id: &str) -> String {
 
 /// Every network's id: those with a document, and those whose document is lost but whose copy
 /// remains.
-fn network_ids(txn: &dyn Txn) -> Result<Vec<String>> {
+fn network_ids(txn: &dyn Snapshot) -> Result<Vec<String>> {
     let mut ids = std::collections::BTreeSet::new();
     for dir in ["networks", "network-copies"] {
         for key in txn.keys(dir)? {
@@ -139,7 +139,7 @@ fn network_ids(txn: &dyn Txn) -> Result<Vec<String>> {
 /// is noted (`recovered`; restore writes the document anew), and so is a document lost with
 /// its copy while the network still has endpoints; without, such a document is an error.
 fn read_head(
-    txn: &dyn Txn,
+    txn: &dyn Snapshot,
     id: &str,
     damaged: Option<&mut Vec<Damaged>>,
 ) -> Result<Option<Network>> {
@@ -192,7 +192,10 @@ fn read_head(
 
 /// Every network (its own document) with an endpoint in document `slot`, and that endpoint:
 /// one read per network, none of any network's other endpoints.
-pub(crate) fn networks_attached(txn: &dyn Txn, slot: &str) -> Result<Vec<(Network, Endpoint)>> {
+pub(crate) fn networks_attached(
+    txn: &dyn Snapshot,
+    slot: &str,
+) -> Result<Vec<(Network, Endpoint)>> {
     let mut out = Vec::new();
     for id in network_ids(txn)? {
         let Ok(Some(net)) = load_head(txn, &id) else {
@@ -207,7 +210,7 @@ pub(crate) fn networks_attached(txn: &dyn Txn, slot: &str) -> Result<Vec<(Networ
 
 /// Every network whose documents can all be read, with its endpoints, and what could not be
 /// read: damage to one network's documents stays with that network.
-pub(crate) fn load_all_readable(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {
+pub(crate) fn load_all_readable(txn: &dyn Snapshot) -> Result<(Vec<Network>, Vec<Damaged>)> {
     let mut nets = Vec::new();
     let mut damaged = Vec::new();
     for id in network_ids(txn)? {
@@ -222,7 +225,7 @@ pub(crate) fn load_all_readable(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Dama
 
 /// What `restore` starts from: every network's documents as far as they can be read (see
 /// `assemble`), and what could not be read, for restore to weigh against the kernel.
-pub(crate) fn load_all_for_restore(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {
+pub(crate) fn load_all_for_restore(txn: &dyn Snapshot) -> Result<(Vec<Network>, Vec<Damaged>)> {
     let mut nets = Vec::new();
     let mut damaged = Vec::new();
     let mut ids: std::collections::BTreeSet<String> = network_ids(txn)?.into_iter().collect();
@@ -245,7 +248,7 @@ pub(crate) fn load_all_for_restore(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<D
 /// there and left out: a network whose own document cannot be read is `None`; allocations
 /// that cannot be read leave the pools empty; an endpoint, its document.
 fn assemble(
-    txn: &dyn Txn,
+    txn: &dyn Snapshot,
     id: &str,
     endpoints: bool,
     mut damaged: Option<&mut Vec<Damaged>>,
@@ -358,7 +361,7 @@ fn or_damaged<T>(r: Result<T>, key: &str, damaged: Option<&mut Vec<Damaged>>) ->
 
 /// Every network's own document, without allocations or endpoints (what a listing shows),
 /// and the network documents that cannot be read.
-pub(crate) fn load_all_configs(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damaged>)> {
+pub(crate) fn load_all_configs(txn: &dyn Snapshot) -> Result<(Vec<Network>, Vec<Damaged>)> {
     let mut out = Vec::new();
     let mut damaged = Vec::new();
     for id in network_ids(txn)? {
@@ -371,28 +374,45 @@ pub(crate) fn load_all_configs(txn: &dyn Txn) -> Result<(Vec<Network>, Vec<Damag
     Ok((out, damaged))
 }
 
-/// Write the network's own document (flushed) and its allocations.
+/// What must survive a power loss: a network's configuration, the intent of an endpoint that
+/// outlives a reboot, and every removal of either.
+const DURABLE: Durability = Durability::SurvivesPowerLoss;
+/// What restore rebuilds or does without after a power loss: allocations (recomputed from the
+/// endpoints), the index, an endpoint's outcome, and what describes only kernel state.
+const CRASH_SAFE: Durability = Durability::SurvivesProcessDeath;
+
+/// Write the network's allocations, then its own document and its copy (one batch, flushed).
 pub(crate) fn save(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     if net.legacy {
         // Laid out anew: the endpoints go to documents of their own first.
+        let mut batch = Batch::new(DURABLE);
         for ep in net.endpoints.values() {
-            put_ep(txn, &net.id, ep, true)?;
+            batch.push_put(ep_key(&net.id, &ep.slot()), encode_ep(ep)?);
         }
+        txn.commit(batch)?;
     }
     save_alloc(txn, net)?;
-    let head = head_bytes(net)?;
-    txn.put(&net.key(), &head)?;
-    txn.put(&copy_key(&net.id), &head)?;
-    Ok(())
+    save_head(txn, net, DURABLE)
+}
+
+/// Remove a document that cannot be read, once restore has weighed it (flushed).
+pub(crate) fn drop_damaged(txn: &mut dyn Txn, key: &str) -> Result<()> {
+    Ok(txn.commit(Batch::new(DURABLE).delete(key))?)
 }
 
 /// The network's document again, not flushed (a rename: the index is rebuilt by restore).
 pub(crate) fn save_unsynced(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     save_alloc(txn, net)?;
+    save_head(txn, net, CRASH_SAFE)
+}
+
+/// The network's own document and its copy, in one batch.
+fn save_head(txn: &mut dyn Txn, net: &Network, durability: Durability) -> Result<()> {
     let head = head_bytes(net)?;
-    txn.put_unsynced(&net.key(), &head)?;
-    txn.put_unsynced(&copy_key(&net.id), &head)?;
-    Ok(())
+    let batch = Batch::new(durability)
+        .put(net.key(), head.clone())
+        .put(copy_key(&net.id), head);
+    Ok(txn.commit(batch)?)
 }
 
 /// The network's own document: without endpoints and allocations, which have their own.
@@ -408,9 +428,10 @@ fn head_bytes(net: &Network) -> Result<Vec<u8>> {
 pub(crate) fn save_alloc(txn: &mut dyn Txn, net: &Network) -> Result<()> {
     let sets = net.ipam.allocations();
     let bytes = encode(&format!("the allocations of {}", net.name), &sets)?;
-    txn.put_unsynced(&alloc_key(&net.id), &bytes)?;
-    txn.put_unsynced(&alloc_copy_key(&net.id), &bytes)?;
-    Ok(())
+    let batch = Batch::new(CRASH_SAFE)
+        .put(alloc_key(&net.id), bytes.clone())
+        .put(alloc_copy_key(&net.id), bytes);
+    Ok(txn.commit(batch)?)
 }
 
 /// The network, its allocations and exactly the endpoints in `net.endpoints`.
@@ -430,33 +451,40 @@ pub(crate) fn save_full_sparing(
         .values()
         .map(|e| (ep_key(&net.id, &e.slot()), e))
         .collect();
+    let mut gone = Batch::new(DURABLE);
     for key in txn.keys(&endpoints_dir(&net.id))? {
         if !want.contains_key(&key) && !spare.contains(&key) {
-            txn.delete(&key)?;
+            gone.push_delete(key);
         }
     }
-    for ep in want.values() {
-        put_ep(txn, &net.id, ep, false)?;
+    txn.commit(gone)?;
+    let mut outcomes = Batch::new(CRASH_SAFE);
+    for (key, ep) in &want {
+        outcomes.push_put(key.clone(), encode_ep(ep)?);
     }
+    txn.commit(outcomes)?;
     let mut n = net.clone();
     n.legacy = false;
     save(txn, &n)
 }
 
-/// Remove the network's documents: endpoints, allocations, the network.
+/// Remove the network's documents in one batch, in this order: endpoints, allocations, the
+/// network (a removal cut off part-way leaves what restore finishes).
 pub(crate) fn delete_all(txn: &mut dyn Txn, net: &Network) -> Result<()> {
+    let mut batch = Batch::new(DURABLE);
     for key in txn.keys(&endpoints_dir(&net.id))? {
-        txn.delete(&key)?;
+        batch.push_delete(key);
     }
-    txn.delete(&alloc_key(&net.id))?;
-    txn.delete(&alloc_copy_key(&net.id))?;
-    txn.delete(&net.key())?;
-    txn.delete(&copy_key(&net.id))?;
-    Ok(())
+    let batch = batch
+        .delete(alloc_key(&net.id))
+        .delete(alloc_copy_key(&net.id))
+        .delete(net.key())
+        .delete(copy_key(&net.id));
+    Ok(txn.commit(batch)?)
 }
 
 /// An endpoint of network `net_id` by its slot.
-pub(crate) fn get_ep(txn: &dyn Txn, net: &Network, slot: &str) -> Result<Option<Endpoint>> {
+pub(crate) fn get_ep(txn: &dyn Snapshot, net: &Network, slot: &str) -> Result<Option<Endpoint>> {
     if net.legacy {
         return Ok(net.endpoints.values().find(|e| e.slot() == slot).cloned());
     }
@@ -467,31 +495,35 @@ pub(crate) fn get_ep(txn: &dyn Txn, net: &Network, slot: &str) -> Result<Option<
     txn.get(&key)?.map(|b| decode(&key, &b)).transpose()
 }
 
-/// Write an endpoint's document. An `intent` (written before the kernel is touched) is flushed
-/// when what it describes outlives a power loss; an outcome never is.
-pub(crate) fn put_ep(txn: &mut dyn Txn, net_id: &str, ep: &Endpoint, intent: bool) -> Result<()> {
-    let key = ep_key(net_id, &ep.slot());
-    let bytes = encode(&format!("endpoint {}", ep.id), ep)?;
+fn encode_ep(ep: &Endpoint) -> Result<Vec<u8>> {
+    encode(&format!("endpoint {}", ep.id), ep)
+}
+
+/// How durable a change of `ep`'s document must be: an `intent` (written before the kernel is
+/// touched) and a removal must survive a power loss when what they describe does; an
+/// outcome never has to.
+fn ep_durability(ep: &Endpoint, intent: bool) -> Durability {
     if intent && ep.outlives_power_loss() {
-        txn.put(&key, &bytes)?;
+        DURABLE
     } else {
-        txn.put_unsynced(&key, &bytes)?;
+        CRASH_SAFE
     }
-    Ok(())
+}
+
+/// Write an endpoint's document (see `ep_durability`).
+pub(crate) fn put_ep(txn: &mut dyn Txn, net_id: &str, ep: &Endpoint, intent: bool) -> Result<()> {
+    let batch =
+        Batch::new(ep_durability(ep, intent)).put(ep_key(net_id, &ep.slot()), encode_ep(ep)?);
+    Ok(txn.commit(batch)?)
 }
 
 pub(crate) fn del_ep(txn: &mut dyn Txn, net_id: &str, ep: &Endpoint) -> Result<()> {
-    let key = ep_key(net_id, &ep.slot());
-    if ep.outlives_power_loss() {
-        txn.delete(&key)?;
-    } else {
-        txn.delete_unsynced(&key)?;
-    }
-    Ok(())
+    let batch = Batch::new(ep_durability(ep, true)).delete(ep_key(net_id, &ep.slot()));
+    Ok(txn.commit(batch)?)
 }
 
 /// How many endpoints the network has (without reading them).
-pub(crate) fn endpoint_count(txn: &dyn Txn, net: &Network) -> Result<usize> {
+pub(crate) fn endpoint_count(txn: &dyn Snapshot, net: &Network) -> Result<usize> {
     if net.legacy {
         return Ok(net.endpoints.len());
     }
@@ -499,7 +531,7 @@ pub(crate) fn endpoint_count(txn: &dyn Txn, net: &Network) -> Result<usize> {
 }
 
 /// Whether the network has any endpoint.
-pub(crate) fn has_endpoints(txn: &dyn Txn, net: &Network) -> Result<bool> {
+pub(crate) fn has_endpoints(txn: &dyn Snapshot, net: &Network) -> Result<bool> {
     Ok(!net.endpoints.is_empty() || !txn.keys(&endpoints_dir(&net.id))?.is_empty())
 }
 
@@ -540,7 +572,7 @@ fn parent_dirs(parent: &str) -> [String; 2] {
 /// entries that names a network of that name. An entry that names none (a damaged one, or a
 /// stale one) sends the lookup to the documents, so that a network is found whatever
 /// happened to its entry.
-pub(crate) fn find_by_name(txn: &dyn Txn, name: &str) -> Result<Option<Network>> {
+pub(crate) fn find_by_name(txn: &dyn Snapshot, name: &str) -> Result<Option<Network>> {
     if name.is_empty() || name.len() > crate::create::NETWORK_NAME_MAX {
         return Ok(None); // no network can have such a name
     }
@@ -566,7 +598,7 @@ pub(crate) fn find_by_name(txn: &dyn Txn, name: &str) -> Result<Option<Network>>
 
 /// A network's document by exact name, exact id, or unique id prefix (Docker's lookup order),
 /// without its endpoints.
-pub(crate) fn find_head(txn: &dyn Txn, key: &str) -> Result<Network> {
+pub(crate) fn find_head(txn: &dyn Snapshot, key: &str) -> Result<Network> {
     if let Some(n) = find_by_name(txn, key)? {
         return Ok(n);
     }
@@ -604,14 +636,14 @@ pub(crate) fn find_head(txn: &dyn Txn, key: &str) -> Result<Network> {
 }
 
 /// Like `find_head`, with every endpoint.
-pub(crate) fn find_net(txn: &dyn Txn, key: &str) -> Result<Network> {
+pub(crate) fn find_net(txn: &dyn Snapshot, key: &str) -> Result<Network> {
     let head = find_head(txn, key)?;
     load(txn, &head.id)?.ok_or_else(|| Error::not_found(format!("network {key} not found")))
 }
 
 /// Every network whose parent has index key `parent` (see `Parent::index_key`: a host link's
 /// name), without endpoints: those either of the parent's two entry directories names.
-pub(crate) fn on_parent(txn: &dyn Txn, parent: &str) -> Result<Vec<Network>> {
+pub(crate) fn on_parent(txn: &dyn Snapshot, parent: &str) -> Result<Vec<Network>> {
     let mut ids = std::collections::BTreeSet::new();
     for dir in parent_dirs(parent) {
         for key in txn.keys(&dir)? {
@@ -651,20 +683,31 @@ fn entries(net: &Network) -> Vec<(String, Vec<u8>)> {
 }
 
 pub(crate) fn index_add(txn: &mut dyn Txn, net: &Network) -> Result<()> {
+    let mut batch = Batch::new(CRASH_SAFE);
     for (key, value) in entries(net) {
-        txn.put_unsynced(&key, &value)?;
+        batch.push_put(key, value);
     }
-    Ok(())
+    Ok(txn.commit(batch)?)
 }
 
 pub(crate) fn index_remove(txn: &mut dyn Txn, net: &Network) -> Result<()> {
+    let mut batch = Batch::new(DURABLE);
     for (key, value) in entries(net) {
+        if value.is_empty() {
+            batch.push_delete(key);
+            continue;
+        }
         // A name entry goes only while it is this network's.
-        if value.is_empty() || txn.get(&key)?.as_deref() == Some(value.as_slice()) {
-            txn.delete(&key)?;
+        match txn.doc(&key)? {
+            Some(doc) if doc.value == value => {
+                batch = batch
+                    .delete(key.clone())
+                    .expect(key, Expect::Version(doc.version));
+            }
+            _ => {}
         }
     }
-    Ok(())
+    Ok(txn.commit(batch)?)
 }
 
 /// Make the index match the documents exactly, and drop documents of networks that are gone
@@ -680,6 +723,7 @@ pub(crate) fn reindex(
     for dir in ["names", "name-copies", "parents", "parent-copies"] {
         have.extend(txn.keys(dir)?);
     }
+    let mut stale = Batch::new(DURABLE);
     for key in have {
         let of_unreadable = if key.starts_with("name") {
             txn.get(&key)?
@@ -688,25 +732,29 @@ pub(crate) fn reindex(
             unreadable.contains(key.rsplit('/').next().unwrap_or_default())
         };
         if !want.contains_key(&key) && !of_unreadable {
-            txn.delete(&key)?;
+            stale.push_delete(key);
         }
     }
+    txn.commit(stale)?;
+    let mut missing = Batch::new(CRASH_SAFE);
     for (key, value) in want {
         if txn.get(&key)?.as_deref() != Some(value.as_slice()) {
-            txn.put_unsynced(&key, &value)?;
+            missing.push_put(key, value);
         }
     }
+    txn.commit(missing)?;
     let mut live: std::collections::BTreeSet<&str> = nets.iter().map(|n| n.id.as_str()).collect();
     live.extend(unreadable.iter().map(String::as_str));
     let mut orphans = txn.keys("allocs")?;
     orphans.extend(txn.keys("endpoints")?);
     orphans.extend(txn.keys("network-copies")?);
     orphans.extend(txn.keys("alloc-copies")?);
+    let mut gone = Batch::new(DURABLE);
     for key in orphans {
         let id = key.split('/').nth(1).unwrap_or_default();
         if !live.contains(id) {
-            txn.delete(&key)?;
+            gone.push_delete(key);
         }
     }
-    Ok(())
+    Ok(txn.commit(gone)?)
 }

@@ -254,7 +254,7 @@ impl Engine {
         }
         req.aliases.iter().try_for_each(|a| check_alias(a))?;
 
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let net = crate::find_head(&*txn, &req.network)?;
         if let Some((key, values)) = &req.require_label {
             if !values.iter().any(|v| net.labels.get(key) == Some(v)) {
@@ -790,7 +790,7 @@ impl Engine {
     /// Detach the namespace `netns` from `network`.
     pub fn disconnect(&self, network: &str, netns: &str) -> Result<()> {
         let resolved = resolve_netns(netns).ok();
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let net = crate::find_head(&*txn, network)?;
         crate::refuse_if_owned(&net, "disconnect")?;
         let mut net = docs::for_write(&mut *txn, net)?;
@@ -833,7 +833,7 @@ impl Engine {
         container_id: &str,
         ifname: &str,
     ) -> Result<Option<Endpoint>> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let net = crate::find_head(&*txn, network)?;
         let mut net = docs::for_write(&mut *txn, net)?;
         let Some(ep) = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))? else {
@@ -854,7 +854,7 @@ impl Engine {
         container_id: &str,
         ifname: &str,
     ) -> Result<Option<PendingDetach>> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let net = crate::find_head(&*txn, network)?;
         let net = docs::for_write(&mut *txn, net)?;
         let Some(mut ep) = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))? else {
@@ -906,7 +906,7 @@ impl Engine {
                 }
             }
         }
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let Some(net) = crate::load_head(&*txn, &p.network_id)? else {
             return Ok(());
         };
@@ -954,7 +954,7 @@ impl Engine {
         ifname: &str,
     ) -> Result<(Network, Endpoint)> {
         let (net, ep) = {
-            let txn = self.store.read()?;
+            let txn = self.store.snapshot()?;
             let net = crate::find_head(&*txn, network)?;
             let ep = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))?;
             (net, ep)
@@ -1112,7 +1112,7 @@ pub(crate) fn is_endpoint_link(net: &Network, ep: &Endpoint, link: &netlink::Lin
 }
 
 /// A passthru network gives its whole parent to one endpoint: refuse a second one.
-pub(crate) fn refuse_second_passthru(txn: &dyn store::Txn, net: &Network) -> Result<()> {
+pub(crate) fn refuse_second_passthru(txn: &dyn store::Snapshot, net: &Network) -> Result<()> {
     if !net.is_passthru() || !docs::has_endpoints(txn, net)? {
         return Ok(());
     }
@@ -1129,7 +1129,12 @@ pub(crate) fn refuse_second_passthru(txn: &dyn store::Txn, net: &Network) -> Res
 /// A MAC asked for that an endpoint on the same parent has already (the kernel would only
 /// say "address already in use"): refused naming it and its holder. Reads the endpoints of
 /// the parent's networks, only when a MAC is asked for.
-fn refuse_mac_in_use(txn: &dyn store::Txn, net: &Network, mac: &[u8; 6], door: Door) -> Result<()> {
+fn refuse_mac_in_use(
+    txn: &dyn store::Snapshot,
+    net: &Network,
+    mac: &[u8; 6],
+    door: Door,
+) -> Result<()> {
     if net.parent.in_container() {
         return Ok(());
     }

@@ -47,7 +47,7 @@ impl Engine {
     pub fn ensure_network(&self, req: &CreateRequest) -> Result<Created> {
         if let Some(id) = &req.id {
             let existing = {
-                let txn = self.store.read()?;
+                let txn = self.store.snapshot()?;
                 crate::load_head(&*txn, id)?
             };
             if let Some(net) = existing {
@@ -67,7 +67,7 @@ impl Engine {
     /// endpoint records left behind (a call that never reached underlay) go with it, and any
     /// link of theirs still on the host. Removing a network that is not there succeeds.
     pub fn delete_runtime_network(&self, id: &str) -> Result<()> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let Some(mut net) = crate::load(&*txn, id)? else {
             return Ok(());
         };
@@ -101,7 +101,7 @@ impl Engine {
             )));
         }
         let mac = mac.map(|m| parse_mac(crate::Door::Docker, m)).transpose()?;
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let net = self.runtime_network(&mut *txn, network)?;
         if let Some(ep) = get_handoff(&*txn, &net, endpoint)? {
             if ep.ipv4 == ipv4 && ep.ipv6 == ipv6 {
@@ -164,7 +164,7 @@ impl Engine {
     /// Make the endpoint's link on the host for the runtime to move into `sandbox` (Join).
     /// A failure leaves no link and the endpoint as it was.
     pub fn join_handoff(&self, network: &str, endpoint: &str, sandbox: &str) -> Result<Joined> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let net = self.runtime_network(&mut *txn, network)?;
         let mut ep = handoff_endpoint(&*txn, &net, endpoint)?;
         let parent = self.parent_link(&net, &NsRef::Host, "")?;
@@ -204,7 +204,7 @@ impl Engine {
 
     /// The runtime took the link out of the container again (Leave): delete it. Idempotent.
     pub fn leave_handoff(&self, network: &str, endpoint: &str) -> Result<()> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let Some((net, mut ep)) = self.runtime_endpoint(&mut *txn, network, endpoint)? else {
             return Ok(());
         };
@@ -225,7 +225,7 @@ impl Engine {
     /// Forget an endpoint (DeleteEndpoint), deleting its link if it is back on the host.
     /// Idempotent.
     pub fn delete_handoff_endpoint(&self, network: &str, endpoint: &str) -> Result<()> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let Some((net, ep)) = self.runtime_endpoint(&mut *txn, network, endpoint)? else {
             return Ok(());
         };
@@ -244,7 +244,7 @@ impl Engine {
         ipam_driver: Option<&str>,
     ) -> Result<()> {
         crate::create::check_network_name(name)?;
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let Some(net) = crate::load_head(&*txn, id)? else {
             return Err(Error::not_found(format!("network {id} not found")));
         };
@@ -273,7 +273,7 @@ impl Engine {
         container_id: &str,
         name: &str,
     ) -> Result<()> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let Some((net, mut ep)) = self.runtime_endpoint(&mut *txn, network, endpoint)? else {
             return Ok(());
         };
@@ -367,11 +367,15 @@ impl Engine {
 }
 
 /// The hand-off endpoint with the runtime's id `endpoint`, if the network has it.
-fn get_handoff(txn: &dyn store::Txn, net: &Network, endpoint: &str) -> Result<Option<Endpoint>> {
+fn get_handoff(
+    txn: &dyn store::Snapshot,
+    net: &Network,
+    endpoint: &str,
+) -> Result<Option<Endpoint>> {
     Ok(docs::get_ep(txn, net, &slot_handoff(endpoint))?.filter(|e| e.handoff))
 }
 
-fn handoff_endpoint(txn: &dyn store::Txn, net: &Network, endpoint: &str) -> Result<Endpoint> {
+fn handoff_endpoint(txn: &dyn store::Snapshot, net: &Network, endpoint: &str) -> Result<Endpoint> {
     get_handoff(txn, net, endpoint)?.ok_or_else(|| {
         Error::not_found(format!(
             "endpoint id {endpoint:?} not found on network {}",

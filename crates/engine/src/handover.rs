@@ -20,7 +20,7 @@ impl Engine {
     /// the namespace is attached to that has one. Best effort: the detach has happened.
     pub(crate) fn hand_over_default_routes(
         &self,
-        txn: &dyn store::Txn,
+        txn: &dyn store::Snapshot,
         net: &Network,
         left: &Endpoint,
     ) {

@@ -92,7 +92,7 @@ impl Engine {
     /// Every network whose documents can be read, sorted by name (`restore` reports the
     /// others).
     pub fn networks(&self) -> Result<Vec<Network>> {
-        let txn = self.store.read()?;
+        let txn = self.store.snapshot()?;
         let (mut nets, _) = docs::load_all_readable(&*txn)?;
         nets.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(nets)
@@ -102,7 +102,7 @@ impl Engine {
     /// endpoints: what `network ls` shows, cheap at any size; and the network documents that
     /// cannot be read (the others are listed all the same).
     pub fn network_configs(&self) -> Result<(Vec<Network>, Vec<Damaged>)> {
-        let txn = self.store.read()?;
+        let txn = self.store.snapshot()?;
         let (mut nets, damaged) = docs::load_all_configs(&*txn)?;
         nets.sort_by(|a, b| a.name.cmp(&b.name));
         Ok((nets, damaged))
@@ -110,14 +110,14 @@ impl Engine {
 
     /// One network by name, id or unique id prefix.
     pub fn network(&self, key: &str) -> Result<Network> {
-        let txn = self.store.read()?;
+        let txn = self.store.snapshot()?;
         find_net(&*txn, key)
     }
 
     /// One network's configuration and state (its `endpoints` left empty): as cheap with
     /// thousands of endpoints as with none.
     pub fn network_config(&self, key: &str) -> Result<Network> {
-        let txn = self.store.read()?;
+        let txn = self.store.snapshot()?;
         let mut net = find_head(&*txn, key)?;
         net.endpoints.clear();
         Ok(net)
@@ -125,7 +125,7 @@ impl Engine {
 
     /// How many endpoints the network with id `id` has.
     pub fn endpoint_count(&self, id: &str) -> Result<usize> {
-        let txn = self.store.read()?;
+        let txn = self.store.snapshot()?;
         let Some(net) = load_head(&*txn, id)? else {
             return Err(Error::not_found(format!("network {id} not found")));
         };
@@ -135,7 +135,7 @@ impl Engine {
     /// Remove a network: refused while endpoints are attached; deletes the parent link if
     /// underlay created it and no other network uses it.
     pub fn remove_network(&self, key: &str) -> Result<String> {
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let net = find_net(&*txn, key)?;
         refuse_if_owned(&net, "rm")?;
         if !net.endpoints.is_empty() {

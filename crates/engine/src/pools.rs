@@ -103,7 +103,7 @@ fn decode_pool(key: &str, bytes: &[u8]) -> Result<PoolDoc> {
 
 /// A pool's document, or its copy where the document is missing or cannot be read; an error
 /// naming the document where neither can be read.
-fn load_pool(txn: &dyn store::Txn, key: &str) -> Result<Option<PoolDoc>> {
+fn load_pool(txn: &dyn store::Snapshot, key: &str) -> Result<Option<PoolDoc>> {
     let first = match txn.get(key)? {
         Some(b) => match decode_pool(key, &b) {
             Ok(doc) => return Ok(Some(doc)),
@@ -129,21 +129,23 @@ fn load_pool(txn: &dyn store::Txn, key: &str) -> Result<Option<PoolDoc>> {
 fn save_pool(txn: &mut dyn store::Txn, key: &str, doc: &PoolDoc) -> Result<()> {
     let bytes = serde_json::to_vec(doc)
         .map_err(|e| Error::store(format!("cannot encode pool {}: {e}", doc.subnet.subnet())))?;
-    txn.put(key, &bytes)?;
-    txn.put(&copy_of(key), &bytes)?;
-    Ok(())
+    let batch = store::Batch::new(store::Durability::SurvivesPowerLoss)
+        .put(key, bytes.clone())
+        .put(copy_of(key), bytes);
+    Ok(txn.commit(batch)?)
 }
 
 /// The copy goes first: a release cut off in between leaves the document, which is read as
 /// usual, never a copy that would bring the pool back.
 fn delete_pool(txn: &mut dyn store::Txn, key: &str) -> Result<()> {
-    txn.delete(&copy_of(key))?;
-    txn.delete(key)?;
-    Ok(())
+    let batch = store::Batch::new(store::Durability::SurvivesPowerLoss)
+        .delete(copy_of(key))
+        .delete(key);
+    Ok(txn.commit(batch)?)
 }
 
 /// Every pool document's key in `dir` (under `pools/`), those known only by their copy too.
-fn pool_keys(txn: &dyn store::Txn, dir: &str) -> Result<Vec<String>> {
+fn pool_keys(txn: &dyn store::Snapshot, dir: &str) -> Result<Vec<String>> {
     let mut keys: std::collections::BTreeSet<String> = txn.keys(dir)?.into_iter().collect();
     for k in txn.keys(&copy_of(dir))? {
         keys.insert(format!(
@@ -205,7 +207,7 @@ impl Engine {
                 if v6 { "IPv6" } else { "IPv4" }
             )));
         }
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         for key in pool_keys(&*txn, &space_dir(space))? {
             let Some(other) = subnet_of_key(&key) else {
                 continue;
@@ -240,7 +242,7 @@ impl Engine {
     pub fn release_pool(&self, pool_id: &str) -> Result<()> {
         let id = PoolId::parse(pool_id)?;
         let key = pool_key(&id.space, &id.subnet);
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let Some(mut doc) = load_pool(&*txn, &key)? else {
             return Ok(());
         };
@@ -275,7 +277,7 @@ impl Engine {
             })
             .transpose()?;
         let key = pool_key(&id.space, &id.subnet);
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let mut doc = load_pool(&*txn, &key)?
             .filter(|d| d.subnet.views().iter().any(|(r, _)| *r == id.range))
             .ok_or_else(|| {
@@ -310,7 +312,7 @@ impl Engine {
                 ))
             })?;
         let key = pool_key(&id.space, &id.subnet);
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         let Some(mut doc) = load_pool(&*txn, &key)? else {
             return Ok(());
         };
@@ -323,7 +325,7 @@ impl Engine {
 
     /// Every requested pool, by address space and subnet.
     pub fn pools(&self) -> Result<Vec<PoolDoc>> {
-        let txn = self.store.read()?;
+        let txn = self.store.snapshot()?;
         let mut out = Vec::new();
         for key in pool_keys(&*txn, "pools")? {
             if let Some(doc) = load_pool(&*txn, &key)? {

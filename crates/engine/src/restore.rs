@@ -17,7 +17,7 @@ use crate::Engine;
 impl Engine {
     pub fn restore(&self) -> Result<RestoreReport> {
         let mut report = RestoreReport::default();
-        let mut txn = self.store.write()?;
+        let mut txn = self.store.begin()?;
         txn.tidy()?;
         let (mut nets, damaged) = crate::docs::load_all_for_restore(&*txn)?;
         // Namespaces by identity, wherever they are held: searched once, when the first

@@ -87,7 +87,7 @@ impl Fx {
     /// Every network, allocation and endpoint document.
     fn store(&self) -> Vec<(String, Vec<u8>)> {
         let s = store::DirStore::open(self.dir.path()).unwrap();
-        let t = s.read().unwrap();
+        let t = s.snapshot().unwrap();
         let mut out = Vec::new();
         for dir in ["networks", "allocs", "endpoints"] {
             for key in t.keys(dir).unwrap() {
@@ -113,7 +113,7 @@ impl Fx {
     /// Rewrite a stored network document (to stage an operation cut off midway).
     fn edit(&self, name: &str, f: impl FnOnce(&mut Network)) {
         let s = store::DirStore::open(self.dir.path()).unwrap();
-        let mut t = s.write().unwrap();
+        let mut t = s.begin().unwrap();
         let (mut nets, _) = docs::load_all_readable(&*t).unwrap();
         let net = nets.iter_mut().find(|n| n.name == name).unwrap();
         f(net);
@@ -663,16 +663,15 @@ fn the_index_is_only_a_hint_and_restore_rebuilds_it() {
     assert!(e.message.contains("network first"), "{e}");
     // A stale entry (its documents gone) is ignored: the name can be taken again.
     let s = store::DirStore::open(fx.dir.path()).unwrap();
-    s.write().unwrap().delete(&network_key(&a)).unwrap();
+    let crash_safe = || store::Batch::new(store::Durability::SurvivesProcessDeath);
+    let commit = |b| s.begin().unwrap().commit(b).unwrap();
+    commit(crash_safe().delete(network_key(&a)));
     assert_eq!(
         fx.engine.network("first").unwrap().id,
         a,
         "its copy stands in"
     );
-    s.write()
-        .unwrap()
-        .delete(&format!("network-copies/{a}"))
-        .unwrap();
+    commit(crash_safe().delete(format!("network-copies/{a}")));
     assert_eq!(fx.engine.network("first").unwrap_err().kind, Kind::NotFound);
     fx.create(&["first", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth0"])
         .unwrap();
@@ -680,9 +679,9 @@ fn the_index_is_only_a_hint_and_restore_rebuilds_it() {
     fx.engine.remove_network("first").unwrap();
     fx.engine.remove_network("second").unwrap();
     // Only the planted stale entry is left, and restore clears it.
-    assert_eq!(s.read().unwrap().keys("parents").unwrap().len(), 1);
+    assert_eq!(s.snapshot().unwrap().keys("parents").unwrap().len(), 1);
     fx.engine.restore().unwrap();
-    let t = s.read().unwrap();
+    let t = s.snapshot().unwrap();
     assert!(t.keys("names").unwrap().is_empty());
     assert!(t.keys("parents").unwrap().is_empty());
 }
@@ -1320,14 +1319,16 @@ fn networks_stored_by_an_earlier_version_keep_working() {
     // the network's document, no documents of their own.
     {
         let s = store::DirStore::open(fx.dir.path()).unwrap();
-        let mut t = s.write().unwrap();
+        let mut t = s.begin().unwrap();
         let net = find_net(&*t, "old").unwrap();
+        let mut batch = store::Batch::new(store::Durability::SurvivesPowerLoss);
         for key in t.keys("endpoints").unwrap() {
-            t.delete(&key).unwrap();
+            batch.push_delete(key);
         }
-        t.delete(&format!("allocs/{}", net.id)).unwrap();
-        t.put(&net.key(), &serde_json::to_vec(&net).unwrap())
-            .unwrap();
+        let batch = batch
+            .delete(format!("allocs/{}", net.id))
+            .put(net.key(), serde_json::to_vec(&net).unwrap());
+        t.commit(batch).unwrap();
     }
     fx.restart();
     let net = fx.engine.network("old").unwrap();

@@ -1,11 +1,11 @@
-//! A store whose writes stay in memory: for a dry run (`underlay network restore --check`).
-//! Views read the underlying store under its shared lock, and see their own writes; nothing
-//! reaches the underlying store, and what a view wrote is gone with it.
+//! A store whose commits stay in memory: for a dry run (`underlay network restore --check`).
+//! Views read a snapshot of the underlying store (its shared lock) and see their own commits;
+//! nothing reaches the underlying store, and what a view committed is gone with it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::{Result, Store, Txn};
+use crate::{check_batch, Batch, Doc, Op, Result, Snapshot, Store, Txn, Version};
 
 pub struct Overlay {
     base: Arc<dyn Store>,
@@ -18,20 +18,23 @@ impl Overlay {
 }
 
 struct OverlayTxn<'a> {
-    base: Box<dyn Txn + 'a>,
+    base: Box<dyn Snapshot + 'a>,
     /// Documents written (`Some`) or deleted (`None`) by this view.
     changes: BTreeMap<String, Option<Vec<u8>>>,
 }
 
 impl Store for Overlay {
-    fn write(&self) -> Result<Box<dyn Txn + '_>> {
+    fn begin(&self) -> Result<Box<dyn Txn + '_>> {
         Ok(Box::new(OverlayTxn {
-            base: self.base.read()?,
+            base: self.base.snapshot()?,
             changes: BTreeMap::new(),
         }))
     }
-    fn read(&self) -> Result<Box<dyn Txn + '_>> {
-        self.write()
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>> {
+        Ok(Box::new(OverlayTxn {
+            base: self.base.snapshot()?,
+            changes: BTreeMap::new(),
+        }))
     }
     fn location(&self) -> String {
         self.base.location()
@@ -53,11 +56,14 @@ impl OverlayTxn<'_> {
     }
 }
 
-impl Txn for OverlayTxn<'_> {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+impl Snapshot for OverlayTxn<'_> {
+    fn doc(&self, key: &str) -> Result<Option<Doc>> {
         match self.changes.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => self.base.get(key),
+            Some(v) => Ok(v.clone().map(|value| Doc {
+                version: Version::of(&value),
+                value,
+            })),
+            None => self.base.doc(key),
         }
     }
     fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
@@ -81,23 +87,17 @@ impl Txn for OverlayTxn<'_> {
         }
         Ok(keys.into_iter().collect())
     }
-    fn put(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        crate::check_key(key)?;
-        self.changes.insert(key.to_string(), Some(value.to_vec()));
-        Ok(())
-    }
-    fn put_unsynced(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        self.put(key, value)
-    }
-    fn delete(&mut self, key: &str) -> Result<()> {
-        crate::check_key(key)?;
-        self.changes.insert(key.to_string(), None);
-        Ok(())
-    }
-    fn delete_unsynced(&mut self, key: &str) -> Result<()> {
-        self.delete(key)
-    }
-    fn tidy(&mut self) -> Result<()> {
+}
+
+impl Txn for OverlayTxn<'_> {
+    fn commit(&mut self, batch: Batch) -> Result<()> {
+        check_batch(&batch, |key| Ok(self.doc(key)?.map(|d| d.version)))?;
+        for op in batch.ops {
+            match op {
+                Op::Put { key, value } => self.changes.insert(key, Some(value)),
+                Op::Delete { key } => self.changes.insert(key, None),
+            };
+        }
         Ok(())
     }
 }
@@ -105,23 +105,41 @@ impl Txn for OverlayTxn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::DirStore;
+    use crate::{DirStore, Durability, Expect};
 
     #[test]
     fn a_view_sees_its_writes_and_the_store_never_does() {
         let dir = tempfile::tempdir().unwrap();
         let base: Arc<dyn Store> = Arc::new(DirStore::open(dir.path()).unwrap());
-        {
-            let mut t = base.write().unwrap();
-            t.put("networks/a", b"1").unwrap();
-            t.put("networks/b", b"2").unwrap();
-            t.put("networks/b/eps/x", b"3").unwrap();
-        }
+        base.begin()
+            .unwrap()
+            .commit(
+                Batch::new(Durability::SurvivesPowerLoss)
+                    .put("networks/a", *b"1")
+                    .put("networks/b", *b"2")
+                    .put("networks/b/eps/x", *b"3"),
+            )
+            .unwrap();
         let overlay = Overlay::new(base.clone());
-        let mut v = overlay.write().unwrap();
-        v.put("networks/c", b"4").unwrap();
-        v.delete("networks/a").unwrap();
-        v.put("networks/b/eps/y", b"5").unwrap();
+        let mut v = overlay.begin().unwrap();
+        let b = v.doc("networks/b").unwrap().unwrap().version;
+        v.commit(
+            Batch::new(Durability::SurvivesPowerLoss)
+                .put("networks/c", *b"4")
+                .delete("networks/a")
+                .put("networks/b/eps/y", *b"5")
+                .expect("networks/b", Expect::Version(b)),
+        )
+        .unwrap();
+        // Its expectations are checked against what it sees, its own commits included.
+        let stale = Batch::new(Durability::SurvivesPowerLoss)
+            .put("networks/d", *b"6")
+            .expect("networks/c", Expect::Absent);
+        assert!(matches!(
+            v.commit(stale),
+            Err(crate::Error::Conflict { .. })
+        ));
+        assert_eq!(v.get("networks/d").unwrap(), None);
         assert_eq!(v.get("networks/a").unwrap(), None);
         assert_eq!(v.get("networks/c").unwrap().as_deref(), Some(&b"4"[..]));
         let listed: Vec<String> = v
@@ -140,10 +158,11 @@ mod tests {
                 "networks/c"
             ]
         );
-        assert!(v.put("Bad Key", b"").is_err());
+        let bad = Batch::new(Durability::SurvivesProcessDeath).put("Bad Key", *b"");
+        assert!(v.commit(bad).is_err());
         drop(v);
         // A shared lock only: a writer is not kept out by a dry run that ended.
-        let t = base.write().unwrap();
+        let t = base.begin().unwrap();
         assert_eq!(t.get("networks/a").unwrap().as_deref(), Some(&b"1"[..]));
         assert_eq!(t.get("networks/c").unwrap(), None);
         assert_eq!(t.keys("networks").unwrap().len(), 3);
