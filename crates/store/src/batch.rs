@@ -104,9 +104,9 @@ impl Op {
 ///
 /// Operations are applied in their order. An etcd backend applies a batch as one transaction
 /// (none or all); the embedded store document by document, so a process killed during a
-/// commit leaves a prefix of the operations applied (and after a power loss during a
-/// [`Durability::SurvivesPowerLoss`] commit, any of them). A caller whose steps must be
-/// ordered against a crash on every backend makes each step a batch of its own.
+/// commit, or a power loss during a [`Durability::SurvivesPowerLoss`] commit, leaves a prefix
+/// of the operations applied. Either way a caller may order its steps inside one batch; one
+/// that must not see a prefix makes each step a batch of its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
     pub(crate) ops: Vec<Op>,

@@ -3,10 +3,10 @@
 //!
 //! A commit writes each new document to a temporary file in the same file system, flushes
 //! them when the batch must survive a power loss, renames them over the documents in the
-//! batch's order, and then flushes each directory it changed once. Small documents of a batch
-//! that need not survive a power loss are overwritten in place instead (`in_place`).
+//! batch's order, flushing a directory's changes before the first change in another one. Small
+//! documents of a batch that need not survive a power loss are overwritten in place instead
+//! (`in_place`).
 
-use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -229,7 +229,12 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 impl DirView<'_> {
     fn path(&self, key: &str) -> Result<PathBuf> {
         crate::check_key(key)?;
-        Ok(self.root.join(format!("{key}.json")))
+        Ok(self.file_of(key))
+    }
+
+    /// The file of a key already checked.
+    fn file_of(&self, key: &str) -> PathBuf {
+        self.root.join(format!("{key}.json"))
     }
 
     fn read_doc(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -247,10 +252,8 @@ impl DirView<'_> {
     /// however many documents there are. Only a writer may do it.
     fn remove_stale_temps(&self) -> Result<()> {
         let dir = self.root.join(TEMP_DIR);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err(&dir)(e)),
+        let Some(entries) = entries(&dir)? else {
+            return Ok(());
         };
         for entry in entries {
             let path = entry.map_err(io_err(&dir))?.path();
@@ -261,10 +264,8 @@ impl DirView<'_> {
 
     fn collect_keys(&self, prefix: &str, out: &mut Vec<String>) -> Result<()> {
         let dir = self.root.join(prefix);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err(&dir)(e)),
+        let Some(entries) = entries(&dir)? else {
+            return Ok(());
         };
         for entry in entries {
             let entry = entry.map_err(io_err(&dir))?;
@@ -305,10 +306,8 @@ impl Snapshot for DirView<'_> {
     fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
         crate::check_key(prefix)?;
         let dir = self.root.join(prefix);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&dir)(e)),
+        let Some(entries) = entries(&dir)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for entry in entries {
@@ -392,13 +391,7 @@ impl<'a> Staged<'a> {
             Ok(())
         };
         self.temps.push(tmp.clone());
-        match create() {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&dir).and_then(|()| create())
-            }
-            r => r,
-        }
-        .map_err(io_err(&tmp))?;
+        made_in(&dir, create).map_err(io_err(&tmp))?;
         Ok(tmp)
     }
 
@@ -412,14 +405,15 @@ impl<'a> Staged<'a> {
 
 impl DirView<'_> {
     /// Apply the batch's operations in order. A durable batch first writes and flushes every
-    /// new document's temporary file, then renames them into place, then flushes each
-    /// directory it changed once; any other batch overwrites small documents in place
+    /// new document's temporary file, then renames them into place, flushing a directory's
+    /// changes before the first change in another one (and at the end), so that a power loss
+    /// too leaves a prefix of the batch; any other batch overwrites small documents in place
     /// (`in_place`) and renames the rest without flushing.
     fn apply(&self, batch: &Batch, durable: bool, staged: &mut Staged) -> Result<()> {
         let fail = |(path, e): (PathBuf, io::Error)| io_err(&path)(e);
         if !durable {
             for op in batch.ops() {
-                let path = self.path(op.key())?;
+                let path = self.file_of(op.key());
                 match op {
                     Op::Put { value, .. } => {
                         if !in_place::overwrite(&path, value).map_err(io_err(&path))? {
@@ -437,52 +431,78 @@ impl DirView<'_> {
         }
         let mut steps = Vec::with_capacity(batch.ops().len());
         for op in batch.ops() {
-            let path = self.path(op.key())?;
+            let path = self.file_of(op.key());
             steps.push(match op {
                 Op::Put { value, .. } => Step::Rename(staged.write(value, true)?, path),
                 Op::Delete { .. } => Step::Remove(path),
             });
         }
-        let mut dirs = BTreeSet::new();
+        let mut unflushed: Option<PathBuf> = None;
         for step in steps {
-            dirs.extend(step.run().map_err(fail)?);
+            let dir = step.dir();
+            if let Some(prev) = unflushed.take_if(|prev| *prev != dir) {
+                sync_dir(&prev).map_err(io_err(&prev))?;
+            }
+            if step.run().map_err(fail)? {
+                unflushed = Some(dir);
+            }
         }
-        for dir in dirs {
+        if let Some(dir) = unflushed {
             sync_dir(&dir).map_err(io_err(&dir))?;
         }
         Ok(())
     }
 }
 
-/// One operation of a commit, ready to apply.
+/// One operation of a commit, ready to apply: a staged file to rename over a document, or a
+/// document to remove.
 enum Step {
     Rename(PathBuf, PathBuf),
     Remove(PathBuf),
 }
 
 impl Step {
-    /// Apply it: the directory whose entries it changed, if any.
-    fn run(self) -> std::result::Result<Option<PathBuf>, (PathBuf, io::Error)> {
+    /// The directory whose entries it changes.
+    fn dir(&self) -> PathBuf {
+        let (Step::Rename(_, path) | Step::Remove(path)) = self;
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    /// Apply it: whether it changed its directory's entries.
+    fn run(self) -> std::result::Result<bool, (PathBuf, io::Error)> {
         match self {
             Step::Rename(tmp, path) => {
-                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                let publish = || fs::rename(&tmp, &path);
-                match publish() {
-                    // Directories are made the first time a commit finds them missing.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        fs::create_dir_all(&dir).and_then(|()| publish())
-                    }
-                    r => r,
-                }
-                .map_err(|e| (path, e))?;
-                Ok(Some(dir))
+                let dir = path.parent().unwrap_or(Path::new(""));
+                made_in(dir, || fs::rename(&tmp, &path)).map_err(|e| (path, e))?;
+                Ok(true)
             }
             Step::Remove(path) => match fs::remove_file(&path) {
-                Ok(()) => Ok(path.parent().map(Path::to_path_buf)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
                 Err(e) => Err((path, e)),
             },
         }
+    }
+}
+
+/// `step`, tried again once `dir` is made when it finds `dir` missing: directories are made
+/// the first time a commit needs them.
+fn made_in(dir: &Path, step: impl Fn() -> io::Result<()>) -> io::Result<()> {
+    match step() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir)?;
+            step()
+        }
+        r => r,
+    }
+}
+
+/// The entries of `dir`; None when it does not exist (nothing was ever written there).
+fn entries(dir: &Path) -> Result<Option<fs::ReadDir>> {
+    match fs::read_dir(dir) {
+        Ok(e) => Ok(Some(e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(dir)(e)),
     }
 }
 

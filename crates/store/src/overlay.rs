@@ -31,10 +31,7 @@ impl Store for Overlay {
         }))
     }
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>> {
-        Ok(Box::new(OverlayTxn {
-            base: self.base.snapshot()?,
-            changes: BTreeMap::new(),
-        }))
+        Ok(self.begin()?)
     }
     fn location(&self) -> String {
         self.base.location()
