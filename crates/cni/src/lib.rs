@@ -420,7 +420,8 @@ impl Call<'_> {
         self.env
             .require(&["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"])?;
         let args = self.cni_args()?;
-        let netns = engine::resolve_netns(&self.env.netns).map_err(|e| {
+        let engine = self.engine()?;
+        let netns = engine.resolve_netns(&self.env.netns).map_err(|e| {
             let p = &self.env.netns;
             let msg = match e.kind {
                 Kind::NotFound => format!("CNI_NETNS {p:?} names no network namespace"),
@@ -428,7 +429,6 @@ impl Call<'_> {
             };
             CniError::new(UNKNOWN_CONTAINER, msg)
         })?;
-        let engine = self.engine()?;
         let master = self.master(&engine)?;
         let ipam = self.conf.ipam_kind();
         let mac = self.conf.requested_mac(&args);

@@ -767,10 +767,10 @@ impl Engine {
     /// create, naming the missing feature, rather than at the first connect. Only the kernel's
     /// "unsupported" counts: any other trouble with the probe leaves the answer to the connect.
     fn probe_ipvlan(&self) -> Result<()> {
-        let Ok(file) = netlink::netns::new_netns() else {
+        let Ok(probe_ns) = self.nl.ns_new() else {
             return Ok(());
         };
-        let ns = NsRef::Path(netlink::netns::fd_path(&file));
+        let ns = probe_ns.ns_ref();
         let _forget = crate::endpoint::Forget(&*self.nl, &ns);
         let veth = NewLink {
             name: "ulprobe0".into(),

@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use ipnet::IpNet;
-use netlink::netns::Holders;
+use netlink::Holders;
 use netlink::NsRef;
 
 use crate::docs::Damaged;
@@ -32,7 +32,7 @@ use crate::{ids, Engine};
 #[derive(Clone, Debug)]
 struct Stray {
     ns: PathBuf,
-    ns_id: (u64, u64),
+    ns_id: netlink::NsId,
     link: netlink::Link,
     addrs: Vec<IpNet>,
 }
@@ -51,7 +51,7 @@ pub(crate) struct Weighed {
 
 /// Where a damaged endpoint document points in the kernel, as far as its name tells.
 enum Pointer {
-    Namespace((u64, u64)),
+    Namespace(netlink::NsId),
     Cni {
         container_id: String,
         ifname: String,
@@ -75,7 +75,7 @@ fn pointer(slot: &str) -> Pointer {
     if let Some(rest) = slot.strip_prefix("ns-") {
         let mut it = rest.split('-').map(str::parse::<u64>);
         if let (Some(Ok(dev)), Some(Ok(ino)), None) = (it.next(), it.next(), it.next()) {
-            return Pointer::Namespace((dev, ino));
+            return Pointer::Namespace(netlink::NsId { dev, ino });
         }
     } else if let Some(rest) = slot.strip_prefix("cni-") {
         if let Some((c, i)) = rest.split_once('-') {
@@ -271,7 +271,7 @@ impl Engine {
             return None;
         }
         let parent = self.link(&NsRef::Host, net.parent.name()).ok()??;
-        let host = netlink::netns::own_identity().ok();
+        let host = self.nl.ns_own().ok();
         let accounted: BTreeSet<IpAddr> = net.held_addrs().collect();
         let mut out = Vec::new();
         for (id, path) in holders.all() {
@@ -359,7 +359,10 @@ mod tests {
     fn a_slot_tells_where_it_points() {
         assert!(matches!(
             pointer("ns-4-4026532281"),
-            Pointer::Namespace((4, 4026532281))
+            Pointer::Namespace(netlink::NsId {
+                dev: 4,
+                ino: 4026532281
+            })
         ));
         match pointer(&format!(
             "cni-{}-{}",

@@ -57,7 +57,8 @@ pub struct PendingDetach {
     pub network_id: String,
     pub endpoint_id: String,
     pub netns: String,
-    pub netns_id: (u64, u64),
+    #[serde(with = "crate::model::ns_id_pair")]
+    pub netns_id: netlink::NsId,
     /// The link's index in the namespace when the detach began; `None` when it was gone.
     pub ifindex: Option<u32>,
     /// The endpoint's document (see `Endpoint::slot`).
@@ -109,7 +110,7 @@ pub(crate) fn parent_down(parent: &netlink::Link, ifname: &str) -> Option<String
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Netns {
     pub path: PathBuf,
-    pub id: (u64, u64),
+    pub id: netlink::NsId,
 }
 
 impl Netns {
@@ -118,8 +119,22 @@ impl Netns {
     }
 }
 
-/// Turn NETNS (a name under /run/netns, a path, or a PID) into a namespace file.
-pub fn resolve_netns(arg: &str) -> Result<Netns> {
+impl Engine {
+    /// Turn NETNS (a name under /run/netns, a path, or a PID) into a namespace file.
+    pub fn resolve_netns(&self, arg: &str) -> Result<Netns> {
+        resolve_netns(&*self.nl, arg)
+    }
+
+    /// A path that reaches the namespace `id` now: `hint` (the path it was attached through)
+    /// while that still names it, else wherever the namespace is still held (a bind mount,
+    /// another process in it, an open descriptor). `None`: the namespace is gone, and its
+    /// links with it. Never decided by the PID or path it was attached through.
+    pub(crate) fn locate(&self, id: netlink::NsId, hint: &str) -> Option<PathBuf> {
+        netlink::Holders::new(&*self.nl).locate(id, Path::new(hint))
+    }
+}
+
+fn resolve_netns(nl: &dyn netlink::Netlink, arg: &str) -> Result<Netns> {
     let path = if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
         PathBuf::from(format!("/proc/{arg}/ns/net"))
     } else if arg.contains('/') {
@@ -137,7 +152,7 @@ pub fn resolve_netns(arg: &str) -> Result<Netns> {
             path.display()
         ))
     };
-    match netlink::netns::is_netns(&path) {
+    match nl.ns_is_net(&path) {
         Ok(true) => {}
         Ok(false) => {
             return Err(Error::invalid(format!(
@@ -147,7 +162,7 @@ pub fn resolve_netns(arg: &str) -> Result<Netns> {
         }
         Err(_) => return Err(not_found()),
     }
-    let id = netlink::netns::identity(&path).map_err(|_| not_found())?;
+    let id = nl.ns_id(&path).map_err(|_| not_found())?;
     Ok(Netns { path, id })
 }
 
@@ -219,9 +234,9 @@ fn dedup(items: &[String]) -> Vec<String> {
 impl Engine {
     /// Attach the namespace `req.netns` to a network.
     pub fn connect(&self, req: &ConnectRequest) -> Result<Attached> {
-        let ns = resolve_netns(&req.netns)?;
+        let ns = self.resolve_netns(&req.netns)?;
         // The host's own namespace is no container: its addresses and routes are the host's.
-        let here = netlink::netns::own_identity().ok();
+        let here = self.nl.ns_own().ok();
         if here == Some(ns.id) {
             return Err(Error::invalid(format!(
                 "network namespace {:?} ({}) is the host's own: underlay attaches containers, and never changes the host's addresses or routes",
@@ -759,7 +774,7 @@ impl Engine {
     /// a namespace that is gone took the link with it.
     pub(crate) fn remove_endpoint_link(&self, net: &Network, ep: &Endpoint) -> Option<String> {
         // The namespace wherever it is held now; none: it is gone, and took the link with it.
-        let ns = NsRef::Path(ep.locate()?);
+        let ns = NsRef::Path(self.locate(ep.netns_id, &ep.netns)?);
         let links = match self.nl.links(&ns) {
             Ok(l) => l,
             Err(e) => {
@@ -789,7 +804,7 @@ impl Engine {
 
     /// Detach the namespace `netns` from `network`.
     pub fn disconnect(&self, network: &str, netns: &str) -> Result<()> {
-        let resolved = resolve_netns(netns).ok();
+        let resolved = self.resolve_netns(netns).ok();
         let mut txn = self.store.begin()?;
         let net = crate::find_head(&*txn, network)?;
         crate::refuse_if_owned(&net, "disconnect")?;
@@ -862,7 +877,7 @@ impl Engine {
         };
         // The link as it is now, by index: a later link of the same name is never touched.
         let mut ifindex = None;
-        if let Some(path) = ep.locate() {
+        if let Some(path) = self.locate(ep.netns_id, &ep.netns) {
             ep.netns = path.display().to_string();
             let ns = NsRef::Path(path);
             let _forget = Forget(&*self.nl, &ns);
@@ -892,7 +907,7 @@ impl Engine {
     /// and release the addresses.
     pub fn finish_detach(&self, p: &PendingDetach) -> Result<()> {
         if let Some(index) = p.ifindex {
-            if let Some(path) = netlink::netns::locate(p.netns_id, Path::new(&p.netns)) {
+            if let Some(path) = self.locate(p.netns_id, &p.netns) {
                 let ns = NsRef::Path(path);
                 let _forget = Forget(&*self.nl, &ns);
                 if let Err(e) = self.nl.link_del(&ns, index) {
@@ -967,7 +982,7 @@ impl Engine {
                     net.name
                 ))
             })?;
-        let Some(path) = ep.locate() else {
+        let Some(path) = self.locate(ep.netns_id, &ep.netns) else {
             return Err(Error::not_found(format!(
                 "network namespace {} of container {container_id} is gone",
                 ep.netns

@@ -80,7 +80,7 @@ impl From<ipam::Error> for Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Render a netlink error without the redundant "os error N" suffix.
-pub(crate) fn kernel_reason(e: &netlink::Error) -> String {
+pub fn kernel_reason(e: &netlink::Error) -> String {
     match e.errno() {
         Some(errno) => {
             let s = std::io::Error::from_raw_os_error(errno).to_string();

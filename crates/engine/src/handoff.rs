@@ -143,7 +143,7 @@ impl Engine {
             id: endpoint.to_string(),
             name: endpoint[..12.min(endpoint.len())].to_string(),
             netns: String::new(),
-            netns_id: (0, 0),
+            netns_id: netlink::NsId::default(),
             tmp_name: ids::tmp_link_name(),
             ifname: String::new(),
             mac: mac.or(generated).as_ref().map(netlink::format_mac),
@@ -175,7 +175,7 @@ impl Engine {
             }
         }
         ep.netns = sandbox.to_string();
-        ep.netns_id = netlink::netns::identity(Path::new(sandbox)).unwrap_or((0, 0));
+        ep.netns_id = self.nl.ns_id(Path::new(sandbox)).unwrap_or_default();
         ep.state = EndpointState::Attaching;
         // Write-ahead: a process killed from here on leaves state attaching for `restore`.
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;

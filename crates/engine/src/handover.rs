@@ -27,7 +27,9 @@ impl Engine {
         if left.handoff || left.container_id.is_some() {
             return;
         }
-        let Some(path) = left.locate() else { return };
+        let Some(path) = self.locate(left.netns_id, &left.netns) else {
+            return;
+        };
         let ns = NsRef::Path(path);
         let _forget = crate::endpoint::Forget(&*self.nl, &ns);
         let Ok(routes) = self.nl.routes(&ns) else {

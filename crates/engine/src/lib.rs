@@ -5,6 +5,8 @@
 //! front door ──typed request──▶ Engine ──▶ ipam (pure) / store (documents) / netlink (kernel)
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 
 use netlink::Netlink;
@@ -23,7 +25,6 @@ pub mod error;
 mod handoff;
 mod handover;
 pub mod ids;
-pub mod lab;
 pub mod model;
 pub mod pools;
 mod restore;
@@ -32,7 +33,7 @@ pub mod vocab;
 
 pub use create::{check_ifname, CreateRequest, Created, IFNAME_MAX};
 pub use docs::Damaged;
-pub use endpoint::{resolve_netns, Attached, ConnectRequest, ExternalIpam, Netns, PendingDetach};
+pub use endpoint::{Attached, ConnectRequest, ExternalIpam, Netns, PendingDetach};
 pub use error::{Error, Kind, Result};
 pub use handoff::Joined;
 pub use model::*;

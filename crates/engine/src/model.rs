@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use netlink::{IpvlanFlag, IpvlanMode, MacvlanMode};
+use netlink::{IpvlanFlag, IpvlanMode, MacvlanMode, NsId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -358,8 +358,9 @@ pub struct Endpoint {
     pub name: String,
     /// The namespace file used to reach it.
     pub netns: String,
-    /// (st_dev, st_ino) of the namespace when attached: tells whether the path still names it.
-    pub netns_id: (u64, u64),
+    /// The namespace's identity when attached: tells whether the path still names it.
+    #[serde(with = "ns_id_pair")]
+    pub netns_id: NsId,
     /// Temporary name the link is created under before being renamed to `ifname`.
     pub tmp_name: String,
     pub ifname: String,
@@ -392,8 +393,23 @@ pub struct Endpoint {
 }
 
 /// The name of an endpoint's document: what operations look it up by.
-pub fn slot_ns(netns_id: (u64, u64)) -> String {
-    format!("ns-{}-{}", netns_id.0, netns_id.1)
+pub fn slot_ns(netns_id: NsId) -> String {
+    format!("ns-{netns_id}")
+}
+
+/// A namespace identity as documents keep it: `[dev, ino]`.
+pub(crate) mod ns_id_pair {
+    use netlink::NsId;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &NsId, s: S) -> Result<S::Ok, S::Error> {
+        (id.dev, id.ino).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NsId, D::Error> {
+        let (dev, ino) = <(u64, u64)>::deserialize(d)?;
+        Ok(NsId { dev, ino })
+    }
 }
 
 pub fn slot_cni(container_id: &str, ifname: &str) -> String {
@@ -436,14 +452,6 @@ impl Endpoint {
     /// which a power loss takes with the namespace (`restore` then releases the endpoint).
     pub fn outlives_power_loss(&self) -> bool {
         self.handoff
-    }
-
-    /// A path that reaches this endpoint's namespace now: the one it was attached through
-    /// while that still names it, else wherever the namespace is still held (a bind mount,
-    /// another process in it, an open descriptor). `None`: the namespace is gone, and its link
-    /// with it. Never decided by the PID or path it was attached through.
-    pub fn locate(&self) -> Option<std::path::PathBuf> {
-        netlink::netns::locate(self.netns_id, std::path::Path::new(&self.netns))
     }
 
     /// The MTU its link is made with: its own where it has one (0: the parent's), else the

@@ -22,7 +22,7 @@ impl Engine {
         let (mut nets, damaged) = crate::docs::load_all_for_restore(&*txn)?;
         // Namespaces by identity, wherever they are held: searched once, when the first
         // endpoint's path no longer names its namespace.
-        let holders = netlink::netns::Holders::default();
+        let holders = netlink::Holders::new(&*self.nl);
         let weighed = self.weigh_damage(&mut *txn, &mut nets, &damaged, &holders, &mut report)?;
         // Documents kept unread, as evidence: no rewrite of a network may delete them.
         let spare: std::collections::BTreeSet<String> =

@@ -3,8 +3,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -32,16 +30,7 @@ impl Sandbox {
 
     /// Make `cmd` enter this namespace between fork and exec.
     pub fn enter_on_spawn(&self, cmd: &mut Command) {
-        let fd = self.file.as_raw_fd();
-        // SAFETY: setns is async-signal-safe; the closure only makes that one system call.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        netlink::netns::enter_on_spawn(&self.file, cmd);
     }
 }
 

@@ -1,9 +1,8 @@
 //! Engine tests against the fake kernel: rollback at every step, parents underlay creates
 //! (802.1Q, dummy) that this machine's kernel lacks, and restore of every intermediate state.
-//! Namespace arguments are real (empty) namespaces, so these tests need root; the kernel work
-//! itself goes to the fake.
+//! Namespaces are the fake's too (made by `ns_new`, gone with their handles), so these tests
+//! run without root.
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,12 +14,7 @@ struct Fx {
     engine: Engine,
     nl: Arc<FakeNetlink>,
     dir: tempfile::TempDir,
-    namespaces: Vec<File>,
-}
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    namespaces: Vec<netlink::Namespace>,
 }
 
 macro_rules! fx {
@@ -28,10 +22,6 @@ macro_rules! fx {
         fx!(FakeNetlink::new())
     };
     ($nl:expr) => {{
-        if !root() {
-            eprintln!("skipped: needs root for namespace files");
-            return;
-        }
         Fx::new($nl)
     }};
 }
@@ -61,13 +51,12 @@ impl Fx {
         self.engine = Self::engine_for(&self.nl, &self.dir);
     }
 
-    /// A real, empty namespace, known to the fake; returns its path.
+    /// A new, empty namespace of the fake, alive while the fixture holds it; returns its path.
     fn ns(&mut self) -> String {
-        let f = netlink::netns::new_netns().unwrap();
-        let p = netlink::netns::fd_path(&f);
-        self.nl.add_namespace(NsRef::Path(p.clone()));
-        self.namespaces.push(f);
-        p.display().to_string()
+        let ns = self.nl.ns_new().unwrap();
+        let p = ns.path().display().to_string();
+        self.namespaces.push(ns);
+        p
     }
 
     fn links(&self, ns: &str) -> Vec<String> {
@@ -342,7 +331,7 @@ fn dummy_parent_for_a_network_without_parent() {
 
 #[test]
 fn missing_kernel_features_are_named_and_nothing_is_left() {
-    let mut fx = fx!(FakeNetlink::with_unsupported(&["vlan", "dummy", "ipvlan"]));
+    let fx = fx!(FakeNetlink::with_unsupported(&["vlan", "dummy", "ipvlan"]));
     let host = fx.links("host");
     let e = fx
         .create(&["v", "macvlan", "subnet=10.5.0.0/24", "o=parent:eth0.50"])
@@ -360,12 +349,25 @@ fn missing_kernel_features_are_named_and_nothing_is_left() {
         e.message.contains("dummy") && e.message.contains("CONFIG_DUMMY"),
         "{e}"
     );
+    // ipvlan is asked of the kernel at create (in a throwaway namespace), not at the first
+    // connect.
+    let e = fx
+        .create(&["i", "ipvlan", "subnet=10.5.0.0/24", "o=parent:eth0"])
+        .unwrap_err();
+    assert!(
+        e.message.contains("lacks ipvlan support") && e.message.contains("CONFIG_IPVLAN"),
+        "{e}"
+    );
     assert!(fx.store().is_empty());
     assert_eq!(fx.links("host"), host);
+    assert_eq!(fx.nl.ns_holders().len(), 0, "the probe's namespace is gone");
+    // A kernel that lost it since (the create's probe passed): the connect names it.
+    let mut fx = fx!();
     fx.create(&["i", "ipvlan", "subnet=10.5.0.0/24", "o=parent:eth0"])
         .unwrap();
     let c = fx.ns();
     let before = fx.store();
+    fx.nl.fail_next("link_add", libc::EOPNOTSUPP);
     let e = fx.connect("i", &c).unwrap_err();
     assert!(
         e.message

@@ -29,6 +29,8 @@
 //!   subnets, where every address is usable.
 //! * The gateway and every auxiliary address.
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod error;
 mod network;

@@ -156,6 +156,27 @@ impl Netlink for DryRun {
     fn forget(&self, ns: &NsRef) {
         self.kernel.forget(ns)
     }
+
+    /// A throwaway namespace changes nothing that outlives the handle.
+    fn ns_new(&self) -> std::io::Result<crate::Namespace> {
+        self.kernel.ns_new()
+    }
+
+    fn ns_id(&self, path: &std::path::Path) -> std::io::Result<crate::NsId> {
+        self.kernel.ns_id(path)
+    }
+
+    fn ns_is_net(&self, path: &std::path::Path) -> std::io::Result<bool> {
+        self.kernel.ns_is_net(path)
+    }
+
+    fn ns_own(&self) -> std::io::Result<crate::NsId> {
+        self.kernel.ns_own()
+    }
+
+    fn ns_holders(&self) -> std::collections::HashMap<crate::NsId, std::path::PathBuf> {
+        self.kernel.ns_holders()
+    }
 }
 
 #[cfg(test)]

@@ -4,14 +4,20 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ipnet::IpNet;
 
 use crate::{
     Addr, Error, IpvlanFlag, IpvlanMode, Link, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink,
-    NsRef, Result, Route,
+    NsId, NsRef, Result, Route,
 };
+
+/// The device number every namespace of the model has, as nsfs gives all of them one.
+const NSFS_DEV: u64 = 4;
+/// The host's inode in the model (the initial network namespace's on Linux).
+const HOST_INO: u64 = 4026531840;
 
 /// The longest interface name (IFNAMSIZ - 1).
 const MAX_NAME: usize = 15;
@@ -24,8 +30,11 @@ const MAX_MTU: u32 = 65535;
 ///
 /// What it models, each as the kernel 6.x does (errnos checked against a real kernel):
 /// * namespaces: [`NsRef::Host`] always exists; [`NsRef::Path`]s exist once
-///   [`add_namespace`](Self::add_namespace)d; any other path answers `Error::Namespace`
-///   (ENOENT). Every namespace starts with `lo` (index 1, down); indexes are per namespace.
+///   [`add_namespace`](Self::add_namespace)d or made by `ns_new` (under `/fake/netns/`, gone
+///   with the handle); any other path answers `Error::Namespace` (ENOENT), and so do the
+///   namespace questions (`ns_id`, `ns_is_net`). Each namespace has its own identity, kept
+///   until it is removed; every one that exists is held (`ns_holders`, the host aside).
+///   Every namespace starts with `lo` (index 1, down); indexes are per namespace.
 /// * creating links: name longer than 15 bytes → ERANGE, otherwise invalid (empty, `.`, `..`,
 ///   `/`, `:`, whitespace) → EINVAL; kind listed in [`with_unsupported`](Self::with_unsupported)
 ///   → EOPNOTSUPP; name taken in the namespace the link lands in → EEXIST; macvlan, ipvlan
@@ -56,7 +65,7 @@ const MAX_MTU: u32 = 65535;
 /// Every call is logged ([`calls`](Self::calls)) and [`fail_next`](Self::fail_next) makes a
 /// given method fail once with a chosen errno.
 pub struct FakeNetlink {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Default)]
@@ -71,11 +80,14 @@ struct State {
     unsupported: HashSet<String>,
     calls: Vec<String>,
     failures: HashMap<String, VecDeque<i32>>,
+    /// The inode the next namespace gets.
+    next_ino: u64,
 }
 
 #[derive(Default)]
 struct NsState {
     next_index: u32,
+    id: NsId,
 }
 
 #[derive(Clone, Debug)]
@@ -209,8 +221,15 @@ impl State {
         if self.namespaces.contains_key(&ns) {
             return;
         }
+        let ino = if ns == NsRef::Host {
+            HOST_INO
+        } else {
+            self.next_ino = self.next_ino.max(HOST_INO) + 1;
+            self.next_ino
+        };
+        let id = NsId { dev: NSFS_DEV, ino };
         self.namespaces
-            .insert(ns.clone(), NsState { next_index: 1 });
+            .insert(ns.clone(), NsState { next_index: 1, id });
         let lo = self.new_link(&ns, "lo", None, 65536, None);
         if let Some(l) = self.links.get_mut(&lo) {
             l.mac = Some([0; 6]);
@@ -718,7 +737,7 @@ impl FakeNetlink {
         let mut state = State::default();
         state.add_namespace(NsRef::Host);
         FakeNetlink {
-            state: Mutex::new(state),
+            state: Arc::new(Mutex::new(state)),
         }
     }
 
@@ -1004,6 +1023,67 @@ impl Netlink for FakeNetlink {
         let mut st = self.lock();
         st.begin("route_add", line)?;
         st.route_add(ns, route, &op)
+    }
+
+    fn ns_new(&self) -> io::Result<crate::Namespace> {
+        let ns = {
+            let mut st = self.lock();
+            let ns = NsRef::Path(PathBuf::from(format!("/fake/netns/{}", st.next_ino + 1)));
+            st.add_namespace(ns.clone());
+            ns
+        };
+        let NsRef::Path(path) = ns.clone() else {
+            unreachable!("made as a path")
+        };
+        let holds = FakeNsHandle {
+            state: self.state.clone(),
+            ns,
+        };
+        Ok(crate::Namespace::new(path, Box::new(holds)))
+    }
+
+    fn ns_id(&self, path: &Path) -> io::Result<NsId> {
+        let st = self.lock();
+        st.namespaces
+            .get(&NsRef::Path(path.to_path_buf()))
+            .map(|n| n.id)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+    }
+
+    fn ns_is_net(&self, path: &Path) -> io::Result<bool> {
+        self.ns_id(path).map(|_| true)
+    }
+
+    fn ns_own(&self) -> io::Result<NsId> {
+        Ok(NsId {
+            dev: NSFS_DEV,
+            ino: HOST_INO,
+        })
+    }
+
+    fn ns_holders(&self) -> HashMap<NsId, PathBuf> {
+        let st = self.lock();
+        st.namespaces
+            .iter()
+            .filter_map(|(ns, n)| match ns {
+                NsRef::Path(p) => Some((n.id, p.clone())),
+                NsRef::Host => None,
+            })
+            .collect()
+    }
+}
+
+/// What keeps a namespace of the model made by `ns_new` alive: its end is the namespace's
+/// death.
+struct FakeNsHandle {
+    state: Arc<Mutex<State>>,
+    ns: NsRef,
+}
+
+impl Drop for FakeNsHandle {
+    fn drop(&mut self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.remove_namespace(&self.ns);
     }
 }
 

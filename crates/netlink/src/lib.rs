@@ -6,8 +6,10 @@
 //! (an in-memory model of namespaces and links that records every request, for unit tests
 //! without root).
 
+use std::collections::HashMap;
+use std::io;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
@@ -18,6 +20,7 @@ mod real;
 
 pub use dry::DryRun;
 pub use fake::FakeNetlink;
+pub use netns::{Holders, Namespace, NsId};
 pub use real::{NsEntry, RealNetlink};
 
 /// Which network namespace a request acts in.
@@ -234,6 +237,22 @@ pub trait Netlink: Send + Sync {
     /// namespace, and that socket keeps the namespace alive, with its links (a container's
     /// macvlan would outlive the container): call this once done with a namespace.
     fn forget(&self, _ns: &NsRef) {}
+
+    /// A new, empty network namespace (only `lo`, down), alive while the handle lives; the
+    /// caller's thread stays where it is.
+    fn ns_new(&self) -> io::Result<Namespace>;
+    /// The identity of the namespace file at `path` (following symlinks and `/proc` magic
+    /// links): two paths name the same namespace exactly when their identities are equal.
+    /// An error when nothing is there.
+    fn ns_id(&self, path: &Path) -> io::Result<NsId>;
+    /// Whether the file at `path` is a network namespace (not another kind of namespace or
+    /// an ordinary file). An error when it cannot be opened.
+    fn ns_is_net(&self, path: &Path) -> io::Result<bool>;
+    /// The identity of the host namespace (where the client was created).
+    fn ns_own(&self) -> io::Result<NsId>;
+    /// Every network namespace that something on this host still holds, each with a path
+    /// that names it now (see [`netns::holders`]); the host's own may be among them.
+    fn ns_holders(&self) -> HashMap<NsId, PathBuf>;
 }
 
 /// Generate a random locally-administered unicast MAC from 6 random bytes.

@@ -15,6 +15,46 @@ use nix::sched::CloneFlags;
 
 use crate::{LinkChange, Netlink, NsRef, Result};
 
+/// A network namespace's identity: the device and inode of its namespace file. Paths, PIDs
+/// and names come and go; this is what tells whether two of them name the same namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NsId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl std::fmt::Display for NsId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.dev, self.ino)
+    }
+}
+
+/// A network namespace made by [`Netlink::ns_new`], alive while this handle lives.
+pub struct Namespace {
+    path: PathBuf,
+    _holds: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl Namespace {
+    /// A namespace that lives while `holds` does, named by `path`.
+    pub(crate) fn new(path: PathBuf, holds: Box<dyn std::any::Any + Send + Sync>) -> Self {
+        Self {
+            path,
+            _holds: holds,
+        }
+    }
+
+    /// A path that names the namespace for as long as the handle lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The namespace, for requests.
+    pub fn ns_ref(&self) -> NsRef {
+        NsRef::Path(self.path.clone())
+    }
+}
+
 /// `NSFS_MAGIC` from `<linux/magic.h>`: the file system of namespace files.
 const NSFS_MAGIC: i64 = 0x6e73_6673;
 /// `NS_GET_NSTYPE` from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`.
@@ -55,14 +95,17 @@ pub fn fd_path(f: &File) -> PathBuf {
 
 /// `(st_dev, st_ino)` of a namespace file, following symlinks and `/proc` magic links: two
 /// paths name the same namespace exactly when their identities are equal.
-pub fn identity(path: &Path) -> io::Result<(u64, u64)> {
+pub fn identity(path: &Path) -> io::Result<NsId> {
     let m = std::fs::metadata(path)?;
-    Ok((m.dev(), m.ino()))
+    Ok(NsId {
+        dev: m.dev(),
+        ino: m.ino(),
+    })
 }
 
 /// The identity of the calling thread's own network namespace (the host's, for underlay's
 /// threads: they never stay in another).
-pub fn own_identity() -> io::Result<(u64, u64)> {
+pub fn own_identity() -> io::Result<NsId> {
     identity(Path::new("/proc/thread-self/ns/net"))
 }
 
@@ -74,7 +117,7 @@ pub fn own_identity() -> io::Result<(u64, u64)> {
 ///
 /// This is how a namespace's liveness is decided: by its identity, wherever it is held, never
 /// by the PID or path it was first reached through.
-pub fn holders() -> std::collections::HashMap<(u64, u64), PathBuf> {
+pub fn holders() -> std::collections::HashMap<NsId, PathBuf> {
     let mut found = std::collections::HashMap::new();
     let mut add = |path: PathBuf| {
         if let Ok(id) = identity(&path) {
@@ -154,35 +197,40 @@ fn nsfs_mounts(mountinfo: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// A path that names the namespace of identity `id` now: `hint` (the path it was reached
-/// through) while that still names it, else wherever it is still held ([`holders`]); `None`
-/// when nothing holds it any more (it is gone, and so is every link that was in it).
-pub fn locate(id: (u64, u64), hint: &Path) -> Option<PathBuf> {
-    Holders::default().locate(id, hint)
+/// Where namespaces are now, asked of the kernel through a [`Netlink`] seam: the host is
+/// searched ([`Netlink::ns_holders`]) once, when the first hint fails.
+pub struct Holders<'a> {
+    nl: &'a dyn Netlink,
+    found: std::cell::OnceCell<std::collections::HashMap<NsId, PathBuf>>,
 }
 
-/// [`locate`] for many namespaces: the host is searched once, when the first hint fails.
-#[derive(Default)]
-pub struct Holders(std::cell::OnceCell<std::collections::HashMap<(u64, u64), PathBuf>>);
+impl<'a> Holders<'a> {
+    pub fn new(nl: &'a dyn Netlink) -> Self {
+        Self {
+            nl,
+            found: std::cell::OnceCell::new(),
+        }
+    }
 
-impl Holders {
-    pub fn locate(&self, id: (u64, u64), hint: &Path) -> Option<PathBuf> {
-        if identity(hint).ok() == Some(id) {
+    /// A path that names the namespace of identity `id` now: `hint` (the path it was reached
+    /// through) while that still names it, else wherever it is still held; `None` when
+    /// nothing holds it any more (it is gone, and so is every link that was in it).
+    pub fn locate(&self, id: NsId, hint: &Path) -> Option<PathBuf> {
+        if self.nl.ns_id(hint).ok() == Some(id) {
             return Some(hint.to_path_buf());
         }
-        self.0.get_or_init(holders).get(&id).cloned()
+        self.held().get(&id).cloned()
     }
 
     /// Every namespace held on the host, each with a path that names it.
-    pub fn all(&self) -> Vec<((u64, u64), PathBuf)> {
-        let mut v: Vec<_> = self
-            .0
-            .get_or_init(holders)
-            .iter()
-            .map(|(id, p)| (*id, p.clone()))
-            .collect();
+    pub fn all(&self) -> Vec<(NsId, PathBuf)> {
+        let mut v: Vec<_> = self.held().iter().map(|(id, p)| (*id, p.clone())).collect();
         v.sort();
         v
+    }
+
+    fn held(&self) -> &std::collections::HashMap<NsId, PathBuf> {
+        self.found.get_or_init(|| self.nl.ns_holders())
     }
 }
 
@@ -201,6 +249,22 @@ pub fn is_netns(path: &Path) -> io::Result<bool> {
         return Ok(true);
     }
     Ok(kind == libc::CLONE_NEWNET)
+}
+
+/// Make `cmd`'s child enter the namespace `f` between fork and exec.
+pub fn enter_on_spawn(f: &File, cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let fd = f.as_raw_fd();
+    // SAFETY: setns is async-signal-safe; the closure only makes that one system call, on a
+    // descriptor the caller keeps open until the child is spawned.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Move the CURRENT thread into the namespace `f`.
@@ -241,8 +305,8 @@ mod tests {
             assert!(is_netns(p).unwrap());
             assert!(!is_netns(Path::new("/proc/self/ns/uts")).unwrap_or(false));
             assert!(!is_netns(Path::new("/proc/self/status")).unwrap());
-            let (dev, ino) = identity(p).unwrap();
-            assert_eq!(identity(p).unwrap(), (dev, ino));
+            let id = identity(p).unwrap();
+            assert_eq!(identity(p).unwrap(), id);
         }
     }
 
@@ -265,20 +329,28 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
     fn a_namespace_is_found_wherever_it_is_held() {
         let f = new_netns().unwrap();
         let id = identity(&fd_path(&f)).unwrap();
         let gone = Path::new("/proc/999999999/ns/net");
+        let nl = crate::RealNetlink::new().unwrap();
         // Held by an open descriptor of this process only.
-        let at = locate(id, gone).expect("held by our descriptor");
+        let at = Holders::new(&nl)
+            .locate(id, gone)
+            .expect("held by our descriptor");
         assert_eq!(identity(&at).unwrap(), id);
         assert_eq!(
-            locate(id, &at),
+            Holders::new(&nl).locate(id, &at),
             Some(at.clone()),
             "a path that names it is kept"
         );
         drop(f);
-        assert_eq!(locate(id, gone), None, "nothing holds it any more");
+        assert_eq!(
+            Holders::new(&nl).locate(id, gone),
+            None,
+            "nothing holds it any more"
+        );
     }
 
     #[test]

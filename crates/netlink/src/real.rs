@@ -690,6 +690,28 @@ impl Netlink for RealNetlink {
         self.cache().remove(ns);
     }
 
+    fn ns_new(&self) -> io::Result<crate::Namespace> {
+        let file = crate::netns::new_netns()?;
+        let path = crate::netns::fd_path(&file);
+        Ok(crate::Namespace::new(path, Box::new(file)))
+    }
+
+    fn ns_id(&self, path: &std::path::Path) -> io::Result<crate::NsId> {
+        crate::netns::identity(path)
+    }
+
+    fn ns_is_net(&self, path: &std::path::Path) -> io::Result<bool> {
+        crate::netns::is_netns(path)
+    }
+
+    fn ns_own(&self) -> io::Result<crate::NsId> {
+        crate::netns::own_identity()
+    }
+
+    fn ns_holders(&self) -> HashMap<crate::NsId, std::path::PathBuf> {
+        crate::netns::holders()
+    }
+
     fn links(&self, ns: &NsRef) -> Result<Vec<Link>> {
         let op = || format!("list links in {ns}");
         let msgs = self.dump(ns, &op, RouteNetlinkMessage::GetLink(get_link(None)))?;

@@ -52,17 +52,16 @@ impl TestNs {
     }
 }
 
-/// Whether the tests can run here (root, and allowed to create namespaces).
-fn privileged() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping: needs root");
-        return false;
-    }
+/// These tests are `#[ignore]`d (the runner reports them as skipped unless asked for, as
+/// `scripts/test.sh` does); asked for, they need root and namespaces, and fail without them.
+fn need_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root: run it as root (scripts/test.sh)"
+    );
     if let Err(e) = netns::new_netns() {
-        eprintln!("skipping: cannot create a network namespace: {e}");
-        return false;
+        panic!("cannot create a network namespace: {e}");
     }
-    true
 }
 
 fn new_link(name: &str, kind: LinkKind) -> NewLink {
@@ -117,10 +116,9 @@ fn ip(s: &str) -> IpAddr {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn macvlan_into_container_like_docker() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     let nl = RealNetlink::new().unwrap();
     let (a, b) = (TestNs::new(), TestNs::new());
     let va = veth_pair(&nl, &a.ns);
@@ -281,10 +279,9 @@ fn macvlan_into_container_like_docker() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn errors_carry_kernel_errnos() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     let nl = RealNetlink::new().unwrap();
     let (a, b) = (TestNs::new(), TestNs::new());
     let va = veth_pair(&nl, &a.ns);
@@ -478,10 +475,9 @@ fn errors_carry_kernel_errnos() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn kinds_this_kernel_may_lack() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     let nl = RealNetlink::new().unwrap();
     let a = TestNs::new();
     let va = veth_pair(&nl, &a.ns);
@@ -538,10 +534,9 @@ fn kinds_this_kernel_may_lack() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn veth_peer_into_another_namespace() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     let nl = RealNetlink::new().unwrap();
     let (a, b) = (TestNs::new(), TestNs::new());
     let mut veth = new_link(
@@ -578,10 +573,9 @@ fn veth_peer_into_another_namespace() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn dying_namespace_takes_its_macvlan_along() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     let nl = RealNetlink::new().unwrap();
     let a = TestNs::new();
     let va = veth_pair(&nl, &a.ns);
@@ -625,10 +619,9 @@ fn dying_namespace_takes_its_macvlan_along() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn cached_socket_follows_the_path() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     let nl = RealNetlink::new().unwrap();
     let first = TestNs::new();
     veth_pair(&nl, &first.ns);
@@ -655,10 +648,9 @@ fn cached_socket_follows_the_path() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn netns_helpers() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     let me = netns::identity(Path::new("/proc/thread-self/ns/net")).unwrap();
     let f = netns::new_netns().unwrap();
     assert_eq!(
@@ -701,10 +693,9 @@ fn netns_helpers() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn many_namespaces_in_parallel() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     let nl = std::sync::Arc::new(RealNetlink::new().unwrap());
     let threads: Vec<_> = (0..8)
         .map(|i| {
@@ -734,10 +725,9 @@ fn many_namespaces_in_parallel() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn host_dumps_parse_read_only() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     // Only reads: whatever links the machine has must parse.
     let nl = RealNetlink::new().unwrap();
     let links = nl.links(&NsRef::Host).unwrap();
@@ -755,10 +745,9 @@ fn host_dumps_parse_read_only() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn link_index_answers_in_each_namespace_and_the_calling_thread_comes_back() {
-    if !privileged() {
-        return;
-    }
+    need_root();
     let host_before = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
     for entry in [NsEntry::FreshThread, NsEntry::CallingThread] {
         let nl = RealNetlink::new().unwrap().with_ns_entry(entry);

@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::lab::{ping, Lab, LabNs};
 use clap::Args;
-use engine::lab::{ping, Lab, LabNs};
 use engine::{ConnectRequest, CreateRequest, Engine};
 
 #[derive(Args)]

@@ -11,6 +11,7 @@ mod arena;
 mod demo;
 mod filter;
 mod format;
+mod lab;
 mod meta;
 mod network;
 mod render;

@@ -192,6 +192,7 @@ fn shape(mut result: Value) -> Value {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn results_and_containers_match_the_reference_plugins() {
     need_root!();
     if !have_reference() {
@@ -349,6 +350,7 @@ fn results_and_containers_match_the_reference_plugins() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn fifty_parallel_adds_get_fifty_addresses_and_dels_release_them() {
     need_root!();
     let mut lab = lab("par");
@@ -424,6 +426,7 @@ fn fifty_parallel_adds_get_fifty_addresses_and_dels_release_them() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn del_then_add_of_the_same_attachment_in_a_row() {
     need_root!();
     let mut lab = lab("readd");
@@ -462,6 +465,7 @@ fn del_then_add_of_the_same_attachment_in_a_row() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn check_gc_status_and_every_error_code() {
     need_root!();
     let mut lab = lab("cmd");
@@ -810,6 +814,7 @@ fn check_gc_status_and_every_error_code() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn another_ipam_plugin_is_delegated_to() {
     need_root!();
     if !have_reference() {
@@ -854,6 +859,7 @@ fn another_ipam_plugin_is_delegated_to() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn link_in_container_puts_the_interface_on_the_containers_own_link() {
     need_root!();
     let mut lab = Lab::new("lic");
@@ -920,6 +926,7 @@ fn link_in_container_puts_the_interface_on_the_containers_own_link() {
 /// result (deleted again) or a CNI error with its code and a message in the CNI's words, never
 /// a raw I/O error, a state path or a panic.
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn every_cni_field_at_its_edges_gets_a_result_or_a_clear_error() {
     need_root!();
     let mut lab = lab("edge");

@@ -10,6 +10,7 @@ fn addr_of(lab: &Lab, ns: &str, ifname: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn guide_bridge_example() {
     need_root!();
     let mut lab = Lab::guide();
@@ -81,6 +82,7 @@ fn guide_bridge_example() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn aux_addresses_are_never_handed_out() {
     need_root!();
     let mut lab = Lab::guide();
@@ -132,6 +134,7 @@ fn aux_addresses_are_never_handed_out() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn ip_range_gives_its_first_address_first() {
     need_root!();
     let mut lab = Lab::new("r");
@@ -166,6 +169,7 @@ fn ip_range_gives_its_first_address_first() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn dual_stack_default_routes() {
     need_root!();
     let mut lab = Lab::new("ds");
@@ -235,6 +239,7 @@ fn dual_stack_default_routes() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn networks_on_different_parents_are_isolated_even_with_the_same_subnet() {
     need_root!();
     let mut lab = Lab::new("iso");
@@ -297,6 +302,7 @@ fn networks_on_different_parents_are_isolated_even_with_the_same_subnet() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn private_mode_isolates_containers() {
     need_root!();
     let mut lab = Lab::guide();
@@ -323,6 +329,7 @@ fn private_mode_isolates_containers() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn passthru_takes_one_endpoint() {
     need_root!();
     let mut lab = Lab::guide();
@@ -360,6 +367,7 @@ fn passthru_takes_one_endpoint() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn several_networks_share_a_parent() {
     need_root!();
     let mut lab = Lab::new("share");
@@ -398,6 +406,7 @@ fn several_networks_share_a_parent() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn mac_ifname_and_mtu() {
     need_root!();
     let mut lab = Lab::guide();
@@ -461,6 +470,7 @@ fn mac_ifname_and_mtu() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn internal_network_has_no_default_route() {
     need_root!();
     let mut lab = Lab::guide();
@@ -482,6 +492,7 @@ fn internal_network_has_no_default_route() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn rm_refuses_with_endpoints_and_leaves_no_link_behind() {
     need_root!();
     let mut lab = Lab::guide();
@@ -512,6 +523,7 @@ fn rm_refuses_with_endpoints_and_leaves_no_link_behind() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn ls_inspect_prune() {
     need_root!();
     let mut lab = Lab::guide();
@@ -584,6 +596,7 @@ fn ls_inspect_prune() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn run_attaches_a_fresh_namespace_and_returns_the_exit_code() {
     need_root!();
     let mut lab = Lab::guide();
@@ -644,6 +657,7 @@ fn run_attaches_a_fresh_namespace_and_returns_the_exit_code() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn run_takes_docker_run_flags() {
     need_root!();
     let lab = Lab::guide();
@@ -752,6 +766,7 @@ fn nix_kill(pid: u32) -> std::io::Result<()> {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn connect_warns_when_the_parent_passes_no_traffic() {
     need_root!();
     let mut lab = Lab::guide();
@@ -784,6 +799,7 @@ fn connect_warns_when_the_parent_passes_no_traffic() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn restore_recognises_a_link_renamed_inside_its_namespace() {
     need_root!();
     let mut lab = Lab::guide();
@@ -823,6 +839,7 @@ fn restore_recognises_a_link_renamed_inside_its_namespace() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn restore_recreates_links_deleted_behind_our_back() {
     need_root!();
     let mut lab = Lab::guide();
@@ -932,6 +949,7 @@ fn restore_recreates_links_deleted_behind_our_back() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn missing_kernel_features_fail_cleanly() {
     need_root!();
     let lab = Lab::guide();
@@ -1001,6 +1019,7 @@ fn missing_kernel_features_fail_cleanly() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn demo_runs_end_to_end() {
     need_root!();
     let out = std::process::Command::new(common::bin())
@@ -1023,6 +1042,7 @@ fn demo_runs_end_to_end() {
 /// A link has one name in the state whatever name it was given by: an alternative name of
 /// the parent is the parent, so a subnet overlapping one on it is refused.
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn an_alternative_name_of_a_parent_is_that_parent() {
     need_root!();
     let lab = Lab::guide();
@@ -1068,6 +1088,7 @@ fn an_alternative_name_of_a_parent_is_that_parent() {
 /// Disconnecting the network that carried a namespace's default route hands it to the
 /// remaining network with a gateway, IPv4 and IPv6 separately, as Docker does.
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn disconnect_hands_the_default_route_to_the_remaining_network() {
     need_root!();
     let mut lab = Lab::guide();
@@ -1133,6 +1154,7 @@ fn disconnect_hands_the_default_route_to_the_remaining_network() {
 /// A network without --gateway (Docker 29's rule: no gateway unless told) says what follows:
 /// no default route, and the subnet's first address handed out like any other.
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn a_network_without_gateway_is_warned_about() {
     need_root!();
     let mut lab = Lab::guide();
@@ -1167,6 +1189,7 @@ fn a_network_without_gateway_is_warned_about() {
 
 /// The longest network name works end to end (one past it is refused in bad_input.rs).
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn the_longest_network_name_works() {
     need_root!();
     let mut lab = Lab::guide();

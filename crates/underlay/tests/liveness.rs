@@ -76,6 +76,7 @@ fn links_of(pid: i32) -> String {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn a_pid_that_exits_does_not_release_a_namespace_still_held() {
     need_root!();
     let mut lab = Lab::guide();
@@ -171,6 +172,7 @@ fn run_writing_pid(
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn underlay_run_killed_leaves_no_orphan_and_no_address_twice() {
     need_root!();
     let mut lab = Lab::guide();

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use common::Lab;
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn read_only_commands_create_nothing_and_work_read_only() {
     need_root!();
     let lab = Lab::guide();
@@ -52,6 +53,7 @@ fn read_only_commands_create_nothing_and_work_read_only() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
 fn a_held_lock_is_waited_for_and_named() {
     need_root!();
     let mut lab = Lab::guide();

@@ -1,6 +1,7 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::Holders;
 
 fn c1() -> NsRef {
     NsRef::Path(PathBuf::from("/run/netns/c1"))
@@ -72,6 +73,42 @@ fn unknown_namespace_is_enoent() {
         .link_add(&NsRef::Host, &macvlan("m", 1, Some(ns)))
         .unwrap_err();
     assert!(matches!(e, Error::Namespace { .. }));
+}
+
+#[test]
+fn a_made_namespace_has_an_identity_is_held_and_dies_with_its_handle() {
+    let (f, eth0) = setup();
+    let ns = f.ns_new().unwrap();
+    let id = f.ns_id(ns.path()).unwrap();
+    assert!(f.ns_is_net(ns.path()).unwrap());
+    assert_ne!(id, f.ns_own().unwrap(), "not the host's");
+    assert_ne!(id, f.ns_id(Path::new("/run/netns/c1")).unwrap(), "nor c1's");
+    let holders = Holders::new(&f);
+    assert_eq!(
+        holders.locate(id, Path::new("/proc/1/ns/net")),
+        Some(ns.path().to_path_buf()),
+        "found where it is held when the hint names nothing"
+    );
+    f.link_add(&NsRef::Host, &macvlan("m0", eth0, Some(ns.ns_ref())))
+        .unwrap();
+    let path = ns.path().to_path_buf();
+    drop(ns);
+    assert_eq!(
+        f.ns_id(&path).unwrap_err().raw_os_error(),
+        Some(libc::ENOENT)
+    );
+    assert!(!f.ns_holders().values().any(|p| *p == path));
+    assert!(
+        f.links(&NsRef::Host)
+            .unwrap()
+            .iter()
+            .all(|l| l.name != "m0"),
+        "its macvlan went with it, not back to the host"
+    );
+    assert_eq!(
+        f.ns_id(Path::new("/nowhere")).unwrap_err().raw_os_error(),
+        Some(libc::ENOENT)
+    );
 }
 
 #[test]

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use netlink::{LinkChange, LinkKind, Netlink, NewLink, NsRef, RealNetlink};
 
-use crate::error::{kernel_reason, Error, Result};
-use crate::Engine;
+use engine::error::kernel_reason;
+use engine::{Engine, Error, Result};
 
 /// One namespace of the lab.
 pub struct LabNs {
