@@ -771,7 +771,7 @@ impl Engine {
             return Ok(());
         };
         let ns = probe_ns.ns_ref();
-        let _forget = crate::endpoint::Forget(&*self.nl, &ns);
+        let _scope = netlink::NsScope::new(&*self.nl, &ns);
         let veth = NewLink {
             name: "ulprobe0".into(),
             kind: LinkKind::Veth {

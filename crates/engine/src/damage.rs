@@ -279,12 +279,16 @@ impl Engine {
                 continue;
             }
             let ns = NsRef::Path(path.clone());
-            let links = self.nl.links(&ns).unwrap_or_default();
-            let addrs = self.nl.addrs(&ns).unwrap_or_default();
-            // A link's lower device is named by an index in the namespace it lives in: only
-            // one whose lower device is on this host is the parent's.
-            let host = self.nl.host_nsid(&ns).ok().flatten();
-            self.nl.forget(&ns);
+            let (links, addrs, host) = {
+                let _scope = netlink::NsScope::new(&*self.nl, &ns);
+                (
+                    self.nl.links(&ns).unwrap_or_default(),
+                    self.nl.addrs(&ns).unwrap_or_default(),
+                    // A link's lower device is named by an index in the namespace it lives
+                    // in: only one whose lower device is on this host is the parent's.
+                    self.nl.host_nsid(&ns).ok().flatten(),
+                )
+            };
             for link in links.into_iter().filter(|l| {
                 l.kind.as_deref() == Some(net.driver().name())
                     && l.parent_index == Some(parent.index)

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
-use netlink::{IpvlanMode, LinkChange, LinkKind, NewLink, NsRef, Route};
+use netlink::{IpvlanMode, LinkChange, LinkKind, NewLink, NsRef, NsScope, Route};
 
 use crate::create::check_ifname;
 use crate::docs;
@@ -347,9 +347,9 @@ impl Engine {
             )));
         }
         let nsref = ns.nsref();
-        // A cached socket would keep the namespace (and its link) alive after the container
-        // is gone; namespaces are reopened per operation.
-        let _forget = Forget(&*self.nl, &nsref);
+        // One socket for the operation's requests in the namespace, let go when it ends: a
+        // socket kept would keep the namespace (and its link) alive after the container.
+        let _scope = NsScope::new(&*self.nl, &nsref);
         // The parent's index is all a macvlan link needs; ipvlan and passthru links carry the
         // parent's MAC, which the result shows.
         let (parent_index, parent_mac, mut parent) =
@@ -775,6 +775,7 @@ impl Engine {
     pub(crate) fn remove_endpoint_link(&self, net: &Network, ep: &Endpoint) -> Option<String> {
         // The namespace wherever it is held now; none: it is gone, and took the link with it.
         let ns = NsRef::Path(self.locate(ep.netns_id, &ep.netns)?);
+        let _scope = NsScope::new(&*self.nl, &ns);
         let links = match self.nl.links(&ns) {
             Ok(l) => l,
             Err(e) => {
@@ -786,7 +787,6 @@ impl Engine {
             }
         };
         let target = links.iter().find(|l| is_endpoint_link(net, ep, l));
-        let _forget = Forget(&*self.nl, &ns);
         if let Some(link) = target {
             if let Err(e) = self.nl.link_del(&ns, link.index) {
                 if !e.is_not_found() {
@@ -880,7 +880,7 @@ impl Engine {
         if let Some(path) = self.locate(ep.netns_id, &ep.netns) {
             ep.netns = path.display().to_string();
             let ns = NsRef::Path(path);
-            let _forget = Forget(&*self.nl, &ns);
+            let _scope = NsScope::new(&*self.nl, &ns);
             if let Ok(links) = self.nl.links(&ns) {
                 ifindex = links
                     .iter()
@@ -909,7 +909,7 @@ impl Engine {
         if let Some(index) = p.ifindex {
             if let Some(path) = self.locate(p.netns_id, &p.netns) {
                 let ns = NsRef::Path(path);
-                let _forget = Forget(&*self.nl, &ns);
+                let _scope = NsScope::new(&*self.nl, &ns);
                 if let Err(e) = self.nl.link_del(&ns, index) {
                     if !e.is_not_found() {
                         return Err(Error::kernel(format!(
@@ -989,7 +989,7 @@ impl Engine {
             )));
         };
         let ns = NsRef::Path(path);
-        let _forget = Forget(&*self.nl, &ns);
+        let _scope = NsScope::new(&*self.nl, &ns);
         let k = |what: &str, e: netlink::Error| {
             Error::kernel(format!(
                 "cannot list {what} in {}: {}",
@@ -1075,15 +1075,6 @@ struct Port<'a> {
     mac: Option<[u8; 6]>,
     mtu: Option<u32>,
     up: bool,
-}
-
-/// Drops the client's cached socket for a namespace when it goes out of scope.
-pub(crate) struct Forget<'a>(pub(crate) &'a dyn netlink::Netlink, pub(crate) &'a NsRef);
-
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        self.0.forget(self.1);
-    }
 }
 
 /// Names the link may have: the temporary name, its retry variants, the final name.

@@ -31,7 +31,7 @@ impl Engine {
             return;
         };
         let ns = NsRef::Path(path);
-        let _forget = crate::endpoint::Forget(&*self.nl, &ns);
+        let _scope = netlink::NsScope::new(&*self.nl, &ns);
         let Ok(routes) = self.nl.routes(&ns) else {
             return;
         };

@@ -167,6 +167,7 @@ impl Engine {
                     }
                     EndpointState::Attached => {
                         let ns = NsRef::Path(ep.netns.clone().into());
+                        let _scope = netlink::NsScope::new(&*self.nl, &ns);
                         // Found by name, or renamed inside the namespace (found by kind and
                         // MAC, as disconnect finds it): then the record follows the new name.
                         let present = match self.nl.links(&ns) {
@@ -178,7 +179,6 @@ impl Engine {
                             Err(_) => Some(ep.ifname.clone()),
                         };
                         if let Some(name) = present {
-                            self.nl.forget(&ns);
                             if name != ep.ifname {
                                 report.lines.push(format!(
                                     "network {}: {} of {} was renamed {name} inside its namespace; recorded",
@@ -201,13 +201,11 @@ impl Engine {
                                 "network {}: {} lost {} and it cannot be recreated while parent {parent} is missing",
                                 net.name, ep.name, ep.ifname
                             ));
-                            self.nl.forget(&ns);
                             continue;
                         };
                         let mac = ep.mac.as_deref().and_then(netlink::parse_mac);
                         let attached =
                             self.attach_link(&net, &ep, parent_index, &ns, mac, crate::Door::Cli);
-                        self.nl.forget(&ns);
                         match attached {
                             Ok(()) => report.lines.push(format!(
                                 "network {}: recreated {} in {} ({})",

@@ -26,6 +26,15 @@ macro_rules! fx {
     }};
 }
 
+/// Every operation lets go of the namespaces it acted in (an `NsScope` each).
+impl Drop for Fx {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_eq!(self.nl.held(), [], "namespaces still held after the test");
+        }
+    }
+}
+
 impl Fx {
     fn new(nl: FakeNetlink) -> Self {
         let nl = Arc::new(nl);

@@ -17,7 +17,8 @@
 use std::time::Instant;
 
 use netlink::{
-    netns, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink, NsEntry, NsRef, RealNetlink, Route,
+    netns, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink, NsEntry, NsRef, NsScope,
+    RealNetlink, Route,
 };
 
 fn main() {
@@ -73,6 +74,8 @@ fn main() {
         } else {
             ctr.clone()
         };
+        // One socket in the container for the attach's requests, let go with the scope.
+        let scope = NsScope::new(&nl, &ctr);
         let t0 = Instant::now();
         nl.link_add(
             &host,
@@ -101,14 +104,14 @@ fn main() {
         .unwrap();
         let attach = t0.elapsed();
         if keep {
-            nl.forget(&ctr);
+            drop(scope);
             println!("{}", attach.as_micros());
             continue;
         }
         let t1 = Instant::now();
         nl.link_del(&ctr, index).unwrap();
         let detach = t1.elapsed();
-        nl.forget(&ctr);
+        drop(scope);
         println!("{} {}", attach.as_micros(), detach.as_micros());
         std::thread::sleep(std::time::Duration::from_millis(40));
     }

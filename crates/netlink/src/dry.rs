@@ -153,8 +153,12 @@ impl Netlink for DryRun {
         self.kernel.host_nsid(ns)
     }
 
-    fn forget(&self, ns: &NsRef) {
-        self.kernel.forget(ns)
+    fn hold(&self, ns: &NsRef, h: crate::Held) {
+        self.kernel.hold(ns, h)
+    }
+
+    fn release(&self, ns: &NsRef, h: crate::Held) {
+        self.kernel.release(ns, h)
     }
 
     /// A throwaway namespace changes nothing that outlives the handle.

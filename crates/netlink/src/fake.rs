@@ -82,6 +82,8 @@ struct State {
     failures: HashMap<String, VecDeque<i32>>,
     /// The inode the next namespace gets.
     next_ino: u64,
+    /// How many scopes hold each namespace (see [`FakeNetlink::held`]).
+    holds: BTreeMap<NsRef, usize>,
 }
 
 #[derive(Default)]
@@ -765,6 +767,12 @@ impl FakeNetlink {
         self.lock().remove_namespace(ns);
     }
 
+    /// The namespaces some [`NsScope`](crate::NsScope) holds now: after an operation, none
+    /// should be.
+    pub fn held(&self) -> Vec<NsRef> {
+        self.lock().holds.keys().cloned().collect()
+    }
+
     /// Whether `ns` exists in the model.
     pub fn has_namespace(&self, ns: &NsRef) -> bool {
         self.lock().namespaces.contains_key(ns)
@@ -1023,6 +1031,20 @@ impl Netlink for FakeNetlink {
         let mut st = self.lock();
         st.begin("route_add", line)?;
         st.route_add(ns, route, &op)
+    }
+
+    fn hold(&self, ns: &NsRef, _: crate::Held) {
+        *self.lock().holds.entry(ns.clone()).or_default() += 1;
+    }
+
+    fn release(&self, ns: &NsRef, _: crate::Held) {
+        let mut st = self.lock();
+        if let Some(n) = st.holds.get_mut(ns) {
+            *n -= 1;
+            if *n == 0 {
+                st.holds.remove(ns);
+            }
+        }
     }
 
     fn ns_new(&self) -> io::Result<crate::Namespace> {

@@ -233,10 +233,12 @@ pub trait Netlink: Send + Sync {
     /// The id by which `ns` knows the host namespace (RTM_GETNSID), if it has given it one:
     /// a link in `ns` whose `link_netnsid` equals it has its lower device on the host.
     fn host_nsid(&self, ns: &NsRef) -> Result<Option<i32>>;
-    /// Release what the client keeps open in `ns`. [`RealNetlink`] caches a socket per
-    /// namespace, and that socket keeps the namespace alive, with its links (a container's
-    /// macvlan would outlive the container): call this once done with a namespace.
-    fn forget(&self, _ns: &NsRef) {}
+    /// Keep what acting in `ns` needs (a socket) until the matching [`release`](Self::release).
+    /// Only [`NsScope`] calls these (a [`Held`] cannot be made elsewhere), so a hold cannot
+    /// outlive its scope.
+    fn hold(&self, _ns: &NsRef, _: Held) {}
+    /// End one hold of `ns`; the last one lets go of what was kept for it.
+    fn release(&self, _ns: &NsRef, _: Held) {}
 
     /// A new, empty network namespace (only `lo`, down), alive while the handle lives; the
     /// caller's thread stays where it is.
@@ -253,6 +255,41 @@ pub trait Netlink: Send + Sync {
     /// Every network namespace that something on this host still holds, each with a path
     /// that names it now (see [`netns::holders`]); the host's own may be among them.
     fn ns_holders(&self) -> HashMap<NsId, PathBuf>;
+}
+
+/// Proof that a hold or release comes from an [`NsScope`]: only this crate makes one.
+#[derive(Clone, Copy, Debug)]
+pub struct Held(());
+
+/// A scope in which a client keeps what it needs to act in one namespace (a socket), released
+/// when the scope ends.
+///
+/// Outside any scope a request in another namespace than the host opens a socket of its own
+/// and closes it: nothing keeps the namespace (and its links) alive after the operation, so a
+/// container's macvlan cannot outlive the container because a release was forgotten. An
+/// operation that makes several requests in a namespace opens a scope first, so that they
+/// share one socket.
+pub struct NsScope<'a> {
+    nl: &'a dyn Netlink,
+    ns: NsRef,
+}
+
+impl<'a> NsScope<'a> {
+    pub fn new(nl: &'a dyn Netlink, ns: &NsRef) -> Self {
+        nl.hold(ns, Held(()));
+        Self { nl, ns: ns.clone() }
+    }
+
+    /// The namespace the scope is for.
+    pub fn ns(&self) -> &NsRef {
+        &self.ns
+    }
+}
+
+impl Drop for NsScope<'_> {
+    fn drop(&mut self) {
+        self.nl.release(&self.ns, Held(()));
+    }
 }
 
 /// Generate a random locally-administered unicast MAC from 6 random bytes.

@@ -56,13 +56,16 @@ const RTPROT_BOOT: u8 = 3;
 /// `setns`es into the namespace first, so no caller's thread ever changes namespace (or, see
 /// [`NsEntry::CallingThread`], by the calling thread going there and straight back).
 ///
-/// A cached socket keeps its namespace alive (with the links in it). Call
-/// [`Netlink::forget`] once a namespace is no longer of interest, e.g. after attaching to or
-/// detaching from a container, so that it can die when its last process exits.
+/// A socket keeps its namespace alive (with the links in it), so one is kept for a namespace
+/// other than the host's only while an [`NsScope`](crate::NsScope) holds it; outside a scope
+/// each request has a socket of its own, so that the namespace can die when its last process
+/// exits.
 pub struct RealNetlink {
     /// The host namespace, for IFLA_NET_NS_FD and for re-creating the host socket.
     host_ns: File,
     conns: Mutex<HashMap<NsRef, Cached>>,
+    /// How many scopes hold each namespace other than the host.
+    holds: Mutex<HashMap<NsRef, usize>>,
     entry: NsEntry,
 }
 
@@ -325,6 +328,7 @@ impl RealNetlink {
         Ok(RealNetlink {
             host_ns,
             conns: Mutex::new(conns),
+            holds: Mutex::new(HashMap::new()),
             entry: NsEntry::FreshThread,
         })
     }
@@ -342,6 +346,10 @@ impl RealNetlink {
 
     fn cache(&self) -> MutexGuard<'_, HashMap<NsRef, Cached>> {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn held(&self) -> MutexGuard<'_, HashMap<NsRef, usize>> {
+        self.holds.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Open the namespace file behind `ns` (for setns or IFLA_NET_NS_FD).
@@ -387,6 +395,12 @@ impl RealNetlink {
         let conn = Arc::new(Mutex::new(
             Conn::open_in(&file, self.entry, &self.host_ns).map_err(ns_err)?,
         ));
+        // Kept for the host, and for a namespace while a scope holds it (decided under the
+        // holds' lock, which a release takes first too); else this request's own.
+        let held = self.held();
+        if *ns != NsRef::Host && !held.contains_key(ns) {
+            return Ok(conn);
+        }
         self.cache().insert(
             ns.clone(),
             Cached {
@@ -684,10 +698,21 @@ fn family(ip: &IpAddr) -> AddressFamily {
 }
 
 impl Netlink for RealNetlink {
-    /// Drop the cached socket for `ns` (if any), releasing the namespace. The next request
-    /// for `ns` opens a new one.
-    fn forget(&self, ns: &NsRef) {
-        self.cache().remove(ns);
+    fn hold(&self, ns: &NsRef, _: crate::Held) {
+        if *ns != NsRef::Host {
+            *self.held().entry(ns.clone()).or_default() += 1;
+        }
+    }
+
+    /// The last scope of `ns` drops its socket, releasing the namespace.
+    fn release(&self, ns: &NsRef, _: crate::Held) {
+        let mut held = self.held();
+        let Some(n) = held.get_mut(ns) else { return };
+        *n -= 1;
+        if *n == 0 {
+            held.remove(ns);
+            self.cache().remove(ns);
+        }
     }
 
     fn ns_new(&self) -> io::Result<crate::Namespace> {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use ipnet::IpNet;
 use netlink::{
     netns, IpvlanFlag, IpvlanMode, Link, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink,
-    NsEntry, NsRef, RealNetlink, Route,
+    NsEntry, NsRef, NsScope, RealNetlink, Route,
 };
 
 /// A namespace of the test's own, alive as long as this value.
@@ -588,8 +588,14 @@ fn dying_namespace_takes_its_macvlan_along() {
         .link_add(&a.ns, &macvlan("pt", MacvlanMode::Passthru, va.index))
         .unwrap_err();
     assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
-    // The client's cached socket keeps B alive after its last file is closed...
-    let b_ns = b.ns.clone();
+    // Outside a scope a request has a socket of its own: nothing is kept for B...
+    let before = nl.cached();
+    assert!(nl.link_by_name(&b.ns, "eth0").unwrap().is_some());
+    assert_eq!(nl.cached(), before, "no socket kept outside a scope");
+    // ...while in a scope the client's socket keeps B alive after its last file is closed...
+    let scope = NsScope::new(&nl, &b.ns);
+    assert!(nl.link_by_name(&b.ns, "eth0").unwrap().is_some());
+    assert_eq!(nl.cached(), before + 1, "one socket kept for the scope");
     drop(b);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let e = nl
@@ -600,10 +606,9 @@ fn dying_namespace_takes_its_macvlan_along() {
         Some(libc::EINVAL),
         "B's macvlan still exists: {e}"
     );
-    // ...until the client forgets it.
-    let before = nl.cached();
-    nl.forget(&b_ns);
-    assert_eq!(nl.cached(), before - 1);
+    // ...until the scope ends.
+    drop(scope);
+    assert_eq!(nl.cached(), before);
     // The macvlan goes away with B (namespace cleanup is asynchronous). Observable from A: a
     // passthru macvlan needs va to itself, so it is refused while B's macvlan lives.
     let deadline = Instant::now() + std::time::Duration::from_secs(10);
@@ -624,6 +629,7 @@ fn cached_socket_follows_the_path() {
     need_root();
     let nl = RealNetlink::new().unwrap();
     let first = TestNs::new();
+    let _scope = NsScope::new(&nl, &first.ns);
     veth_pair(&nl, &first.ns);
     assert!(nl.link_by_name(&first.ns, "va").unwrap().is_some());
     let id_before = netns::identity(&first.path()).unwrap();
@@ -702,6 +708,7 @@ fn many_namespaces_in_parallel() {
             let nl = nl.clone();
             std::thread::spawn(move || {
                 let a = TestNs::new();
+                let _scope = NsScope::new(&*nl, &a.ns);
                 let va = veth_pair(&nl, &a.ns);
                 for j in 0..20 {
                     let name = format!("m{i}x{j}");
@@ -715,7 +722,6 @@ fn many_namespaces_in_parallel() {
                     .filter(|l| l.kind.as_deref() == Some("macvlan"))
                     .count();
                 assert_eq!(n, 20);
-                nl.forget(&a.ns);
             })
         })
         .collect();
