@@ -1,10 +1,19 @@
 //! Synchronous rtnetlink client for underlay.
 //!
 //! Knows links, addresses, routes and network namespaces; nothing about Docker, CNI or networks.
-//! Two implementations of [`Netlink`]: [`RealNetlink`] (NETLINK_ROUTE sockets, one per namespace,
-//! each created on a fresh short-lived OS thread that `setns`es first) and [`FakeNetlink`]
-//! (an in-memory model of namespaces and links that records every request, for unit tests
-//! without root).
+//! Two implementations of [`Netlink`]: [`RealNetlink`] (NETLINK_ROUTE sockets, one per namespace
+//! while an [`NsScope`] holds it, each created on a fresh short-lived OS thread that `setns`es
+//! first) and [`FakeNetlink`] (an in-memory model of namespaces and links that records every
+//! request, for unit tests without root); [`DryRun`] asks the kernel and changes nothing. The
+//! messages the real client sends and the answers it reads are built and parsed in one module
+//! (`messages.rs`), tested without a socket.
+//!
+//! Public API: [`Netlink`] (links, addresses, routes, and the namespace questions `ns_new`,
+//! `ns_id`, `ns_is_net`, `ns_own`, `ns_holders`), [`NsScope`], [`Holders`], [`Namespace`],
+//! [`NsId`], [`NsRef`], [`NewLink`], [`LinkKind`], [`LinkChange`], [`Link`], [`Addr`],
+//! [`Route`], [`MacvlanMode`], [`IpvlanMode`], [`IpvlanFlag`], [`Error`], [`Result`],
+//! [`local_mac`], [`format_mac`], [`parse_mac`], and [`netns`] for the process's own
+//! namespace handles.
 
 use std::collections::HashMap;
 use std::io;
@@ -15,6 +24,7 @@ use ipnet::IpNet;
 
 mod dry;
 mod fake;
+mod messages;
 pub mod netns;
 mod real;
 

@@ -3,36 +3,21 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ipnet::IpNet;
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator, NLM_F_ACK, NLM_F_ACK_TLVS,
-    NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
-};
-use netlink_packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
-};
-use netlink_packet_route::link::{
-    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanFlags, IpVlanMode,
-    LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
-};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
-    RouteType,
-};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
+use netlink_packet_route::address::AddressMessage;
+use netlink_packet_route::route::{RouteHeader, RouteMessage};
+use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use nix::sched::CloneFlags;
 
+use crate::messages::{self, addr_from, get_link, link_from, route_from, Failure, Reply};
 use crate::netns::on_fresh_thread;
-use crate::{
-    Addr, Error, IpvlanFlag, IpvlanMode, Link, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink,
-    NsRef, Result, Route,
-};
+use crate::{Addr, Error, Link, LinkChange, LinkKind, Netlink, NewLink, NsRef, Result, Route};
 
 /// How often a dump the kernel flagged as interrupted (NLM_F_DUMP_INTR) is retried.
 const DUMP_RETRIES: usize = 3;
@@ -40,13 +25,6 @@ const DUMP_RETRIES: usize = 3;
 /// is all most sockets ever receive; it grows to the size of the largest datagram seen (each
 /// is peeked at first).
 const RECV_BUF: usize = 1024;
-/// NLMSGERR_ATTR_MSG: the extended-ack error string.
-const NLMSGERR_ATTR_MSG: u16 = 1;
-/// Message types below this are netlink's own (NOOP, ERROR, DONE, OVERRUN).
-const NLMSG_MIN_TYPE: u16 = 0x10;
-/// RTPROT_BOOT: what `ip route add`, Docker and the CNI reference plugins install, so a
-/// container's routing table reads the same whichever of them made it.
-const RTPROT_BOOT: u8 = 3;
 
 /// The kernel's rtnetlink, spoken synchronously over one cached socket per namespace.
 ///
@@ -94,20 +72,6 @@ struct Conn {
     sock: Socket,
     seq: u32,
     buf: Vec<u8>,
-}
-
-/// Why an exchange failed, before it is given its operation's name.
-enum Failure {
-    /// The kernel answered with this (positive) errno and maybe an extended-ack message.
-    Errno(i32, Option<String>),
-    Io(io::Error),
-    Protocol(String),
-}
-
-/// The messages of one exchange and whether the kernel flagged the dump as inconsistent.
-struct Reply {
-    msgs: Vec<RouteNetlinkMessage>,
-    interrupted: bool,
 }
 
 impl Conn {
@@ -159,79 +123,16 @@ impl Conn {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        header.sequence_number = seq;
-        let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
-        packet.finalize();
-        let mut out = vec![0u8; packet.buffer_len()];
-        packet.serialize(&mut out);
+        let out = messages::encode(msg, flags, seq);
         self.sock
             .send_to(&out, &SocketAddr::new(0, 0), 0)
             .map_err(Failure::Io)?;
 
-        let mut reply = Reply {
-            msgs: Vec::new(),
-            interrupted: false,
-        };
-        // A reply message of ours that did not parse: reported once the reply is complete,
-        // so that the socket is left clean for the next request.
-        let mut unparsed: Option<String> = None;
+        let mut answer = messages::Answer::new(seq, dump);
         loop {
             self.recv().map_err(Failure::Io)?;
-            let mut data = &self.buf[..];
-            while data.len() >= 16 {
-                let len = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as usize;
-                if len < 16 || len > data.len() {
-                    return Err(Failure::Protocol(format!(
-                        "bad message length {len} in a {}-byte datagram",
-                        self.buf.len()
-                    )));
-                }
-                let one = &data[..len];
-                data = &data[((len + 3) & !3).min(data.len())..];
-                // Anything else is left over from an earlier request that failed half-way.
-                if header_seq(one) != seq {
-                    continue;
-                }
-                let (header, payload) =
-                    match NetlinkMessage::<RouteNetlinkMessage>::deserialize(one) {
-                        Ok(m) => m.into_parts(),
-                        Err(e) if header_type(one) >= NLMSG_MIN_TYPE => {
-                            unparsed.get_or_insert_with(|| e.to_string());
-                            continue;
-                        }
-                        Err(e) => return Err(Failure::Protocol(e.to_string())),
-                    };
-                if header.flags & NLM_F_DUMP_INTR != 0 {
-                    reply.interrupted = true;
-                }
-                let done = match payload {
-                    NetlinkPayload::InnerMessage(m) => {
-                        reply.msgs.push(m);
-                        false
-                    }
-                    NetlinkPayload::Done(d) if d.code != 0 => {
-                        return Err(Failure::Errno(d.code.abs(), None));
-                    }
-                    NetlinkPayload::Done(_) => true,
-                    NetlinkPayload::Error(e) if e.raw_code() != 0 => {
-                        let msg = ext_ack(header.flags, &e.header);
-                        return Err(Failure::Errno(e.raw_code().abs(), msg));
-                    }
-                    // An ack; a dump's answer ends with NLMSG_DONE instead.
-                    NetlinkPayload::Error(_) => !dump,
-                    NetlinkPayload::Overrun(_) => {
-                        return Err(Failure::Protocol("receive overrun".into()))
-                    }
-                    _ => false, // NLMSG_NOOP
-                };
-                if done {
-                    return match unparsed {
-                        Some(e) => Err(Failure::Protocol(e)),
-                        None => Ok(reply),
-                    };
-                }
+            if let Some(reply) = answer.read(&self.buf)? {
+                return Ok(reply);
             }
         }
     }
@@ -259,39 +160,6 @@ fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
             r => return r,
         }
     }
-}
-
-/// The message type of a raw message (at least 16 bytes).
-fn header_type(msg: &[u8]) -> u16 {
-    u16::from_ne_bytes([msg[4], msg[5]])
-}
-
-/// The sequence number of a raw message (at least 16 bytes).
-fn header_seq(msg: &[u8]) -> u32 {
-    u32::from_ne_bytes([msg[8], msg[9], msg[10], msg[11]])
-}
-
-/// The NLMSGERR_ATTR_MSG of an error message, if the kernel sent one. `payload` is what
-/// follows the error code: the request's header (capped) or the whole request, then TLVs.
-fn ext_ack(flags: u16, payload: &[u8]) -> Option<String> {
-    if flags & NLM_F_ACK_TLVS == 0 || payload.len() < 16 {
-        return None;
-    }
-    let skip = if flags & NLM_F_CAPPED != 0 {
-        16
-    } else {
-        let len = u32::from_ne_bytes([payload[0], payload[1], payload[2], payload[3]]) as usize;
-        (len + 3) & !3
-    };
-    let tlvs = payload.get(skip..)?;
-    NlasIterator::new(tlvs)
-        .filter_map(|nla| nla.ok())
-        .find(|nla| nla.kind() == NLMSGERR_ATTR_MSG)
-        .map(|nla| {
-            let v = nla.value();
-            let v = v.split(|b| *b == 0).next().unwrap_or(v);
-            String::from_utf8_lossy(v).into_owned()
-        })
 }
 
 impl RealNetlink {
@@ -481,222 +349,6 @@ fn file_id(f: &File) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
-fn macvlan_mode(m: MacvlanMode) -> MacVlanMode {
-    match m {
-        MacvlanMode::Private => MacVlanMode::Private,
-        MacvlanMode::Vepa => MacVlanMode::Vepa,
-        MacvlanMode::Bridge => MacVlanMode::Bridge,
-        MacvlanMode::Passthru => MacVlanMode::Passthrough,
-    }
-}
-
-fn ipvlan_mode(m: IpvlanMode) -> IpVlanMode {
-    match m {
-        IpvlanMode::L2 => IpVlanMode::L2,
-        IpvlanMode::L3 => IpVlanMode::L3,
-        IpvlanMode::L3s => IpVlanMode::L3S,
-    }
-}
-
-fn ipvlan_flags(f: IpvlanFlag) -> IpVlanFlags {
-    match f {
-        IpvlanFlag::Bridge => IpVlanFlags::empty(),
-        IpvlanFlag::Private => IpVlanFlags::Private,
-        IpvlanFlag::Vepa => IpVlanFlags::Vepa,
-    }
-}
-
-/// IFLA_LINKINFO for a new link.
-fn link_info(kind: &LinkKind, peer_ns: Option<&File>) -> Vec<LinkInfo> {
-    let data = match kind {
-        LinkKind::Macvlan { mode } => Some(InfoData::MacVlan(vec![InfoMacVlan::Mode(
-            macvlan_mode(*mode),
-        )])),
-        LinkKind::Ipvlan { mode, flag } => Some(InfoData::IpVlan(vec![
-            InfoIpVlan::Mode(ipvlan_mode(*mode)),
-            InfoIpVlan::Flags(ipvlan_flags(*flag)),
-        ])),
-        LinkKind::Vlan { id } => Some(InfoData::Vlan(vec![InfoVlan::Id(*id)])),
-        LinkKind::Dummy => None,
-        LinkKind::Veth { peer, .. } => {
-            let mut msg = LinkMessage::default();
-            msg.attributes.push(LinkAttribute::IfName(peer.clone()));
-            if let Some(f) = peer_ns {
-                msg.attributes.push(LinkAttribute::NetNsFd(f.as_raw_fd()));
-            }
-            Some(InfoData::Veth(InfoVeth::Peer(msg)))
-        }
-    };
-    let kind = match kind {
-        LinkKind::Macvlan { .. } => InfoKind::MacVlan,
-        LinkKind::Ipvlan { .. } => InfoKind::IpVlan,
-        LinkKind::Vlan { .. } => InfoKind::Vlan,
-        LinkKind::Dummy => InfoKind::Dummy,
-        LinkKind::Veth { .. } => InfoKind::Veth,
-    };
-    let mut info = vec![LinkInfo::Kind(kind)];
-    info.extend(data.map(LinkInfo::Data));
-    info
-}
-
-/// An RTM_GETLINK request (for one name, or all links), without the statistics we do not
-/// read.
-fn get_link(name: Option<&str>) -> LinkMessage {
-    let mut msg = LinkMessage::default();
-    if let Some(n) = name {
-        msg.attributes.push(LinkAttribute::IfName(n.to_string()));
-    }
-    msg.attributes
-        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-    msg
-}
-
-/// A `Link` from an RTM_NEWLINK message.
-fn link_from(msg: LinkMessage) -> Link {
-    let mut link = Link {
-        index: msg.header.index,
-        name: String::new(),
-        kind: None,
-        mtu: 0,
-        mac: None,
-        up: msg.header.flags.contains(LinkFlags::Up),
-        carrier: msg.header.flags.contains(LinkFlags::LowerUp),
-        parent_index: None,
-        link_netnsid: None,
-        macvlan_mode: None,
-        ipvlan_mode: None,
-        vlan_id: None,
-    };
-    for attr in msg.attributes {
-        match attr {
-            LinkAttribute::IfName(n) => link.name = n,
-            LinkAttribute::Mtu(m) => link.mtu = m,
-            LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
-            LinkAttribute::Link(i) => link.parent_index = Some(i),
-            LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(id),
-            LinkAttribute::LinkInfo(infos) => {
-                for info in infos {
-                    match info {
-                        LinkInfo::Kind(k) => link.kind = Some(k.to_string()),
-                        LinkInfo::Data(InfoData::MacVlan(d)) => {
-                            link.macvlan_mode = d.iter().find_map(|i| match i {
-                                InfoMacVlan::Mode(MacVlanMode::Private) => {
-                                    Some(MacvlanMode::Private)
-                                }
-                                InfoMacVlan::Mode(MacVlanMode::Vepa) => Some(MacvlanMode::Vepa),
-                                InfoMacVlan::Mode(MacVlanMode::Bridge) => Some(MacvlanMode::Bridge),
-                                InfoMacVlan::Mode(MacVlanMode::Passthrough) => {
-                                    Some(MacvlanMode::Passthru)
-                                }
-                                _ => None,
-                            })
-                        }
-                        LinkInfo::Data(InfoData::IpVlan(d)) => {
-                            link.ipvlan_mode = d.iter().find_map(|i| match i {
-                                InfoIpVlan::Mode(IpVlanMode::L2) => Some(IpvlanMode::L2),
-                                InfoIpVlan::Mode(IpVlanMode::L3) => Some(IpvlanMode::L3),
-                                InfoIpVlan::Mode(IpVlanMode::L3S) => Some(IpvlanMode::L3s),
-                                _ => None,
-                            })
-                        }
-                        LinkInfo::Data(InfoData::Vlan(d)) => {
-                            link.vlan_id = d.iter().find_map(|i| match i {
-                                InfoVlan::Id(id) => Some(*id),
-                                _ => None,
-                            })
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    link
-}
-
-/// An `Addr` from an RTM_NEWADDR message (None for families other than IPv4/IPv6).
-fn addr_from(msg: AddressMessage) -> Option<Addr> {
-    let mut local = None;
-    let mut address = None;
-    for attr in msg.attributes {
-        match attr {
-            AddressAttribute::Local(a) => local = Some(a),
-            AddressAttribute::Address(a) => address = Some(a),
-            _ => {}
-        }
-    }
-    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on point-to-point
-    // links and the same as IFA_LOCAL otherwise (IPv6 sends only IFA_ADDRESS).
-    let ip = local.or(address)?;
-    let addr = IpNet::new(ip, msg.header.prefix_len).ok()?;
-    Some(Addr {
-        index: msg.header.index,
-        addr,
-    })
-}
-
-/// A `Route` from an RTM_NEWROUTE message, if it is a main-table unicast route.
-fn route_from(msg: RouteMessage) -> Option<Route> {
-    let h = &msg.header;
-    let mut table = u32::from(h.table);
-    let (mut dst, mut gateway, mut oif) = (None, None, None);
-    for attr in &msg.attributes {
-        match attr {
-            RouteAttribute::Table(t) => table = *t,
-            RouteAttribute::Destination(a) => dst = ip_of(a),
-            RouteAttribute::Gateway(a) => gateway = ip_of(a),
-            RouteAttribute::Oif(i) => oif = Some(*i),
-            RouteAttribute::MultiPath(hops) if oif.is_none() => {
-                if let Some(hop) = hops.first() {
-                    oif = Some(hop.interface_index);
-                    gateway = hop.attributes.iter().find_map(|a| match a {
-                        RouteAttribute::Gateway(g) => ip_of(g),
-                        _ => None,
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    if table != u32::from(RouteHeader::RT_TABLE_MAIN)
-        || h.kind != RouteType::Unicast
-        || h.flags.contains(RouteFlags::Cloned)
-    {
-        return None;
-    }
-    let dst = dst.or(match h.address_family {
-        AddressFamily::Inet => Some(IpAddr::from([0u8; 4])),
-        AddressFamily::Inet6 => Some(IpAddr::from([0u8; 16])),
-        _ => None,
-    })?;
-    Some(Route {
-        dst: IpNet::new(dst, h.destination_prefix_length).ok()?,
-        gateway,
-        oif: oif?,
-    })
-}
-
-fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
-    match a {
-        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
-        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
-        _ => None,
-    }
-}
-
-/// The IPv4 broadcast address of a prefix, for prefixes that have one (< /31).
-fn broadcast(net: &ipnet::Ipv4Net) -> Option<std::net::Ipv4Addr> {
-    (net.prefix_len() < 31).then(|| net.broadcast())
-}
-
-fn family(ip: &IpAddr) -> AddressFamily {
-    match ip {
-        IpAddr::V4(_) => AddressFamily::Inet,
-        IpAddr::V6(_) => AddressFamily::Inet6,
-    }
-}
-
 impl Netlink for RealNetlink {
     fn hold(&self, ns: &NsRef, _: crate::Held) {
         if *ns != NsRef::Host {
@@ -850,29 +502,11 @@ impl Netlink for RealNetlink {
                 .transpose()?,
             _ => None,
         };
-        let mut msg = LinkMessage::default();
-        if link.up {
-            msg.header.flags = LinkFlags::Up;
-            msg.header.change_mask = LinkFlags::Up;
-        }
-        let attrs = &mut msg.attributes;
-        attrs.push(LinkAttribute::IfName(link.name.clone()));
-        if let Some(p) = link.parent_index {
-            attrs.push(LinkAttribute::Link(p));
-        }
-        if let Some(t) = &target {
-            attrs.push(LinkAttribute::NetNsFd(t.as_raw_fd()));
-        }
-        if let Some(mac) = link.mac {
-            attrs.push(LinkAttribute::Address(mac.to_vec()));
-        }
-        if let Some(mtu) = link.mtu {
-            attrs.push(LinkAttribute::Mtu(mtu));
-        }
-        attrs.push(LinkAttribute::LinkInfo(link_info(
-            &link.kind,
-            peer_ns.as_ref(),
-        )));
+        let msg = messages::new_link(
+            link,
+            target.as_ref().map(|t| t.as_raw_fd()),
+            peer_ns.as_ref().map(|p| p.as_raw_fd()),
+        );
         let res = self.change(
             ns,
             &op,
@@ -900,58 +534,19 @@ impl Netlink for RealNetlink {
             }
             format!("set link {index} in {ns}: {}", what.join(", "))
         };
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        if let Some(up) = change.up {
-            msg.header.flags = if up {
-                LinkFlags::Up
-            } else {
-                LinkFlags::empty()
-            };
-            msg.header.change_mask = LinkFlags::Up;
-        }
-        if let Some(n) = &change.name {
-            msg.attributes.push(LinkAttribute::IfName(n.clone()));
-        }
-        if let Some(mac) = change.mac {
-            msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
-        }
-        if let Some(mtu) = change.mtu {
-            msg.attributes.push(LinkAttribute::Mtu(mtu));
-        }
+        let msg = messages::set_link(index, change);
         self.change(ns, &op, RouteNetlinkMessage::NewLink(msg), 0)
     }
 
     fn link_del(&self, ns: &NsRef, index: u32) -> Result<()> {
         let op = || format!("delete link {index} in {ns}");
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
+        let msg = messages::del_link(index);
         self.change(ns, &op, RouteNetlinkMessage::DelLink(msg), 0)
     }
 
     fn addr_add(&self, ns: &NsRef, index: u32, addr: IpNet) -> Result<()> {
         let op = || format!("add address {addr} to link {index} in {ns}");
-        let ip = addr.addr();
-        let mut msg = AddressMessage::default();
-        msg.header.family = family(&ip);
-        msg.header.prefix_len = addr.prefix_len();
-        msg.header.scope = AddressScope::Universe;
-        msg.header.index = index;
-        msg.attributes.push(AddressAttribute::Local(ip));
-        msg.attributes.push(AddressAttribute::Address(ip));
-        match addr {
-            IpNet::V4(net) => {
-                if let Some(b) = broadcast(&net) {
-                    msg.attributes.push(AddressAttribute::Broadcast(b));
-                }
-            }
-            IpNet::V6(_) => {
-                // No duplicate address detection: usable at once, never "tentative".
-                msg.header.flags = AddressHeaderFlags::Nodad;
-                msg.attributes
-                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
-            }
-        }
+        let msg = messages::new_address(index, addr);
         self.change(
             ns,
             &op,
@@ -997,26 +592,7 @@ impl Netlink for RealNetlink {
             Some(gw) => format!("add route {dst} via {gw} dev {} in {ns}", route.oif),
             None => format!("add route {dst} dev {} in {ns}", route.oif),
         };
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = family(&dst.addr());
-        msg.header.destination_prefix_length = dst.prefix_len();
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::from(RTPROT_BOOT);
-        msg.header.scope = if route.gateway.is_some() {
-            RouteScope::Universe
-        } else {
-            RouteScope::Link
-        };
-        msg.header.kind = RouteType::Unicast;
-        if dst.prefix_len() > 0 {
-            msg.attributes
-                .push(RouteAttribute::Destination(RouteAddress::from(dst.addr())));
-        }
-        if let Some(gw) = route.gateway {
-            msg.attributes
-                .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
-        }
-        msg.attributes.push(RouteAttribute::Oif(route.oif));
+        let msg = messages::new_route(route);
         self.change(
             ns,
             &op,
