@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use engine::{ConnectRequest, Engine, Kind};
+use engine::{Clash, ConnectRequest, Engine, Kind};
 use serde_json::{json, Value};
 
 mod config;
@@ -69,14 +69,14 @@ impl CniError {
 
 impl From<engine::Error> for CniError {
     fn from(e: engine::Error) -> Self {
-        let code = match e.kind {
+        let code = match e.kind() {
             Kind::InvalidParameter => INVALID_CONFIG,
             Kind::NotFound => NOT_FOUND,
             Kind::Conflict => CONFLICT,
             Kind::Kernel => KERNEL,
             Kind::Store => IO_FAILURE,
         };
-        CniError::new(code, e.message)
+        CniError::new(code, e.to_string())
     }
 }
 
@@ -146,7 +146,7 @@ impl Env {
         }
         if names.contains(&"CNI_IFNAME") {
             engine::check_ifname("CNI_IFNAME", &self.ifname)
-                .map_err(|e| CniError::new(INVALID_ENV, e.message))?;
+                .map_err(|e| CniError::new(INVALID_ENV, e.to_string()))?;
         }
         Ok(())
     }
@@ -317,7 +317,7 @@ impl Call<'_> {
 
     fn engine(&self) -> Result<Engine, CniError> {
         Engine::open_single_threaded(&PathBuf::from(self.state_dir()))
-            .map_err(|e| CniError::new(IO_FAILURE, e.message))
+            .map_err(|e| CniError::new(IO_FAILURE, e.to_string()))
     }
 
     fn cni_args(&self) -> Result<Vec<(String, String)>, CniError> {
@@ -343,7 +343,7 @@ impl Call<'_> {
         match engine.network_config(&self.conf.name) {
             Ok(n) if n.name == self.conf.name => Ok(Some(n)),
             Ok(_) => Ok(None),
-            Err(e) if e.kind == Kind::NotFound => Ok(None),
+            Err(e) if e.kind() == Kind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -376,9 +376,9 @@ impl Call<'_> {
                         match engine.create_network(&replace) {
                             Ok(_) => return Ok(true),
                             // Removed, or attached to, meanwhile: look again.
-                            Err(e) if e.kind == Kind::NotFound => {}
+                            Err(e) if e.kind() == Kind::NotFound => {}
                             Err(e)
-                                if e.kind == Kind::Conflict
+                                if e.kind() == Kind::Conflict
                                     && engine.endpoint_count(&net.id).map_or(true, |n| n > 0) => {}
                             Err(e) => return Err(e.into()),
                         }
@@ -397,7 +397,7 @@ impl Call<'_> {
                 None => match engine.create_network(&req) {
                     Ok(_) => return Ok(true),
                     // Another ADD made it first: use it.
-                    Err(e) if e.kind == Kind::Conflict && e.message.contains("already exists") => {}
+                    Err(e) if e.clash() == Some(Clash::NetworkExists) => {}
                     Err(e) => return Err(e.into()),
                 },
             }
@@ -423,9 +423,9 @@ impl Call<'_> {
         let engine = self.engine()?;
         let netns = engine.resolve_netns(&self.env.netns).map_err(|e| {
             let p = &self.env.netns;
-            let msg = match e.kind {
+            let msg = match e.kind() {
                 Kind::NotFound => format!("CNI_NETNS {p:?} names no network namespace"),
-                _ => format!("CNI_NETNS {p:?}: {}", e.message),
+                _ => format!("CNI_NETNS {p:?}: {}", e),
             };
             CniError::new(UNKNOWN_CONTAINER, msg)
         })?;
@@ -491,7 +491,7 @@ impl Call<'_> {
         let mut made = false;
         for round in 0.. {
             match &outcome {
-                Err(e) if e.kind == Kind::NotFound => {}
+                Err(e) if e.kind() == Kind::NotFound => {}
                 _ => break,
             }
             if round == 8 {
@@ -606,8 +606,8 @@ impl Call<'_> {
                 && engine.endpoint_count(&net.id).is_ok_and(|n| n == 0)
             {
                 if let Err(e) = engine.remove_network(&net.id) {
-                    if !matches!(e.kind, Kind::NotFound | Kind::Conflict) {
-                        eprintln!("underlay: network {} kept: {}", net.name, e.message);
+                    if !matches!(e.kind(), Kind::NotFound | Kind::Conflict) {
+                        eprintln!("underlay: network {} kept: {}", net.name, e);
                     }
                 }
             }
@@ -628,13 +628,13 @@ impl Call<'_> {
                 match engine.begin_detach_container(&net.id, cid, ifname) {
                     Ok(Some(pending)) => self.finish_in_background(&engine, &pending),
                     Ok(None) => {}
-                    Err(e) if e.kind == Kind::NotFound => {}
+                    Err(e) if e.kind() == Kind::NotFound => {}
                     Err(e) => return Err(e.into()),
                 }
             } else {
                 match engine.disconnect_container(&net.id, cid, ifname) {
                     Ok(_) => {}
-                    Err(e) if e.kind == Kind::NotFound => {}
+                    Err(e) if e.kind() == Kind::NotFound => {}
                     Err(e) => return Err(e.into()),
                 }
                 self.remove_if_unused(&engine, false);
@@ -664,7 +664,7 @@ impl Call<'_> {
         });
         if spawned.is_err() {
             if let Err(e) = engine.finish_detach(pending) {
-                eprintln!("underlay: {}", e.message);
+                eprintln!("underlay: {}", e);
             }
         }
     }
@@ -690,8 +690,8 @@ impl Call<'_> {
         let engine = self.engine()?;
         let (_, ep) = engine
             .check_container(&self.conf.name, &self.env.container_id, &self.env.ifname)
-            .map_err(|e| match e.kind {
-                Kind::NotFound => CniError::new(UNKNOWN_CONTAINER, e.message),
+            .map_err(|e| match e.kind() {
+                Kind::NotFound => CniError::new(UNKNOWN_CONTAINER, e.to_string()),
                 _ => e.into(),
             })?;
         // The ADD result must describe what is there.
@@ -770,7 +770,7 @@ impl Call<'_> {
         if !self.conf.link_in_container {
             engine
                 .parent_ready(&master)
-                .map_err(|e| CniError::new(NOT_AVAILABLE, e.message))?;
+                .map_err(|e| CniError::new(NOT_AVAILABLE, e.to_string()))?;
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
             self.delegate(&plugin, "STATUS")?;
@@ -802,7 +802,7 @@ impl Call<'_> {
                     continue;
                 }
                 if let Err(e) = engine.disconnect_container(&net.name, cid, &ep.ifname) {
-                    problems.push(e.message);
+                    problems.push(e.to_string());
                 }
             }
             self.remove_if_unused(&engine, false);

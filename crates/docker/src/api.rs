@@ -80,14 +80,14 @@ pub enum Followup {
 
 impl From<engine::Error> for Reply {
     fn from(e: engine::Error) -> Self {
-        let status = match e.kind {
+        let status = match e.kind() {
             Kind::InvalidParameter => 400,
             Kind::Conflict => 409,
             // Not 404: Docker reads that as "method not implemented" and, for some methods,
             // as success.
             Kind::NotFound | Kind::Kernel | Kind::Store => 500,
         };
-        Reply::err(status, e.message)
+        Reply::err(status, e.to_string())
     }
 }
 

@@ -373,7 +373,7 @@ impl Engine {
         };
         if let Some(n) = crate::find_by_name(&*txn, &req.name)? {
             if replaced.as_ref().map(|o| &o.id) != Some(&n.id) {
-                return Err(Error::conflict(format!(
+                return Err(Error::network_exists(format!(
                     "network with name {} already exists",
                     req.name
                 )));
@@ -387,7 +387,7 @@ impl Engine {
                     )));
                 }
                 if crate::load(&*txn, id)?.is_some() {
-                    return Err(Error::conflict(format!(
+                    return Err(Error::network_exists(format!(
                         "network with id {id} already exists"
                     )));
                 }
@@ -708,7 +708,7 @@ impl Engine {
             if e.is_unsupported() {
                 msg.push_str(&format!(" ({missing_feature})"));
             }
-            Error::kernel(msg)
+            Error::kernel_from(msg, e)
         })?;
         self.set_up(name)
     }
@@ -727,11 +727,14 @@ impl Engine {
         self.nl
             .link_set(&NsRef::Host, link.index, &change)
             .map_err(|e| {
-                Error::kernel(format!(
-                    "failed to enable {name} the {} parent link {}",
-                    "macvlan",
-                    kernel_reason(&e)
-                ))
+                Error::kernel_from(
+                    format!(
+                        "failed to enable {name} the {} parent link {}",
+                        "macvlan",
+                        kernel_reason(&e)
+                    ),
+                    e,
+                )
             })
     }
 
@@ -758,7 +761,7 @@ impl Engine {
                 )),
             },
             Ok(None) => None,
-            Err(e) => Some(e.message),
+            Err(e) => Some(e.to_string()),
         }
     }
 
@@ -809,7 +812,10 @@ impl Engine {
 
     pub(crate) fn link(&self, ns: &NsRef, name: &str) -> Result<Option<netlink::Link>> {
         self.nl.link_by_name(ns, name).map_err(|e| {
-            Error::kernel(format!("cannot look up link {name}: {}", kernel_reason(&e)))
+            Error::kernel_from(
+                format!("cannot look up link {name}: {}", kernel_reason(&e)),
+                e,
+            )
         })
     }
 
@@ -821,10 +827,10 @@ impl Engine {
     /// a `master` when none is given.
     pub fn default_route_link(&self) -> Result<Option<String>> {
         let routes = self.nl.routes(&NsRef::Host).map_err(|e| {
-            Error::kernel(format!(
-                "cannot list the host's routes: {}",
-                kernel_reason(&e)
-            ))
+            Error::kernel_from(
+                format!("cannot list the host's routes: {}", kernel_reason(&e)),
+                e,
+            )
         })?;
         let mut defaults: Vec<&netlink::Route> =
             routes.iter().filter(|r| r.dst.prefix_len() == 0).collect();
@@ -833,10 +839,10 @@ impl Engine {
             return Ok(None);
         };
         let links = self.nl.links(&NsRef::Host).map_err(|e| {
-            Error::kernel(format!(
-                "cannot list the host's links: {}",
-                kernel_reason(&e)
-            ))
+            Error::kernel_from(
+                format!("cannot list the host's links: {}", kernel_reason(&e)),
+                e,
+            )
         })?;
         Ok(links
             .into_iter()
@@ -870,22 +876,22 @@ mod tests {
     fn vlan_names() {
         assert_eq!(parse_vlan("eth0.50").unwrap(), ("eth0".to_string(), 50));
         assert_eq!(
-            parse_vlan("eth0.5.0").unwrap_err().message,
+            parse_vlan("eth0.5.0").unwrap_err().to_string(),
             "required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, instead received eth0.5.0"
         );
         assert_eq!(
-            parse_vlan("eth0.x").unwrap_err().message,
+            parse_vlan("eth0.x").unwrap_err().to_string(),
             "unable to parse a valid vlan id from: eth0.x (ex. eth0.10 for vlan 10, written without leading zeros or sign)"
         );
         for other_spelling in ["eth0.050", "eth0.+50", "eth0. 50"] {
             assert!(parse_vlan(other_spelling).is_err(), "{other_spelling}");
         }
         assert_eq!(
-            parse_vlan("eth0.4095").unwrap_err().message,
+            parse_vlan("eth0.4095").unwrap_err().to_string(),
             "vlan id must be between 1-4094, received: 4095"
         );
         assert_eq!(
-            parse_vlan("eth0.0").unwrap_err().message,
+            parse_vlan("eth0.0").unwrap_err().to_string(),
             "vlan id must be between 1-4094, received: 0"
         );
     }
@@ -895,7 +901,7 @@ mod tests {
         assert!(check_ifname("x", "eth0").is_ok());
         assert!(check_ifname("x", "abcdefghijklmno").is_ok());
         let e = check_ifname("parent interface name", "abcdefghijklmnop").unwrap_err();
-        assert!(e.message.contains("at most 15 bytes"), "{e}");
+        assert!(e.to_string().contains("at most 15 bytes"), "{e}");
         assert!(check_ifname("x", "a/b").is_err());
         assert!(check_ifname("x", "").is_err());
     }

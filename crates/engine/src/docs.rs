@@ -160,7 +160,9 @@ fn read_head(
         (None, Some(net)) if net.state == NetState::Removing => Ok(Some(net)),
         (first, Some(net)) => {
             if let Some(damaged) = damaged {
-                let why = first.map_or(format!("state document {key} is missing"), |e| e.message);
+                let why = first.map_or(format!("state document {key} is missing"), |e| {
+                    e.to_string()
+                });
                 damaged.push(Damaged {
                     recovered: true,
                     ..Damaged::new(key, format!("{why}; rebuilt from its copy {copy}"))
@@ -181,7 +183,7 @@ fn read_head(
         }
         (Some(e), None) => match damaged {
             Some(damaged) => {
-                let why = format!("{} (and its copy {copy} cannot be read either)", e.message);
+                let why = format!("{} (and its copy {copy} cannot be read either)", e);
                 damaged.push(Damaged::new(key, why));
                 Ok(None)
             }
@@ -217,7 +219,7 @@ pub(crate) fn load_all_readable(txn: &dyn Snapshot) -> Result<(Vec<Network>, Vec
         match load(txn, &id) {
             Ok(Some(n)) => nets.push(n),
             Ok(None) => {}
-            Err(e) => damaged.push(Damaged::new(network_key(&id), e.message)),
+            Err(e) => damaged.push(Damaged::new(network_key(&id), e.to_string())),
         }
     }
     Ok((nets, damaged))
@@ -285,7 +287,7 @@ fn assemble(
             match (set, damaged.as_deref_mut()) {
                 (Ok(()), _) => true,
                 (Err(e), Some(damaged)) => {
-                    damaged.push(Damaged::new(&allocs, e.message));
+                    damaged.push(Damaged::new(&allocs, e.to_string()));
                     false
                 }
                 (Err(_), None) => false,
@@ -352,7 +354,7 @@ fn or_damaged<T>(r: Result<T>, key: &str, damaged: Option<&mut Vec<Damaged>>) ->
     match (r, damaged) {
         (Ok(v), _) => Ok(Some(v)),
         (Err(e), Some(damaged)) => {
-            damaged.push(Damaged::new(key, e.message));
+            damaged.push(Damaged::new(key, e.to_string()));
             Ok(None)
         }
         (Err(e), None) => Err(e),

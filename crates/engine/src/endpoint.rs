@@ -179,13 +179,15 @@ fn parse_ip(door: Door, s: &str, v6: bool) -> Result<IpAddr> {
             if v6 { "IPv6" } else { "IPv4" },
             if v6 { "2001:db8::10" } else { "172.16.86.10" }
         ))
+        .on(field)
     })?;
     if ip.is_ipv6() != v6 {
         return Err(Error::invalid(format!(
             "invalid {flag} {s}: it is an {} address; use {} for it",
             if v6 { "IPv4" } else { "IPv6" },
             door.name(other)
-        )));
+        ))
+        .on(field));
     }
     Ok(ip)
 }
@@ -196,11 +198,13 @@ pub(crate) fn parse_mac(door: Door, s: &str) -> Result<[u8; 6]> {
         Error::invalid(format!(
             "invalid {flag} {s:?}: expected six hex bytes like 02:42:ac:10:56:0a"
         ))
+        .on(Field::Mac)
     })?;
     if mac[0] & 1 == 1 || mac == [0; 6] {
         return Err(Error::invalid(format!(
             "invalid {flag} {s}: a container needs a unicast address (the first byte must be even) other than 00:00:00:00:00:00"
-        )));
+        ))
+        .on(Field::Mac));
     }
     Ok(mac)
 }
@@ -265,7 +269,7 @@ impl Engine {
             .map(crate::create::parse_routes)
             .transpose()?;
         if let Some(name) = &req.ifname {
-            check_ifname(req.door.name(Field::Ifname), name)?;
+            check_ifname(req.door.name(Field::Ifname), name).map_err(|e| e.on(Field::Ifname))?;
         }
         req.aliases.iter().try_for_each(|a| check_alias(a))?;
 
@@ -336,7 +340,8 @@ impl Engine {
                 req.door.name(Field::Ip),
                 req.ip.as_deref().unwrap_or_default(),
                 net.name
-            )));
+            ))
+            .on(Field::Ip));
         }
         if ip6.is_some() && !net.enable_ipv6 {
             return Err(Error::invalid(format!(
@@ -344,7 +349,8 @@ impl Engine {
                 req.door.name(Field::Ip6),
                 req.ip6.as_deref().unwrap_or_default(),
                 net.name
-            )));
+            ))
+            .on(Field::Ip6));
         }
         let nsref = ns.nsref();
         // One socket for the operation's requests in the namespace, let go when it ends: a
@@ -378,7 +384,13 @@ impl Engine {
         // A requested address is reserved, otherwise the lowest free one of the family is taken.
         let mut take = |family: ipam::Family, requested: Option<IpAddr>| -> Result<IpAddr> {
             match requested {
-                Some(ip) => ipam.reserve(ip).map(|()| ip).map_err(reserve_error),
+                Some(ip) => ipam.reserve(ip).map(|()| ip).map_err(|e| {
+                    let field = match family {
+                        ipam::Family::V4 => Field::Ip,
+                        ipam::Family::V6 => Field::Ip6,
+                    };
+                    reserve_error(e).on(field)
+                }),
                 None => ipam.allocate(family).map_err(|_| {
                     Error::conflict(format!(
                         "no available {family} addresses on this network's address pools: {} ({})",
@@ -485,10 +497,10 @@ impl Engine {
     /// The links in namespace `ns` (`shown` names it in messages).
     fn ns_links(&self, ns: &NsRef, shown: &str) -> Result<Vec<netlink::Link>> {
         self.nl.links(ns).map_err(|e| {
-            Error::kernel(format!(
-                "cannot list links in {shown}: {}",
-                kernel_reason(&e)
-            ))
+            Error::kernel_from(
+                format!("cannot list links in {shown}: {}", kernel_reason(&e)),
+                e,
+            )
         })
     }
 
@@ -511,7 +523,10 @@ impl Engine {
         self.nl
             .link_index(&at, name)
             .map_err(|e| {
-                Error::kernel(format!("cannot look up link {name}: {}", kernel_reason(&e)))
+                Error::kernel_from(
+                    format!("cannot look up link {name}: {}", kernel_reason(&e)),
+                    e,
+                )
             })?
             .ok_or_else(|| parent_missing(net, shown))
     }
@@ -540,7 +555,7 @@ impl Engine {
             match self.new_port(net, made_in, port) {
                 Ok(()) => return Ok(name),
                 Err(e) if e.is_exists() => continue,
-                Err(e) => return Err(port_error(net, &e)),
+                Err(e) => return Err(port_error(net, e)),
             }
         }
         Err(Error::kernel(format!(
@@ -606,11 +621,10 @@ impl Engine {
             (NsRef::Host, Some(ns.clone()))
         };
         let k = |what: &str, e: netlink::Error| {
-            Error::kernel(format!(
-                "failed to {what} in {}: {}",
-                ep.place(),
-                kernel_reason(&e)
-            ))
+            Error::kernel_from(
+                format!("failed to {what} in {}: {}", ep.place(), kernel_reason(&e)),
+                e,
+            )
         };
         // Straight under its final name and up, where the kernel takes it: two requests
         // fewer. The kernel checks the name in the target namespace; some older ones also in
@@ -641,7 +655,7 @@ impl Engine {
                 }
                 Some(self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?)
             }
-            Err(e) => return Err(port_error(net, &e)),
+            Err(e) => return Err(port_error(net, e)),
         };
         *made = true;
         let found = named.as_deref().unwrap_or(&ep.ifname);
@@ -912,11 +926,11 @@ impl Engine {
                 let _scope = NsScope::new(&*self.nl, &ns);
                 if let Err(e) = self.nl.link_del(&ns, index) {
                     if !e.is_not_found() {
-                        return Err(Error::kernel(format!(
+                        return Err(Error::kernel_from(format!(
                             "cannot delete link {index} in {}: {}; `underlay network restore` retries",
                             p.netns,
                             kernel_reason(&e)
-                        )));
+                        ), e));
                     }
                 }
             }
@@ -991,11 +1005,10 @@ impl Engine {
         let ns = NsRef::Path(path);
         let _scope = NsScope::new(&*self.nl, &ns);
         let k = |what: &str, e: netlink::Error| {
-            Error::kernel(format!(
-                "cannot list {what} in {}: {}",
-                ep.netns,
-                kernel_reason(&e)
-            ))
+            Error::kernel_from(
+                format!("cannot list {what} in {}: {}", ep.netns, kernel_reason(&e)),
+                e,
+            )
         };
         let links = self.nl.links(&ns).map_err(|e| k("links", e))?;
         let link = links.iter().find(|l| l.name == ep.ifname).ok_or_else(|| {
@@ -1160,7 +1173,8 @@ fn refuse_mac_in_use(
                 net.parent.name(),
                 ep.name,
                 other.name
-            )));
+            ))
+            .on(Field::Mac));
         }
     }
     Ok(())
@@ -1182,18 +1196,17 @@ pub(crate) fn release_addrs(net: &mut Network, ep: &Endpoint) {
 }
 
 pub(crate) fn reserve_error(e: ipam::Error) -> Error {
-    let msg = e.to_string();
     match e {
-        ipam::Error::AddressInUse(_) => Error::conflict(msg),
-        _ => Error::invalid(msg),
+        ipam::Error::AddressInUse(_) => Error::conflict(e.to_string()),
+        e => e.into(),
     }
 }
 
-fn port_error(net: &Network, e: &netlink::Error) -> Error {
+fn port_error(net: &Network, e: netlink::Error) -> Error {
     let mut msg = format!(
         "failed to create the {} port: {}",
         net.driver(),
-        kernel_reason(e)
+        kernel_reason(&e)
     );
     if e.is_unsupported() && net.driver() == Driver::Ipvlan {
         msg.push_str(" (this kernel lacks ipvlan support: CONFIG_IPVLAN / module ipvlan)");
@@ -1213,5 +1226,5 @@ fn port_error(net: &Network, e: &netlink::Error) -> Error {
             }
         ));
     }
-    Error::kernel(msg)
+    Error::kernel_from(msg, e)
 }

@@ -253,7 +253,7 @@ impl Engine {
         if net.name != name {
             if let Some(other) = crate::find_by_name(&*txn, name)? {
                 docs::save_unsynced(&mut *txn, &net)?;
-                return Err(Error::conflict(format!(
+                return Err(Error::network_exists(format!(
                     "network with name {name} already exists ({})",
                     other.short_id()
                 )));
@@ -331,10 +331,10 @@ impl Engine {
     /// The endpoint's link on the host (under its temporary name), if there is one.
     fn handoff_link(&self, net: &Network, ep: &Endpoint) -> Result<Option<netlink::Link>> {
         let links = self.nl.links(&NsRef::Host).map_err(|e| {
-            Error::kernel(format!(
-                "cannot list the host's links: {}",
-                kernel_reason(&e)
-            ))
+            Error::kernel_from(
+                format!("cannot list the host's links: {}", kernel_reason(&e)),
+                e,
+            )
         })?;
         let names = tmp_variants(&ep.tmp_name);
         Ok(links.into_iter().find(|l| {
@@ -361,7 +361,7 @@ impl Engine {
                     kernel_reason(&e)
                 )),
             },
-            Err(e) => Some(e.message),
+            Err(e) => Some(e.to_string()),
         }
     }
 }

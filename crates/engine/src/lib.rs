@@ -4,6 +4,29 @@
 //! ```text
 //! front door ──typed request──▶ Engine ──▶ ipam (pure) / store (documents) / netlink (kernel)
 //! ```
+//!
+//! Public API:
+//! - [`Engine`]: [`Engine::open`] / [`Engine::open_single_threaded`] (the kernel and a state
+//!   directory) or [`Engine::new`] (any [`netlink::Netlink`] and [`store::Store`]);
+//!   networks: `create_network`, `networks`, `network_configs`, `network`,
+//!   `network_config`, `endpoint_count`, `remove_network`, `prune`; attachments of a
+//!   namespace: `resolve_netns`, `connect`, `disconnect`; of a CNI container: `connect`,
+//!   `disconnect_container`, `begin_detach_container` + `finish_detach`,
+//!   `check_container`; handed off to a runtime (Docker): `ensure_network`,
+//!   `create_handoff_endpoint`, `join_handoff`, `leave_handoff`, `delete_handoff_endpoint`,
+//!   `delete_runtime_network`, `name_runtime_network`, `name_endpoint`; the IPAM driver's
+//!   pools: `request_pool`, `release_pool`, `request_address`, `release_address`, `pools`;
+//!   `restore` and `restore_check`; `loopback_up`, `default_route_link`, `parent_ready`,
+//!   `store_location`.
+//! - Requests and results: [`CreateRequest`], [`Created`], [`ConnectRequest`], [`Attached`],
+//!   [`ExternalIpam`], [`PendingDetach`], [`Joined`], [`Netns`], [`RestoreReport`],
+//!   [`Damaged`]; the model: [`Network`], [`Endpoint`], [`Driver`], [`Mode`], [`Parent`],
+//!   [`NetState`], [`EndpointState`], [`Owner`], [`RouteSpec`], [`ExternalAddrs`].
+//! - Errors: [`Error`] (a `thiserror` enum: its [`Kind`], the [`Field`] at fault, the
+//!   [`Clash`] of a conflict, the kernel's or store's error as its source), [`Result`],
+//!   [`error::kernel_reason`]; the doors' vocabulary: [`Door`], [`Field`].
+//! - [`check_ifname`], [`IFNAME_MAX`], [`DEFAULT_STATE_DIR`], [`pools::LOCAL_SPACE`] /
+//!   [`pools::GLOBAL_SPACE`], [`sandbox::Sandbox`] (a throwaway namespace for `run`).
 
 #![forbid(unsafe_code)]
 
@@ -24,8 +47,8 @@ mod endpoint;
 pub mod error;
 mod handoff;
 mod handover;
-pub mod ids;
-pub mod model;
+mod ids;
+mod model;
 pub mod pools;
 mod restore;
 pub mod sandbox;
@@ -34,9 +57,12 @@ pub mod vocab;
 pub use create::{check_ifname, CreateRequest, Created, IFNAME_MAX};
 pub use docs::Damaged;
 pub use endpoint::{Attached, ConnectRequest, ExternalIpam, Netns, PendingDetach};
-pub use error::{Error, Kind, Result};
+pub use error::{Clash, Error, Kind, Result};
 pub use handoff::Joined;
-pub use model::*;
+pub use model::{
+    Driver, Endpoint, EndpointState, ExternalAddrs, Mode, NetState, Network, Owner, Parent,
+    RestoreReport, RouteSpec,
+};
 pub use store::DEFAULT_STATE_DIR;
 pub use vocab::{Door, Field};
 
@@ -199,7 +225,7 @@ impl Engine {
             let net = self.network(&id)?;
             match self.remove_network(&id) {
                 Ok(_) => removed.push(net.name),
-                Err(e) if e.kind == Kind::Conflict || e.kind == Kind::NotFound => {}
+                Err(e) if e.kind() == Kind::Conflict || e.kind() == Kind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }

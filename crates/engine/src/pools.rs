@@ -116,11 +116,11 @@ fn load_pool(txn: &dyn store::Snapshot, key: &str) -> Result<Option<PoolDoc>> {
         (Some(Ok(doc)), _) => Ok(Some(doc)),
         (Some(Err(_)) | None, Some(e)) => Err(Error::store(format!(
             "{}; its copy {copy} cannot be read either: repair or remove them, then run `underlay network restore`",
-            e.message
+            e
         ))),
         (Some(Err(e)), None) => Err(Error::store(format!(
             "{}, and {key} is missing: repair or remove it, then run `underlay network restore`",
-            e.message
+            e
         ))),
         (None, None) => Ok(None),
     }
@@ -435,7 +435,7 @@ mod tests {
         .unwrap();
         let e = engine(&dir);
         let err = e.request_address(&id, None, false).unwrap_err();
-        assert!(err.message.contains("cannot be read either"), "{err}");
+        assert!(err.to_string().contains("cannot be read either"), "{err}");
         assert!(e
             .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
             .is_err());
@@ -464,7 +464,7 @@ mod tests {
         let err = e
             .request_address(&id, Some("172.16.86.5"), false)
             .unwrap_err();
-        assert_eq!(err.message, "address 172.16.86.5 is already in use");
+        assert_eq!(err.to_string(), "address 172.16.86.5 is already in use");
         // A restart loses nothing: nothing held is handed out again.
         let e = engine(&dir);
         assert_eq!(
@@ -491,7 +491,7 @@ mod tests {
             .request_pool(LOCAL_SPACE, "172.16.0.0/16", "", false)
             .unwrap_err();
         assert!(
-            err.message.starts_with(
+            err.to_string().starts_with(
                 "invalid pool request: Pool overlaps with other one on this address space"
             ),
             "{err}"
@@ -503,13 +503,13 @@ mod tests {
             .request_pool(LOCAL_SPACE, "10.1.2.3/24", "", false)
             .unwrap_err();
         assert_eq!(
-            err.message,
+            err.to_string(),
             "invalid subnet 10.1.2.3/24: it should be 10.1.2.0/24"
         );
         assert!(e
             .request_pool(LOCAL_SPACE, "", "", false)
             .unwrap_err()
-            .message
+            .to_string()
             .contains("--subnet"));
         assert!(
             e.request_pool(LOCAL_SPACE, "2001:db8::/64", "", false)
@@ -517,7 +517,9 @@ mod tests {
             "V6 flag"
         );
         assert_eq!(
-            e.request_address("nonsense", None, false).unwrap_err().kind,
+            e.request_address("nonsense", None, false)
+                .unwrap_err()
+                .kind(),
             crate::Kind::NotFound
         );
 

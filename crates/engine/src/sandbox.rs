@@ -41,14 +41,14 @@ impl Engine {
         let lo = self
             .nl
             .link_by_name(&ns, "lo")
-            .map_err(|e| Error::kernel(format!("cannot find lo: {}", kernel_reason(&e))))?
+            .map_err(|e| Error::kernel_from(format!("cannot find lo: {}", kernel_reason(&e)), e))?
             .ok_or_else(|| Error::kernel("the namespace has no loopback link"))?;
         let up = LinkChange {
             up: Some(true),
             ..Default::default()
         };
-        self.nl
-            .link_set(&ns, lo.index, &up)
-            .map_err(|e| Error::kernel(format!("cannot bring lo up: {}", kernel_reason(&e))))
+        self.nl.link_set(&ns, lo.index, &up).map_err(|e| {
+            Error::kernel_from(format!("cannot bring lo up: {}", kernel_reason(&e)), e)
+        })
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use netlink::{FakeNetlink, Netlink, NsRef};
 
 use super::*;
+use crate::model::network_key;
 
 struct Fx {
     engine: Engine,
@@ -184,7 +185,7 @@ fn connect_rolls_back_at_every_kernel_step() {
             fx.nl.fail_next(m, *errno);
         }
         let err = fx.connect("n", &c).unwrap_err();
-        assert!(matches!(err.kind, Kind::Kernel), "{method}: {err:?}");
+        assert!(matches!(err.kind(), Kind::Kernel), "{method}: {err:?}");
         assert_eq!(
             fx.links(&c),
             ns_before,
@@ -305,7 +306,7 @@ fn missing_parent_is_kept_and_reported() {
     let c = fx.ns();
     let err = fx.connect("n", &c).unwrap_err();
     assert_eq!(
-        err.message,
+        err.to_string(),
         "the requested parent interface eth1 was not found on the host"
     );
 }
@@ -346,16 +347,16 @@ fn missing_kernel_features_are_named_and_nothing_is_left() {
         .create(&["v", "macvlan", "subnet=10.5.0.0/24", "o=parent:eth0.50"])
         .unwrap_err();
     assert!(
-        e.message
+        e.to_string()
             .starts_with("failed to create eth0.50 vlan link: operation not supported"),
         "{e}"
     );
-    assert!(e.message.contains("802.1Q"), "{e}");
+    assert!(e.to_string().contains("802.1Q"), "{e}");
     let e = fx
         .create(&["d", "macvlan", "subnet=10.5.0.0/24"])
         .unwrap_err();
     assert!(
-        e.message.contains("dummy") && e.message.contains("CONFIG_DUMMY"),
+        e.to_string().contains("dummy") && e.to_string().contains("CONFIG_DUMMY"),
         "{e}"
     );
     // ipvlan is asked of the kernel at create (in a throwaway namespace), not at the first
@@ -364,7 +365,7 @@ fn missing_kernel_features_are_named_and_nothing_is_left() {
         .create(&["i", "ipvlan", "subnet=10.5.0.0/24", "o=parent:eth0"])
         .unwrap_err();
     assert!(
-        e.message.contains("lacks ipvlan support") && e.message.contains("CONFIG_IPVLAN"),
+        e.to_string().contains("lacks ipvlan support") && e.to_string().contains("CONFIG_IPVLAN"),
         "{e}"
     );
     assert!(fx.store().is_empty());
@@ -379,11 +380,11 @@ fn missing_kernel_features_are_named_and_nothing_is_left() {
     fx.nl.fail_next("link_add", libc::EOPNOTSUPP);
     let e = fx.connect("i", &c).unwrap_err();
     assert!(
-        e.message
+        e.to_string()
             .starts_with("failed to create the ipvlan port: operation not supported"),
         "{e}"
     );
-    assert!(e.message.contains("CONFIG_IPVLAN"), "{e}");
+    assert!(e.to_string().contains("CONFIG_IPVLAN"), "{e}");
     assert_eq!(fx.store(), before);
 }
 
@@ -418,19 +419,19 @@ fn ipvlan_modes_routes_and_mac() {
         })
         .unwrap_err();
     assert_eq!(
-        e.message,
+        e.to_string(),
         "ipvlan interfaces do not support custom mac address assignment"
     );
     // Same parent: other modes and macvlan are refused at create.
     let e = fx
         .create(&["l2", "ipvlan", "subnet=10.6.0.0/24", "o=parent:eth1"])
         .unwrap_err();
-    assert!(e.message.contains("one ipvlan mode per parent"), "{e}");
+    assert!(e.to_string().contains("one ipvlan mode per parent"), "{e}");
     let e = fx
         .create(&["m", "macvlan", "subnet=10.6.0.0/24", "o=parent:eth1"])
         .unwrap_err();
     assert!(
-        e.message
+        e.to_string()
             .contains("cannot carry macvlan and ipvlan links at once"),
         "{e}"
     );
@@ -534,7 +535,7 @@ fn passthru_and_sharing_rules() {
         ])
         .unwrap_err();
     assert_eq!(
-        e.message,
+        e.to_string(),
         "cannot use mode passthru, macvlan network a is already using parent interface eth0"
     );
     fx.create(&[
@@ -549,7 +550,7 @@ fn passthru_and_sharing_rules() {
     fx.connect("p", &c1).unwrap();
     let e = fx.connect("p", &c2).unwrap_err();
     assert!(
-        e.message.contains("passthru") && e.message.contains("already has an endpoint"),
+        e.to_string().contains("passthru") && e.to_string().contains("already has an endpoint"),
         "{e}"
     );
     // Overlap: refused on the same parent, allowed on another.
@@ -557,7 +558,7 @@ fn passthru_and_sharing_rules() {
         .create(&["o", "macvlan", "subnet=10.1.0.128/25", "o=parent:eth0"])
         .unwrap_err();
     assert!(
-        e.message
+        e.to_string()
             .contains("overlaps with subnet 10.1.0.0/24 of network a"),
         "{e}"
     );
@@ -591,7 +592,7 @@ fn exhaustion_names_the_network_and_pools_are_tried_in_order() {
     let c = fx.ns();
     let e = fx.connect("n", &c).unwrap_err();
     assert_eq!(
-        e.message,
+        e.to_string(),
         format!("no available IPv4 addresses on this network's address pools: n ({id})")
     );
 }
@@ -605,11 +606,11 @@ fn busy_parent_gets_a_hint() {
     fx.nl.fail_next("link_add", libc::EBUSY);
     let e = fx.connect("n", &c).unwrap_err();
     assert!(
-        e.message
+        e.to_string()
             .starts_with("failed to create the macvlan port: device or resource busy"),
         "{e}"
     );
-    assert!(e.message.contains("enslaved"), "{e}");
+    assert!(e.to_string().contains("enslaved"), "{e}");
 }
 
 #[test]
@@ -671,7 +672,7 @@ fn the_index_is_only_a_hint_and_restore_rebuilds_it() {
     let e = fx
         .create(&["c", "macvlan", "subnet=10.1.0.0/25", "o=parent:eth0"])
         .unwrap_err();
-    assert!(e.message.contains("network first"), "{e}");
+    assert!(e.to_string().contains("network first"), "{e}");
     // A stale entry (its documents gone) is ignored: the name can be taken again.
     let s = store::DirStore::open(fx.dir.path()).unwrap();
     let crash_safe = || store::Batch::new(store::Durability::SurvivesProcessDeath);
@@ -683,7 +684,10 @@ fn the_index_is_only_a_hint_and_restore_rebuilds_it() {
         "its copy stands in"
     );
     commit(crash_safe().delete(format!("network-copies/{a}")));
-    assert_eq!(fx.engine.network("first").unwrap_err().kind, Kind::NotFound);
+    assert_eq!(
+        fx.engine.network("first").unwrap_err().kind(),
+        Kind::NotFound
+    );
     fx.create(&["first", "macvlan", "subnet=10.1.0.0/24", "o=parent:eth0"])
         .unwrap();
     // Removal leaves no index entries behind.
@@ -731,7 +735,7 @@ fn container_attachments_explicit_routes_and_checks() {
     let b = fx.engine.connect(&attach("net1")).unwrap();
     assert_eq!(b.ipv4.unwrap().to_string(), "172.16.86.11/24");
     let e = fx.engine.connect(&attach("eth0")).unwrap_err();
-    assert!(e.message.contains("already attached"), "{e}");
+    assert!(e.to_string().contains("already attached"), "{e}");
     let routes: Vec<String> = fx
         .nl
         .routes(&NsRef::Path(c.clone().into()))
@@ -749,13 +753,13 @@ fn container_attachments_explicit_routes_and_checks() {
     );
     fx.engine.check_container("cni", "abc", "eth0").unwrap();
     let e = fx.engine.check_container("cni", "abc", "eth9").unwrap_err();
-    assert_eq!(e.kind, Kind::NotFound);
+    assert_eq!(e.kind(), Kind::NotFound);
     // The link deleted behind our back: CHECK says so.
     let ns = NsRef::Path(c.clone().into());
     let idx = fx.nl.link_by_name(&ns, "net1").unwrap().unwrap().index;
     fx.nl.link_del(&ns, idx).unwrap();
     let e = fx.engine.check_container("cni", "abc", "net1").unwrap_err();
-    assert!(e.message.contains("interface net1 not found"), "{e}");
+    assert!(e.to_string().contains("interface net1 not found"), "{e}");
     // Detach by attachment; the second time there is nothing to do.
     assert!(fx
         .engine
@@ -838,7 +842,7 @@ fn external_ipam_addresses_are_used_and_never_pooled() {
         })
         .unwrap_err();
     assert!(
-        e.message
+        e.to_string()
             .contains("takes its addresses from its IPAM plugin"),
         "{e}"
     );
@@ -850,7 +854,10 @@ fn external_ipam_addresses_are_used_and_never_pooled() {
     let mut r = req(&["bad", "macvlan", "subnet=10.9.0.0/24", "o=parent:eth1"]);
     r.routes = Some(vec![("0.0.0.0/0".into(), Some("2001:db8::1".into()))]);
     let e = fx.engine.create_network(&r).unwrap_err();
-    assert!(e.message.contains("not of the destination's family"), "{e}");
+    assert!(
+        e.to_string().contains("not of the destination's family"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -1059,7 +1066,7 @@ fn a_failed_join_leaves_no_link_and_the_endpoint_as_it_was() {
             .engine
             .join_handoff(DOCKER_NET, DOCKER_EP, &c)
             .unwrap_err();
-        assert_eq!(e.kind, Kind::Kernel, "{method}: {e}");
+        assert_eq!(e.kind(), Kind::Kernel, "{method}: {e}");
         assert_eq!(fx.links("host"), host_before, "{method}");
         let ep = &net_of(&fx, DOCKER_NET).endpoints[DOCKER_EP];
         assert_eq!(ep.state, EndpointState::Created, "{method}");
@@ -1101,7 +1108,7 @@ fn handoff_routes_macs_and_addresses_follow_the_driver() {
         .create_handoff_endpoint(l3, "e1", v4, v6, Some("02:00:00:00:00:01"))
         .unwrap_err();
     assert_eq!(
-        e.message,
+        e.to_string(),
         "ipvlan interfaces do not support custom mac address assignment"
     );
     assert_eq!(
@@ -1122,7 +1129,7 @@ fn handoff_routes_macs_and_addresses_follow_the_driver() {
         .create_handoff_endpoint(l3, "e2", Some("10.8.0.5/24".parse().unwrap()), None, None)
         .unwrap_err();
     assert!(
-        e.message
+        e.to_string()
             .starts_with("could not find a valid ipv4 subnet for endpoint e2: 10.8.0.5/24"),
         "{e}"
     );
@@ -1178,7 +1185,7 @@ fn handoff_routes_macs_and_addresses_follow_the_driver() {
         ))
         .unwrap_err(); // eth0 has a bridge-mode macvlan network
     assert_eq!(
-        fx.engine.network(pt).unwrap_err().kind,
+        fx.engine.network(pt).unwrap_err().kind(),
         Kind::NotFound,
         "refused networks leave nothing"
     );
@@ -1197,22 +1204,22 @@ fn other_front_doors_leave_dockers_networks_to_docker() {
     let c = fx.ns();
     let name = format!("docker-{}", &DOCKER_NET[..12]);
     let e = fx.connect(&name, &c).unwrap_err();
-    assert_eq!(e.kind, Kind::Conflict);
+    assert_eq!(e.kind(), Kind::Conflict);
     assert_eq!(
-        e.message,
+        e.to_string(),
         format!("network {name} (6814fe04f923) is managed by docker: use `docker network connect` for it")
     );
     assert!(fx
         .engine
         .disconnect(&name, &c)
         .unwrap_err()
-        .message
+        .to_string()
         .contains("use `docker network disconnect`"));
     assert!(fx
         .engine
         .remove_network(&name)
         .unwrap_err()
-        .message
+        .to_string()
         .contains("use `docker network rm`"));
     assert!(fx.engine.prune(&|_| true).unwrap().is_empty());
 
@@ -1232,9 +1239,9 @@ fn other_front_doors_leave_dockers_networks_to_docker() {
         .engine
         .name_runtime_network(DOCKER_NET, "mine", None)
         .unwrap_err();
-    assert_eq!(e.kind, Kind::Conflict);
+    assert_eq!(e.kind(), Kind::Conflict);
     assert!(
-        e.message
+        e.to_string()
             .starts_with("network with name mine already exists"),
         "{e}"
     );
@@ -1496,9 +1503,9 @@ fn a_taken_interface_name_is_refused_and_the_link_in_the_way_stays() {
     let first = fx.engine.connect(&attach("one")).unwrap();
     let before = fx.links(&c);
     let e = fx.engine.connect(&attach("two")).unwrap_err();
-    assert_eq!(e.kind, Kind::Conflict, "{e}");
+    assert_eq!(e.kind(), Kind::Conflict, "{e}");
     assert!(
-        e.message
+        e.to_string()
             .contains("interface eth0 already exists in the network namespace of container two"),
         "{e}"
     );
@@ -1532,7 +1539,7 @@ fn each_door_names_the_bad_field_its_own_way() {
         door,
         ..Default::default()
     };
-    let said = |r: ConnectRequest| fx.engine.connect(&r).unwrap_err().message;
+    let said = |r: ConnectRequest| fx.engine.connect(&r).unwrap_err().to_string();
     assert!(
         said(bad(crate::Door::Cli, "zz", "10.6.0.9")).starts_with("invalid --mac-address \"zz\"")
     );
@@ -1545,4 +1552,67 @@ fn each_door_names_the_bad_field_its_own_way() {
         .starts_with("invalid Interface.Address \"nope\""));
     // Nothing was attached by any of them.
     assert!(fx.engine.network("n").unwrap().endpoints.is_empty());
+}
+
+#[test]
+fn errors_carry_their_kind_field_and_the_kernels_errno_as_values() {
+    let mut fx = fx!();
+    fx.create(&["n", "macvlan", "subnet=10.9.0.0/24"]).unwrap();
+    let (c1, c2) = (fx.ns(), fx.ns());
+    let ask = |ns: &str, f: &dyn Fn(&mut ConnectRequest)| {
+        let mut r = ConnectRequest {
+            network: "n".into(),
+            netns: ns.into(),
+            door: Door::Cni,
+            ..Default::default()
+        };
+        f(&mut r);
+        fx.engine.connect(&r)
+    };
+    // A bad value: the field that holds it, worded in the door's vocabulary.
+    let e = ask(&c1, &|r| r.ip = Some("10.9.0".into())).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.field()),
+        (Kind::InvalidParameter, Some(Field::Ip))
+    );
+    assert!(e.message().starts_with("invalid requested IP"), "{e}");
+    let e = ask(&c1, &|r| r.ip6 = Some("10.9.0.5".into())).unwrap_err();
+    assert_eq!(e.field(), Some(Field::Ip6), "{e}");
+    let e = ask(&c1, &|r| r.mac = Some("01:00:00:00:00:01".into())).unwrap_err();
+    assert_eq!(e.field(), Some(Field::Mac), "{e}");
+    let e = ask(&c1, &|r| r.ifname = Some("a/b".into())).unwrap_err();
+    assert_eq!(e.field(), Some(Field::Ifname), "{e}");
+    // A taken value: a conflict on its field.
+    ask(&c1, &|r| {
+        r.ip = Some("10.9.0.7".into());
+        r.mac = Some("02:00:00:00:00:07".into());
+    })
+    .unwrap();
+    let e = ask(&c2, &|r| r.ip = Some("10.9.0.7".into())).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.field()),
+        (Kind::Conflict, Some(Field::Ip)),
+        "{e}"
+    );
+    assert_eq!(e.clash(), Some(Clash::Other));
+    let e = ask(&c2, &|r| r.mac = Some("02:00:00:00:00:07".into())).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.field()),
+        (Kind::Conflict, Some(Field::Mac)),
+        "{e}"
+    );
+    // The kernel's refusal keeps its errno and its cause.
+    fx.nl.fail_next("link_add", libc::EADDRINUSE);
+    let e = ask(&c2, &|_| {}).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (Kind::Kernel, Some(libc::EADDRINUSE)),
+        "{e}"
+    );
+    assert!(std::error::Error::source(&e).is_some());
+    // A network that exists already is a clash a door can act on, whatever the words.
+    let e = fx
+        .create(&["n", "macvlan", "subnet=10.10.0.0/24"])
+        .unwrap_err();
+    assert_eq!(e.clash(), Some(Clash::NetworkExists), "{e}");
 }

@@ -269,7 +269,7 @@ fn rm(engine: &Engine, force: bool, networks: &[String]) -> Result<(), String> {
     for n in networks {
         match engine.remove_network(n) {
             Ok(_) => println!("{n}"),
-            Err(err) if force && err.kind == Kind::NotFound => {}
+            Err(err) if force && err.kind() == Kind::NotFound => {}
             Err(err) => failed.push(err.to_string()),
         }
     }

@@ -156,11 +156,13 @@ fn daemon_serves(lab: &Lab, case: &str) {
     d.stop(case);
 }
 
-/// One row: build two networks on one parent, damage one document of `a`, and check.
+/// One row: build two networks on one parent, damage one document of `net-a`, and check.
+/// (Named so that it cannot be a prefix of `b`'s hexadecimal id: once `net-a` is lost, a
+/// command naming it must not find `b` by id prefix, as Docker's lookup would.)
 fn case(doc: Doc, how: Damage) {
     let name = format!("{doc:?}/{how:?}");
     let mut lab = Lab::guide();
-    lab.guide_net("a", &[]);
+    lab.guide_net("net-a", &[]);
     lab.ul(&[
         "network",
         "create",
@@ -175,11 +177,11 @@ fn case(doc: Doc, how: Damage) {
         .iter()
         .map(|c| lab.container(c))
         .collect();
-    lab.ul(&["network", "connect", "a", &cs[0]]).ok();
-    lab.ul(&["network", "connect", "a", &cs[1]]).ok();
+    lab.ul(&["network", "connect", "net-a", &cs[0]]).ok();
+    lab.ul(&["network", "connect", "net-a", &cs[1]]).ok();
     lab.ul(&["network", "connect", "b", &cs[2]]).ok();
     let b_before = lab.inspect("b");
-    let a_id = lab.inspect("a")["Id"].as_str().unwrap().to_string();
+    let a_id = lab.inspect("net-a")["Id"].as_str().unwrap().to_string();
     let b_id = b_before["Id"].as_str().unwrap().to_string();
     let root: PathBuf = lab.state.path().to_path_buf();
     let c1_doc = || -> PathBuf {
@@ -213,7 +215,7 @@ fn case(doc: Doc, how: Damage) {
         ),
         Doc::Endpoint => damage(&c1_doc(), how, shape),
         Doc::NameIndex => damage(
-            &root.join(format!("names/{}.json", hex("a"))),
+            &root.join(format!("names/{}.json", hex("net-a"))),
             how,
             b_id.as_bytes(),
         ),
@@ -233,11 +235,11 @@ fn case(doc: Doc, how: Damage) {
     if a_lost && how != Damage::Missing {
         assert!(ls.stderr.contains("cannot be read"), "{name}: {ls:?}");
     } else if !a_lost {
-        assert!(names(&ls.stdout).contains(&"a"), "{name}: {ls:?}");
+        assert!(names(&ls.stdout).contains(&"net-a"), "{name}: {ls:?}");
     }
     assert_eq!(lab.inspect("b"), b_before, "{name}: b untouched");
     // inspect a: shown, or refused naming the document.
-    let inspect = lab.ul(&["network", "inspect", "a"]);
+    let inspect = lab.ul(&["network", "inspect", "net-a"]);
     if inspect.code != 0 {
         assert!(
             inspect.stderr.contains("state document") || a_lost,
@@ -251,12 +253,12 @@ fn case(doc: Doc, how: Damage) {
         "--subnet=172.16.90.0/24",
         "-o",
         "parent=eth0",
-        "a",
+        "net-a",
     ]);
     if !(a_lost && how == Damage::Missing) {
         assert_ne!(again.code, 0, "{name}: a second network a: {again:?}");
     } else if again.code == 0 {
-        lab.ul(&["network", "rm", "a"]).ok();
+        lab.ul(&["network", "rm", "net-a"]).ok();
     }
     let overlap = lab.ul(&[
         "network",
@@ -271,7 +273,7 @@ fn case(doc: Doc, how: Damage) {
         "{name}: overlapping subnet on eth0: {overlap:?}"
     );
     // connect: works with an address nobody has, or is refused clearly.
-    let c3 = lab.ul(&["network", "connect", "a", &cs[3]]);
+    let c3 = lab.ul(&["network", "connect", "net-a", &cs[3]]);
     if c3.code != 0 {
         assert!(c3.stderr.starts_with("Error: "), "{name}: {c3:?}");
         assert!(!c3.stderr.contains("panicked"), "{name}: {c3:?}");
@@ -296,14 +298,14 @@ fn case(doc: Doc, how: Damage) {
     }
     daemon_serves(&lab, &name);
     assert_eq!(lab.inspect("b"), b_before, "{name}: b untouched");
-    let c4 = lab.ul(&["network", "connect", "a", &cs[4]]);
+    let c4 = lab.ul(&["network", "connect", "net-a", &cs[4]]);
     if !a_lost {
         assert_eq!(c4.code, 0, "{name}: connect after restore {c4:?}");
     }
     let addrs = kernel_addresses(&lab, &cs);
     if !a_lost {
         // c1 and c2 kept theirs; the store agrees with the kernel.
-        let a = lab.inspect("a");
+        let a = lab.inspect("net-a");
         let mut stored: Vec<String> = a["Containers"]
             .as_object()
             .unwrap()
