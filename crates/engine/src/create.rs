@@ -257,6 +257,165 @@ pub(crate) fn check_network_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The driver a request names ("" is macvlan, as Docker's default here).
+fn driver_of(name: &str) -> Result<Driver> {
+    match name {
+        "" | "macvlan" => Ok(Driver::Macvlan),
+        "ipvlan" => Ok(Driver::Ipvlan),
+        other => Err(Error::invalid(format!(
+            "invalid driver {other:?}: underlay provides the macvlan and ipvlan drivers"
+        ))),
+    }
+}
+
+/// The request's pools: subnets with their ranges, gateways and auxiliary addresses, and the
+/// CNI range bounds (rangeStart, rangeEnd) of each.
+fn pools_of(req: &CreateRequest) -> Result<Vec<ipam::Pool>> {
+    let mut pools = ipam::build_pools(
+        &req.subnets,
+        &req.ip_ranges,
+        &req.gateways,
+        &req.aux_addresses,
+    )?;
+    for (i, (start, end)) in req.range_bounds.iter().enumerate() {
+        let parse = |what: &str, v: &Option<String>| -> Result<Option<std::net::IpAddr>> {
+            v.as_deref()
+                .map(|t| {
+                    t.parse().map_err(|_| {
+                        Error::invalid(format!(
+                            "invalid {what} {t:?}: expected an IP address, e.g. 172.16.86.10"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let (start, end) = (parse("rangeStart", start)?, parse("rangeEnd", end)?);
+        let pool = pools.get_mut(i).ok_or_else(|| {
+            Error::invalid("every rangeStart or rangeEnd must have a corresponding subnet")
+        })?;
+        *pool = pool.clone().with_bounds(start, end)?;
+    }
+    Ok(pools)
+}
+
+/// The subnets the request must and may have; whether one is IPv6. Warns of IPv6 enabled by
+/// a subnet, and of a subnet without a gateway (as Docker 29 has it: no default route, and
+/// its first address, usually the LAN's router, handed out like any other).
+fn check_subnets(
+    req: &CreateRequest,
+    pools: &[ipam::Pool],
+    warnings: &mut Vec<String>,
+) -> Result<bool> {
+    // A runtime's network (Docker) knows its subnets, but addresses come with each endpoint.
+    if req.external_ipam && !pools.is_empty() && req.owner.is_none() {
+        return Err(Error::invalid(
+            "a network whose addresses come from another IPAM cannot have subnets of its own",
+        ));
+    }
+    if pools.is_empty() && !req.external_ipam {
+        return Err(Error::invalid(
+            "a --subnet is required: underlay does not guess subnets on a physical network, e.g. --subnet 172.16.86.0/24 --gateway 172.16.86.1",
+        ));
+    }
+    let has_v6 = pools.iter().any(|p| p.is_v6());
+    if req.ipv6 && !has_v6 {
+        return Err(Error::invalid(
+            "--ipv6 needs an IPv6 --subnet on this network, e.g. --subnet 2001:db8:abc8::/64",
+        ));
+    }
+    if has_v6 && !req.ipv6 {
+        warnings.push("IPv6 enabled because an IPv6 --subnet was given".to_string());
+    }
+    if req.internal || req.owner.is_some() || req.routes.is_some() {
+        return Ok(has_v6);
+    }
+    for p in pools.iter().filter(|p| p.gateway().is_none()) {
+        let net = p.subnet().trunc();
+        let first = match net {
+            ipnet::IpNet::V4(n) => std::net::IpAddr::V4((u32::from(n.network()) + 1).into()),
+            ipnet::IpNet::V6(n) => std::net::IpAddr::V6((u128::from(n.network()) + 1).into()),
+        };
+        if net.contains(&first) {
+            warnings.push(format!(
+                "no --gateway for subnet {net}: containers get no default route through it, and its first address {first} (often the LAN's router) may be handed out; give --gateway {first}, or --aux-address router={first} to keep it free"
+            ));
+        }
+    }
+    Ok(has_v6)
+}
+
+/// The network this one replaces (a CNI configuration that changed), if it is still there
+/// under this name and has no endpoints.
+fn replaced(txn: &dyn store::Snapshot, req: &CreateRequest) -> Result<Option<Network>> {
+    let Some(old) = &req.replaces else {
+        return Ok(None);
+    };
+    let old = crate::load_head(txn, old)?
+        .filter(|n| n.name == req.name)
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "network {} (id {old}), which this one was to replace, is gone",
+                req.name
+            ))
+        })?;
+    if crate::docs::has_endpoints(txn, &old)? {
+        return Err(Error::conflict(format!(
+            "network {} cannot be replaced while it has endpoints",
+            req.name
+        )));
+    }
+    Ok(Some(old))
+}
+
+/// The new network's id (the one asked for, checked, or a fresh one), once its name and id
+/// are known to be free (the name of the network it replaces excepted).
+fn claim_name_and_id(
+    txn: &dyn store::Snapshot,
+    req: &CreateRequest,
+    replaced: Option<&Network>,
+) -> Result<String> {
+    if let Some(n) = crate::find_by_name(txn, &req.name)? {
+        if replaced.map(|o| &o.id) != Some(&n.id) {
+            return Err(Error::network_exists(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+    }
+    let Some(id) = &req.id else {
+        return Ok(ids::network_id());
+    };
+    if !ids::is_network_id(id) {
+        return Err(Error::invalid(format!(
+            "invalid network id {id:?}: expected 64 lowercase hex digits"
+        )));
+    }
+    if crate::load(txn, id)?.is_some() {
+        return Err(Error::network_exists(format!(
+            "network with id {id} already exists"
+        )));
+    }
+    Ok(id.clone())
+}
+
+/// A parent inside the container: its name is required, and is no loopback.
+fn in_container_parent(driver: Driver, name: Option<&str>) -> Result<Parent> {
+    let Some(p) = name else {
+        return Err(Error::invalid(
+            "a parent inside the container needs its name: set the parent (CNI: \"master\") to the container's link, e.g. eth1",
+        ));
+    };
+    if p == "lo" {
+        return Err(Error::invalid(format!(
+            "loopback interface is not a valid {driver} parent link"
+        )));
+    }
+    check_ifname("parent interface name", p)?;
+    Ok(Parent::InContainer {
+        name: p.to_string(),
+    })
+}
+
 /// The longest network name: its index entry is named by it (as hex), and a file name has at
 /// most 255 bytes.
 pub const NETWORK_NAME_MAX: usize = 120;
@@ -265,154 +424,25 @@ impl Engine {
     /// Create a network. Every check happens before anything changes; a kernel failure rolls
     /// back what was made (the parent link) and the store record.
     pub fn create_network(&self, req: &CreateRequest) -> Result<Created> {
-        let driver = match req.driver.as_str() {
-            "" | "macvlan" => Driver::Macvlan,
-            "ipvlan" => Driver::Ipvlan,
-            other => {
-                return Err(Error::invalid(format!(
-                    "invalid driver {other:?}: underlay provides the macvlan and ipvlan drivers"
-                )))
-            }
-        };
+        let driver = driver_of(&req.driver)?;
         check_network_name(&req.name)?;
         let opts = parse_options(driver, &req.options)?;
         let labels = kv_map("label", &req.labels)?;
         let mut options = kv_map("option", &req.options)?;
-        let pools = ipam::build_pools(
-            &req.subnets,
-            &req.ip_ranges,
-            &req.gateways,
-            &req.aux_addresses,
-        )?;
-        let mut pools = pools;
-        for (i, (start, end)) in req.range_bounds.iter().enumerate() {
-            let parse = |what: &str, v: &Option<String>| -> Result<Option<std::net::IpAddr>> {
-                v.as_deref()
-                    .map(|t| {
-                        t.parse().map_err(|_| {
-                            Error::invalid(format!(
-                                "invalid {what} {t:?}: expected an IP address, e.g. 172.16.86.10"
-                            ))
-                        })
-                    })
-                    .transpose()
-            };
-            let (start, end) = (parse("rangeStart", start)?, parse("rangeEnd", end)?);
-            let pool = pools.get_mut(i).ok_or_else(|| {
-                Error::invalid("every rangeStart or rangeEnd must have a corresponding subnet")
-            })?;
-            *pool = pool.clone().with_bounds(start, end)?;
-        }
+        let pools = pools_of(req)?;
         let routes = req.routes.as_deref().map(parse_routes).transpose()?;
         let mut warnings = Vec::new();
-        // A runtime's network (Docker) knows its subnets, but addresses come with each endpoint.
-        if req.external_ipam && !pools.is_empty() && req.owner.is_none() {
-            return Err(Error::invalid(
-                "a network whose addresses come from another IPAM cannot have subnets of its own",
-            ));
-        }
-        if pools.is_empty() && !req.external_ipam {
-            return Err(Error::invalid(
-                "a --subnet is required: underlay does not guess subnets on a physical network, e.g. --subnet 172.16.86.0/24 --gateway 172.16.86.1",
-            ));
-        }
-        let has_v6 = pools.iter().any(|p| p.is_v6());
-        if req.ipv6 && !has_v6 {
-            return Err(Error::invalid(
-                "--ipv6 needs an IPv6 --subnet on this network, e.g. --subnet 2001:db8:abc8::/64",
-            ));
-        }
-        if has_v6 && !req.ipv6 {
-            warnings.push("IPv6 enabled because an IPv6 --subnet was given".to_string());
-        }
-        // Without a gateway (as Docker 29 has it): no default route, and the subnet's first
-        // address, which is usually the LAN's router, is handed out like any other.
-        if !req.internal && req.owner.is_none() && req.routes.is_none() {
-            for p in pools.iter().filter(|p| p.gateway().is_none()) {
-                let net = p.subnet().trunc();
-                let first = match net {
-                    ipnet::IpNet::V4(n) => {
-                        std::net::IpAddr::V4((u32::from(n.network()) + 1).into())
-                    }
-                    ipnet::IpNet::V6(n) => {
-                        std::net::IpAddr::V6((u128::from(n.network()) + 1).into())
-                    }
-                };
-                if net.contains(&first) {
-                    warnings.push(format!(
-                        "no --gateway for subnet {net}: containers get no default route through it, and its first address {first} (often the LAN's router) may be handed out; give --gateway {first}, or --aux-address router={first} to keep it free"
-                    ));
-                }
-            }
-        }
+        let has_v6 = check_subnets(req, &pools, &mut warnings)?;
         let ipam = ipam::NetworkIpam::new(pools);
-
         if driver == Driver::Ipvlan {
             self.probe_ipvlan()?;
         }
         let mut txn = self.store.begin()?;
-        let replaced = match &req.replaces {
-            None => None,
-            Some(old) => {
-                let old = crate::load_head(&*txn, old)?
-                    .filter(|n| n.name == req.name)
-                    .ok_or_else(|| {
-                        Error::not_found(format!(
-                            "network {} (id {old}), which this one was to replace, is gone",
-                            req.name
-                        ))
-                    })?;
-                if crate::docs::has_endpoints(&*txn, &old)? {
-                    return Err(Error::conflict(format!(
-                        "network {} cannot be replaced while it has endpoints",
-                        req.name
-                    )));
-                }
-                Some(old)
-            }
-        };
-        if let Some(n) = crate::find_by_name(&*txn, &req.name)? {
-            if replaced.as_ref().map(|o| &o.id) != Some(&n.id) {
-                return Err(Error::network_exists(format!(
-                    "network with name {} already exists",
-                    req.name
-                )));
-            }
-        }
-        let id = match &req.id {
-            Some(id) => {
-                if !ids::is_network_id(id) {
-                    return Err(Error::invalid(format!(
-                        "invalid network id {id:?}: expected 64 lowercase hex digits"
-                    )));
-                }
-                if crate::load(&*txn, id)?.is_some() {
-                    return Err(Error::network_exists(format!(
-                        "network with id {id} already exists"
-                    )));
-                }
-                id.clone()
-            }
-            None => ids::network_id(),
-        };
+        let replaced = replaced(&*txn, req)?;
+        let id = claim_name_and_id(&*txn, req, replaced.as_ref())?;
         let mut internal = req.internal;
-
-        // Parent: decide what it is and whether we must make it.
         let parent = match &opts.parent {
-            _ if req.parent_in_container => {
-                let Some(p) = &opts.parent else {
-                    return Err(Error::invalid(
-                        "a parent inside the container needs its name: set the parent (CNI: \"master\") to the container's link, e.g. eth1",
-                    ));
-                };
-                if p == "lo" {
-                    return Err(Error::invalid(format!(
-                        "loopback interface is not a valid {driver} parent link"
-                    )));
-                }
-                check_ifname("parent interface name", p)?;
-                Parent::InContainer { name: p.clone() }
-            }
+            _ if req.parent_in_container => in_container_parent(driver, opts.parent.as_deref())?,
             None => {
                 internal = true;
                 Parent::Dummy {
@@ -420,67 +450,14 @@ impl Engine {
                 }
             }
             Some(given) => {
-                check_ifname("parent interface name", given)?;
-                let found = self.link(&NsRef::Host, given)?;
-                // The kernel also finds a link by an alternative name: one link, one name in
-                // the state, so that every network on it is seen as on the same parent.
-                let p = match &found {
-                    Some(l) if l.name != *given => {
-                        warnings.push(format!(
-                            "parent {given} is an alternative name of {}: using {}",
-                            l.name, l.name
-                        ));
-                        options.insert("parent".to_string(), l.name.clone());
-                        &l.name
-                    }
-                    _ => given,
-                };
-                // (By any of its names.)
-                if p == "lo" {
-                    return Err(Error::invalid(format!(
-                        "loopback interface is not a valid {driver} parent link"
-                    )));
+                let (parent, renamed) = self.host_parent(&*txn, req, driver, given)?;
+                if let Some(name) = renamed {
+                    warnings.push(format!(
+                        "parent {given} is an alternative name of {name}: using {name}"
+                    ));
+                    options.insert("parent".to_string(), name);
                 }
-                let siblings = crate::on_parent(&*txn, p)?;
-                match found {
-                    Some(_) if p.contains('.') => match parse_vlan(p) {
-                        Ok((base, vid)) => {
-                            // A VLAN link another underlay network made stays ours to manage.
-                            let created = siblings.iter().any(|n| {
-                                matches!(&n.parent, Parent::Vlan { name, created: true, .. } if name == p)
-                            });
-                            Parent::Vlan {
-                                name: p.clone(),
-                                base,
-                                vid,
-                                created,
-                            }
-                        }
-                        Err(_) => Parent::Existing { name: p.clone() },
-                    },
-                    Some(_) => Parent::Existing { name: p.clone() },
-                    None if p.contains('.') => {
-                        let (base, vid) = parse_vlan(p)?;
-                        if self.link(&NsRef::Host, &base)?.is_none() {
-                            return Err(Error::invalid(format!(
-                                "{} interface was not found on the host: {base}",
-                                req.door.name(crate::Field::Parent)
-                            )));
-                        }
-                        Parent::Vlan {
-                            name: p.clone(),
-                            base,
-                            vid,
-                            created: true,
-                        }
-                    }
-                    None => {
-                        return Err(Error::invalid(format!(
-                            "{} interface was not found on the host: {p} (a name like eth0.10 makes 802.1Q sub-interface 10 of eth0)",
-                            req.door.name(crate::Field::Parent)
-                        )))
-                    }
-                }
+                parent
             }
         };
         let mut existing = crate::on_parent(&*txn, &parent.index_key())?;
@@ -489,27 +466,8 @@ impl Engine {
             // Each container has its own link of that name: nothing is shared on the host.
             self.check_parent_sharing(&existing, &opts.mode, &parent, &ipam)?;
         }
-        if let Some(mtu) = opts.mtu {
-            let limit = match &parent {
-                // Checked by the kernel at attach, against the container's link.
-                Parent::InContainer { .. } => None,
-                Parent::Vlan { base, .. } if !self.link_exists(parent.name())? => {
-                    self.link(&NsRef::Host, base)?.map(|l| l.mtu)
-                }
-                Parent::Dummy { .. } => None,
-                _ => self.link(&NsRef::Host, parent.name())?.map(|l| l.mtu),
-            };
-            if let Some(limit) = limit {
-                if mtu > limit {
-                    return Err(Error::invalid(format!(
-                        "invalid mtu {mtu}: it exceeds the MTU {limit} of parent interface {}",
-                        parent.name()
-                    )));
-                }
-            }
-        }
-
-        let mut net = Network {
+        self.check_mtu(opts.mtu, &parent)?;
+        let net = Network {
             id: id.clone(),
             name: req.name.clone(),
             created: ids::now_rfc3339(),
@@ -531,43 +489,139 @@ impl Engine {
             legacy: false,
             state: NetState::Creating,
         };
-        // Write-ahead: the intent (including "we will create the parent") is durable before
-        // the kernel is touched, so restore can undo a create cut off at any point. The index
-        // goes first, so the name is taken from the first write on.
-        if let Some(old) = &replaced {
+        self.record_and_make(&mut *txn, net, replaced.as_ref(), &existing)?;
+        Ok(Created { id, warnings })
+    }
+
+    /// Write the intent, make the parent, record the network ready; a failure undoes each and
+    /// brings back what was replaced. Write-ahead: the intent (including "we will create the
+    /// parent") is durable before the kernel is touched, so restore can undo a create cut off
+    /// at any point. The index goes first, so the name is taken from the first write on.
+    fn record_and_make(
+        &self,
+        txn: &mut dyn store::Txn,
+        mut net: Network,
+        replaced: Option<&Network>,
+        existing: &[Network],
+    ) -> Result<()> {
+        if let Some(old) = replaced {
             if old.parent.index_key() == net.parent.index_key() {
                 // The new network takes the parent over (underlay's ownership of it too).
-                crate::docs::delete_all(&mut *txn, old)?;
-                crate::index_remove(&mut *txn, old)?;
+                crate::docs::delete_all(txn, old)?;
+                crate::index_remove(txn, old)?;
             } else {
-                self.remove_document(&mut *txn, old.clone())?;
+                self.remove_document(txn, old.clone())?;
             }
         }
-        crate::index_add(&mut *txn, &net)?;
+        crate::index_add(txn, &net)?;
         let undo = |txn: &mut dyn store::Txn, net: &Network| {
-            self.release_parent(&existing, net);
+            self.release_parent(existing, net);
             let _ = crate::docs::delete_all(txn, net);
             let _ = crate::index_remove(txn, net);
             // What was replaced comes back (restore remakes a parent of its that went).
-            if let Some(old) = &replaced {
+            if let Some(old) = replaced {
                 let _ = crate::index_add(txn, old);
                 let _ = crate::save(txn, old);
             }
         };
-        if let Err(e) = crate::save(&mut *txn, &net) {
-            undo(&mut *txn, &net);
-            return Err(e);
+        let made = crate::save(txn, &net).and_then(|()| self.ensure_parent(&net));
+        let ready = made.and_then(|()| {
+            net.state = NetState::Ready;
+            crate::save(txn, &net)
+        });
+        ready.inspect_err(|_| undo(txn, &net))
+    }
+
+    /// The parent named on the host: an existing link (found by any of its names: the name
+    /// it goes by is returned when it differs), or an 802.1Q sub-interface to make on an
+    /// existing one.
+    fn host_parent(
+        &self,
+        txn: &dyn store::Snapshot,
+        req: &CreateRequest,
+        driver: Driver,
+        given: &str,
+    ) -> Result<(Parent, Option<String>)> {
+        check_ifname("parent interface name", given)?;
+        let found = self.link(&NsRef::Host, given)?;
+        // The kernel also finds a link by an alternative name: one link, one name in the
+        // state, so that every network on it is seen as on the same parent.
+        let renamed = found
+            .as_ref()
+            .filter(|l| l.name != given)
+            .map(|l| l.name.clone());
+        let p = renamed.as_deref().unwrap_or(given);
+        // (By any of its names.)
+        if p == "lo" {
+            return Err(Error::invalid(format!(
+                "loopback interface is not a valid {driver} parent link"
+            )));
         }
-        if let Err(e) = self.ensure_parent(&net) {
-            undo(&mut *txn, &net);
-            return Err(e);
+        let not_found = |name: &str, hint: &str| {
+            Error::invalid(format!(
+                "{} interface was not found on the host: {name}{hint}",
+                req.door.name(crate::Field::Parent)
+            ))
+            .on(crate::Field::Parent)
+        };
+        let parent = match (found, parse_vlan(p)) {
+            (Some(_), Ok((base, vid))) if p.contains('.') => {
+                // A VLAN link another underlay network made stays ours to manage.
+                let created = crate::on_parent(txn, p)?.iter().any(
+                    |n| matches!(&n.parent, Parent::Vlan { name, created: true, .. } if name == p),
+                );
+                Parent::Vlan {
+                    name: p.to_string(),
+                    base,
+                    vid,
+                    created,
+                }
+            }
+            (Some(_), _) => Parent::Existing {
+                name: p.to_string(),
+            },
+            (None, vlan) if p.contains('.') => {
+                let (base, vid) = vlan?;
+                if self.link(&NsRef::Host, &base)?.is_none() {
+                    return Err(not_found(&base, ""));
+                }
+                Parent::Vlan {
+                    name: p.to_string(),
+                    base,
+                    vid,
+                    created: true,
+                }
+            }
+            (None, _) => {
+                return Err(not_found(
+                    p,
+                    " (a name like eth0.10 makes 802.1Q sub-interface 10 of eth0)",
+                ))
+            }
+        };
+        Ok((parent, renamed))
+    }
+
+    /// An MTU above the parent's is refused (a parent to be made is checked against the link
+    /// it is made on; a dummy and a parent inside the container are the kernel's to check).
+    fn check_mtu(&self, mtu: Option<u32>, parent: &Parent) -> Result<()> {
+        let Some(mtu) = mtu else { return Ok(()) };
+        let limit = match parent {
+            // Checked by the kernel at attach, against the container's link.
+            Parent::InContainer { .. } => None,
+            Parent::Vlan { base, .. } if !self.link_exists(parent.name())? => {
+                self.link(&NsRef::Host, base)?.map(|l| l.mtu)
+            }
+            Parent::Dummy { .. } => None,
+            _ => self.link(&NsRef::Host, parent.name())?.map(|l| l.mtu),
+        };
+        match limit {
+            Some(limit) if mtu > limit => Err(Error::invalid(format!(
+                "invalid mtu {mtu}: it exceeds the MTU {limit} of parent interface {}",
+                parent.name()
+            ))),
+            _ => Ok(()),
         }
-        net.state = NetState::Ready;
-        if let Err(e) = crate::save(&mut *txn, &net) {
-            undo(&mut *txn, &net);
-            return Err(e);
-        }
-        Ok(Created { id, warnings })
     }
 
     /// The kernel's rules and Docker's about networks sharing a parent, checked up front.

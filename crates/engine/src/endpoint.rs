@@ -225,6 +225,140 @@ fn check_alias(a: &str) -> Result<()> {
     )))
 }
 
+/// What an attach request asks for, parsed and checked before anything is read or changed.
+struct Asked {
+    ip4: Option<IpAddr>,
+    ip6: Option<IpAddr>,
+    mac: Option<[u8; 6]>,
+    routes: Option<Vec<RouteSpec>>,
+}
+
+impl Asked {
+    fn parse(req: &ConnectRequest) -> Result<Self> {
+        let ip =
+            |s: &Option<String>, v6| s.as_deref().map(|s| parse_ip(req.door, s, v6)).transpose();
+        let asked = Asked {
+            ip4: ip(&req.ip, false)?,
+            ip6: ip(&req.ip6, true)?,
+            mac: req
+                .mac
+                .as_deref()
+                .map(|m| parse_mac(req.door, m))
+                .transpose()?,
+            routes: req
+                .routes
+                .as_deref()
+                .map(crate::create::parse_routes)
+                .transpose()?,
+        };
+        if let Some(name) = &req.ifname {
+            check_ifname(req.door.name(Field::Ifname), name).map_err(|e| e.on(Field::Ifname))?;
+        }
+        req.aliases.iter().try_for_each(|a| check_alias(a))?;
+        Ok(asked)
+    }
+}
+
+/// Refuse addresses the network cannot give: static ones on a network whose IPAM plugin
+/// hands them out, another IPAM's on one that hands out its own, a family it has no subnet of.
+fn refuse_what_it_cannot_give(net: &Network, req: &ConnectRequest, asked: &Asked) -> Result<()> {
+    if net.external_ipam {
+        if asked.ip4.is_some() || asked.ip6.is_some() {
+            return Err(Error::invalid(format!(
+                "network {} takes its addresses from its IPAM plugin: ask it for a static address",
+                net.name
+            )));
+        }
+    } else if req.external.is_some() {
+        return Err(Error::invalid(format!(
+            "network {} hands out its own addresses; it cannot take addresses from another IPAM",
+            net.name
+        )));
+    }
+    if asked.ip4.is_some() && !net.ipam.has_family(ipam::Family::V4) {
+        return Err(Error::invalid(format!(
+            "invalid {} {}: network {} has no IPv4 subnet",
+            req.door.name(Field::Ip),
+            req.ip.as_deref().unwrap_or_default(),
+            net.name
+        ))
+        .on(Field::Ip));
+    }
+    if asked.ip6.is_some() && !net.enable_ipv6 {
+        return Err(Error::invalid(format!(
+            "invalid {} {}: network {} has no IPv6 subnet",
+            req.door.name(Field::Ip6),
+            req.ip6.as_deref().unwrap_or_default(),
+            net.name
+        ))
+        .on(Field::Ip6));
+    }
+    Ok(())
+}
+
+/// The endpoint's addresses, with the pools they were taken from: another IPAM's as handed
+/// over, else each family's asked-for address reserved or its lowest free one taken (the
+/// pools are a copy: nothing is held until the caller records them).
+fn reserve(
+    net: &Network,
+    req: &ConnectRequest,
+    asked: &Asked,
+) -> Result<(ipam::NetworkIpam, Option<IpNet>, Option<IpNet>)> {
+    let mut ipam = net.ipam.clone();
+    if let Some(ext) = &req.external {
+        return Ok((ipam, ext.ipv4, ext.ipv6));
+    }
+    let mut take = |family: ipam::Family, requested: Option<IpAddr>| -> Result<IpAddr> {
+        match requested {
+            Some(ip) => ipam.reserve(ip).map(|()| ip).map_err(|e| {
+                let field = match family {
+                    ipam::Family::V4 => Field::Ip,
+                    ipam::Family::V6 => Field::Ip6,
+                };
+                reserve_error(e).on(field)
+            }),
+            None => ipam.allocate(family).map_err(|_| {
+                Error::conflict(format!(
+                    "no available {family} addresses on this network's address pools: {} ({})",
+                    net.name, net.id
+                ))
+            }),
+        }
+    };
+    let v4 = net
+        .ipam
+        .has_family(ipam::Family::V4)
+        .then(|| take(ipam::Family::V4, asked.ip4))
+        .transpose()?;
+    let v6 = net
+        .enable_ipv6
+        .then(|| take(ipam::Family::V6, asked.ip6))
+        .transpose()?;
+    let with_prefix = |ip: IpAddr| -> Result<IpNet> {
+        let len = ipam.pool_for(ip).map(|p| p.prefix_len()).ok_or_else(|| {
+            Error::invalid(format!("no configured subnet contains IP address {ip}"))
+        })?;
+        IpNet::new(ip, len).map_err(|e| Error::invalid(e.to_string()))
+    };
+    let (v4, v6) = (
+        v4.map(with_prefix).transpose()?,
+        v6.map(with_prefix).transpose()?,
+    );
+    Ok((ipam, v4, v6))
+}
+
+/// The MAC the link is made with: none for ipvlan (it carries the parent's) and for a
+/// passthru macvlan without one asked (it keeps the parent's port), else the one asked or a
+/// random one.
+fn link_mac(net: &Network, asked: Option<[u8; 6]>) -> Option<[u8; 6]> {
+    match (net.driver(), asked) {
+        (Driver::Ipvlan, _) => None,
+        (Driver::Macvlan, Some(m)) => Some(m),
+        (Driver::Macvlan, None) if net.is_passthru() => None,
+        (Driver::Macvlan, None) => Some(ids::random_mac()),
+    }
+}
+
 fn dedup(items: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for i in items {
@@ -236,196 +370,38 @@ fn dedup(items: &[String]) -> Vec<String> {
 }
 
 impl Engine {
-    /// Attach the namespace `req.netns` to a network.
+    /// Attach the namespace `req.netns` to a network: the request checked, the attachment
+    /// admitted under the store's lock, addresses reserved and the intent recorded before
+    /// the kernel is touched, the link made, the endpoint recorded attached.
     pub fn connect(&self, req: &ConnectRequest) -> Result<Attached> {
         let ns = self.resolve_netns(&req.netns)?;
         // The host's own namespace is no container: its addresses and routes are the host's.
-        let here = self.nl.ns_own().ok();
-        if here == Some(ns.id) {
+        if self.nl.ns_own().ok() == Some(ns.id) {
             return Err(Error::invalid(format!(
                 "network namespace {:?} ({}) is the host's own: underlay attaches containers, and never changes the host's addresses or routes",
                 req.netns,
                 ns.path.display()
             )));
         }
-        let ip4 = req
-            .ip
-            .as_deref()
-            .map(|s| parse_ip(req.door, s, false))
-            .transpose()?;
-        let ip6 = req
-            .ip6
-            .as_deref()
-            .map(|s| parse_ip(req.door, s, true))
-            .transpose()?;
-        let mac = req
-            .mac
-            .as_deref()
-            .map(|m| parse_mac(req.door, m))
-            .transpose()?;
-        let routes = req
-            .routes
-            .as_deref()
-            .map(crate::create::parse_routes)
-            .transpose()?;
-        if let Some(name) = &req.ifname {
-            check_ifname(req.door.name(Field::Ifname), name).map_err(|e| e.on(Field::Ifname))?;
-        }
-        req.aliases.iter().try_for_each(|a| check_alias(a))?;
-
+        let asked = Asked::parse(req)?;
         let mut txn = self.store.begin()?;
-        let net = crate::find_head(&*txn, &req.network)?;
-        if let Some((key, values)) = &req.require_label {
-            if !values.iter().any(|v| net.labels.get(key) == Some(v)) {
-                return Err(Error::not_found(format!(
-                    "network {} has no label {key}={}",
-                    net.name,
-                    values.join(" or ")
-                )));
-            }
-        }
-        crate::refuse_if_owned(&net, "connect")?;
-        net.check_ready()?;
-        let mut net = docs::for_write(&mut *txn, net)?;
-        if mac.is_some() && net.driver() == Driver::Ipvlan {
-            return Err(Error::invalid(
-                "ipvlan interfaces do not support custom mac address assignment",
-            ));
-        }
-        if let Some(cid) = &req.container_id {
-            let ifname = req.ifname.as_deref().unwrap_or("eth0");
-            let slot = slot_cni(cid, ifname);
-            let existing = match docs::get_ep(&*txn, &net, &slot)? {
-                // A detach of this attachment still finishing in the background: finish it
-                // now (it removes the endpoint's document).
-                Some(ep) if ep.state == EndpointState::Detaching => {
-                    self.detach(&mut *txn, &mut net, &ep)?;
-                    None
-                }
-                other => other,
-            };
-            if let Some(ep) = existing {
-                return Err(Error::conflict(format!(
-                    "container {cid} is already attached to network {} as {} (endpoint {})",
-                    net.name, ep.ifname, ep.id
-                )));
-            }
-        } else if let Some(ep) = docs::get_ep(&*txn, &net, &slot_ns(ns.id))? {
-            return Err(Error::conflict(format!(
-                "network namespace {} is already connected to network {} (as {})",
-                req.netns, net.name, ep.ifname
-            )));
-        }
-        if net.external_ipam {
-            if ip4.is_some() || ip6.is_some() {
-                return Err(Error::invalid(format!(
-                    "network {} takes its addresses from its IPAM plugin: ask it for a static address",
-                    net.name
-                )));
-            }
-        } else if req.external.is_some() {
-            return Err(Error::invalid(format!(
-                "network {} hands out its own addresses; it cannot take addresses from another IPAM",
-                net.name
-            )));
-        }
-        refuse_second_passthru(&*txn, &net)?;
-        if let Some(m) = &mac {
-            refuse_mac_in_use(&*txn, &net, m, req.door)?;
-        }
-        let has_v4 = net.ipam.has_family(ipam::Family::V4);
-        if ip4.is_some() && !has_v4 {
-            return Err(Error::invalid(format!(
-                "invalid {} {}: network {} has no IPv4 subnet",
-                req.door.name(Field::Ip),
-                req.ip.as_deref().unwrap_or_default(),
-                net.name
-            ))
-            .on(Field::Ip));
-        }
-        if ip6.is_some() && !net.enable_ipv6 {
-            return Err(Error::invalid(format!(
-                "invalid {} {}: network {} has no IPv6 subnet",
-                req.door.name(Field::Ip6),
-                req.ip6.as_deref().unwrap_or_default(),
-                net.name
-            ))
-            .on(Field::Ip6));
-        }
+        let mut net = self.admit(&mut *txn, req, &ns, &asked)?;
         let nsref = ns.nsref();
         // One socket for the operation's requests in the namespace, let go when it ends: a
         // socket kept would keep the namespace (and its link) alive after the container.
         let _scope = NsScope::new(&*self.nl, &nsref);
         // The parent's index is all a macvlan link needs; ipvlan and passthru links carry the
         // parent's MAC, which the result shows.
-        let (parent_index, parent_mac, mut parent) =
-            if net.driver() == Driver::Ipvlan || net.is_passthru() {
-                let link = self.parent_link(&net, &nsref, &req.netns)?;
-                (link.index, link.mac, Some(link))
-            } else {
-                (self.parent_index(&net, &nsref, &req.netns)?, None, None)
-            };
-        // A name given is checked by the kernel when the link is made (see `attach_link`);
-        // without one the first free ethN is taken.
-        let ifname = match &req.ifname {
-            Some(name) => name.clone(),
-            None => {
-                let ns_links =
-                    self.ns_links(&nsref, &format!("network namespace {}", req.netns))?;
-                (0..)
-                    .map(|n| format!("eth{n}"))
-                    .find(|n| !ns_links.iter().any(|l| &l.name == n))
-                    .unwrap_or_else(|| "eth0".to_string())
-            }
+        let (parent_index, mut parent) = if net.driver() == Driver::Ipvlan || net.is_passthru() {
+            let link = self.parent_link(&net, &nsref, &req.netns)?;
+            (link.index, Some(link))
+        } else {
+            (self.parent_index(&net, &nsref, &req.netns)?, None)
         };
-
-        // Reserve addresses (rolled back with the endpoint record on any failure below).
-        let mut ipam = net.ipam.clone();
-        // A requested address is reserved, otherwise the lowest free one of the family is taken.
-        let mut take = |family: ipam::Family, requested: Option<IpAddr>| -> Result<IpAddr> {
-            match requested {
-                Some(ip) => ipam.reserve(ip).map(|()| ip).map_err(|e| {
-                    let field = match family {
-                        ipam::Family::V4 => Field::Ip,
-                        ipam::Family::V6 => Field::Ip6,
-                    };
-                    reserve_error(e).on(field)
-                }),
-                None => ipam.allocate(family).map_err(|_| {
-                    Error::conflict(format!(
-                        "no available {family} addresses on this network's address pools: {} ({})",
-                        net.name, net.id
-                    ))
-                }),
-            }
-        };
-        let (ipv4, ipv6) = match &req.external {
-            Some(ext) => (ext.ipv4, ext.ipv6),
-            None => {
-                let v4 = has_v4.then(|| take(ipam::Family::V4, ip4)).transpose()?;
-                let v6 = net
-                    .enable_ipv6
-                    .then(|| take(ipam::Family::V6, ip6))
-                    .transpose()?;
-                let with_prefix = |ip: IpAddr| -> Result<IpNet> {
-                    let len = ipam.pool_for(ip).map(|p| p.prefix_len()).ok_or_else(|| {
-                        Error::invalid(format!("no configured subnet contains IP address {ip}"))
-                    })?;
-                    IpNet::new(ip, len).map_err(|e| Error::invalid(e.to_string()))
-                };
-                (
-                    v4.map(with_prefix).transpose()?,
-                    v6.map(with_prefix).transpose()?,
-                )
-            }
-        };
-        let mac = match (net.driver(), mac) {
-            (Driver::Ipvlan, _) => None,
-            (Driver::Macvlan, Some(m)) => Some(m),
-            // passthru: the link takes over the parent's port; keep the parent's MAC.
-            (Driver::Macvlan, None) if net.is_passthru() => None,
-            (Driver::Macvlan, None) => Some(ids::random_mac()),
-        };
+        let parent_mac = parent.as_ref().and_then(|p| p.mac);
+        let ifname = self.ifname_for(req, &nsref)?;
+        let (ipam, ipv4, ipv6) = reserve(&net, req, &asked)?;
+        let mac = link_mac(&net, asked.mac);
         let ep = Endpoint {
             id: ids::endpoint_id(),
             name: req.name.clone().unwrap_or_else(|| req.netns.clone()),
@@ -440,35 +416,13 @@ impl Engine {
             container_id: req.container_id.clone(),
             external: req.external.as_ref().map(|e| e.info.clone()),
             handoff: false,
-            routes,
+            routes: asked.routes,
             mtu: req.mtu,
             aliases: dedup(&req.aliases),
         };
         net.ipam = ipam;
-        // The addresses are reserved first and the intent written second, before
-        // the kernel is touched: a process killed between the two leaves an address reserved
-        // that no endpoint holds (restore frees it), never one held twice.
-        docs::save_alloc(&mut *txn, &net)?;
-        if let Err(e) = docs::put_ep(&mut *txn, &net.id, &ep, true) {
-            release_addrs(&mut net, &ep);
-            let _ = docs::save_alloc(&mut *txn, &net);
-            return Err(e);
-        }
-        let mut ep = ep;
-        match self.attach_link(&net, &ep, parent_index, &nsref, mac, req.door) {
-            Ok(()) => {
-                ep.state = EndpointState::Attached;
-                docs::put_ep(&mut *txn, &net.id, &ep, false).inspect_err(|_| {
-                    self.remove_endpoint_link(&net, &ep);
-                })
-            }
-            Err(e) => docs::del_ep(&mut *txn, &net.id, &ep)
-                .and_then(|()| {
-                    release_addrs(&mut net, &ep);
-                    docs::save_alloc(&mut *txn, &net)
-                })
-                .and(Err(e)),
-        }?;
+        let ep =
+            self.record_and_attach(&mut *txn, &mut net, ep, parent_index, &nsref, mac, req.door)?;
         if parent.is_none() {
             let (at, name) = parent_place(&net, &nsref);
             parent = self.nl.link_by_name(&at, name).ok().flatten();
@@ -492,6 +446,124 @@ impl Engine {
             gateway6: ep.ipv6.and_then(|a| ep.gateway_for(&net, a.addr())),
             warnings,
         })
+    }
+
+    /// The network `req` names, for writing, if this attachment may be made on it: it carries
+    /// the required label, is underlay's to change, is ready, has no attachment of this key
+    /// yet (a detach of it still finishing is finished now), and can give what was asked.
+    fn admit(
+        &self,
+        txn: &mut dyn store::Txn,
+        req: &ConnectRequest,
+        ns: &Netns,
+        asked: &Asked,
+    ) -> Result<Network> {
+        let net = crate::find_head(txn, &req.network)?;
+        if let Some((key, values)) = &req.require_label {
+            if !values.iter().any(|v| net.labels.get(key) == Some(v)) {
+                return Err(Error::not_found(format!(
+                    "network {} has no label {key}={}",
+                    net.name,
+                    values.join(" or ")
+                )));
+            }
+        }
+        crate::refuse_if_owned(&net, "connect")?;
+        net.check_ready()?;
+        let mut net = docs::for_write(txn, net)?;
+        if asked.mac.is_some() && net.driver() == Driver::Ipvlan {
+            return Err(Error::invalid(
+                "ipvlan interfaces do not support custom mac address assignment",
+            ));
+        }
+        self.refuse_attached(txn, &mut net, req, ns)?;
+        refuse_what_it_cannot_give(&net, req, asked)?;
+        refuse_second_passthru(txn, &net)?;
+        if let Some(m) = &asked.mac {
+            refuse_mac_in_use(txn, &net, m, req.door)?;
+        }
+        Ok(net)
+    }
+
+    /// Refuse a second attachment of the same key: the CNI container and ifname, or the
+    /// namespace. A CNI attachment whose detach is still finishing in the background is
+    /// finished now (that removes its document).
+    fn refuse_attached(
+        &self,
+        txn: &mut dyn store::Txn,
+        net: &mut Network,
+        req: &ConnectRequest,
+        ns: &Netns,
+    ) -> Result<()> {
+        let Some(cid) = &req.container_id else {
+            return match docs::get_ep(txn, net, &slot_ns(ns.id))? {
+                Some(ep) => Err(Error::conflict(format!(
+                    "network namespace {} is already connected to network {} (as {})",
+                    req.netns, net.name, ep.ifname
+                ))),
+                None => Ok(()),
+            };
+        };
+        let ifname = req.ifname.as_deref().unwrap_or("eth0");
+        match docs::get_ep(txn, net, &slot_cni(cid, ifname))? {
+            Some(ep) if ep.state == EndpointState::Detaching => self.detach(txn, net, &ep),
+            Some(ep) => Err(Error::conflict(format!(
+                "container {cid} is already attached to network {} as {} (endpoint {})",
+                net.name, ep.ifname, ep.id
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The interface name: the one asked for (the kernel checks it when the link is made, see
+    /// `attach_link`), else the first free ethN in the namespace.
+    fn ifname_for(&self, req: &ConnectRequest, ns: &NsRef) -> Result<String> {
+        if let Some(name) = &req.ifname {
+            return Ok(name.clone());
+        }
+        let ns_links = self.ns_links(ns, &format!("network namespace {}", req.netns))?;
+        Ok((0..)
+            .map(|n| format!("eth{n}"))
+            .find(|n| !ns_links.iter().any(|l| &l.name == n))
+            .unwrap_or_else(|| "eth0".to_string()))
+    }
+
+    /// Record the reservation and the intent, then make the link; the endpoint recorded
+    /// attached. The addresses are reserved first and the intent written second, before the
+    /// kernel is touched: a process killed between the two leaves an address reserved that
+    /// no endpoint holds (restore frees it), never one held twice. A failure undoes each.
+    #[allow(clippy::too_many_arguments)] // the attachment's parts, as connect has them
+    fn record_and_attach(
+        &self,
+        txn: &mut dyn store::Txn,
+        net: &mut Network,
+        mut ep: Endpoint,
+        parent_index: u32,
+        ns: &NsRef,
+        mac: Option<[u8; 6]>,
+        door: Door,
+    ) -> Result<Endpoint> {
+        docs::save_alloc(txn, net)?;
+        if let Err(e) = docs::put_ep(txn, &net.id, &ep, true) {
+            release_addrs(net, &ep);
+            let _ = docs::save_alloc(txn, net);
+            return Err(e);
+        }
+        match self.attach_link(net, &ep, parent_index, ns, mac, door) {
+            Ok(()) => {
+                ep.state = EndpointState::Attached;
+                docs::put_ep(txn, &net.id, &ep, false).inspect_err(|_| {
+                    self.remove_endpoint_link(net, &ep);
+                })
+            }
+            Err(e) => docs::del_ep(txn, &net.id, &ep)
+                .and_then(|()| {
+                    release_addrs(net, &ep);
+                    docs::save_alloc(txn, net)
+                })
+                .and(Err(e)),
+        }?;
+        Ok(ep)
     }
 
     /// The links in namespace `ns` (`shown` names it in messages).
