@@ -40,8 +40,11 @@ pub(crate) use docs::{
     reindex, save,
 };
 
+mod attach;
+mod check;
 mod create;
 mod damage;
+mod detach;
 mod docs;
 mod endpoint;
 pub mod error;

@@ -1,0 +1,116 @@
+//! Check: a CNI attachment's link, addresses and routes compared with its record.
+
+use netlink::{NsRef, NsScope};
+
+use crate::docs;
+use crate::endpoint::*;
+use crate::error::{kernel_reason, Error, Result};
+use crate::model::*;
+use crate::Engine;
+
+impl Engine {
+    /// Compare a CNI attachment's link, addresses and routes in its namespace with the record;
+    /// the first difference is the error.
+    pub fn check_container(
+        &self,
+        network: &str,
+        container_id: &str,
+        ifname: &str,
+    ) -> Result<(Network, Endpoint)> {
+        let (net, ep) = {
+            let txn = self.store.snapshot()?;
+            let net = crate::find_head(&*txn, network)?;
+            let ep = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))?;
+            (net, ep)
+        };
+        let ep = ep
+            .filter(|e| e.state != EndpointState::Detaching)
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "container {container_id} has no interface {ifname} on network {}",
+                    net.name
+                ))
+            })?;
+        let Some(path) = self.locate(ep.netns_id, &ep.netns) else {
+            return Err(Error::not_found(format!(
+                "network namespace {} of container {container_id} is gone",
+                ep.netns
+            )));
+        };
+        let ns = NsRef::Path(path);
+        let _scope = NsScope::new(&*self.nl, &ns);
+        let k = |what: &str, e: netlink::Error| {
+            Error::kernel_from(
+                format!("cannot list {what} in {}: {}", ep.netns, kernel_reason(&e)),
+                e,
+            )
+        };
+        let links = self.nl.links(&ns).map_err(|e| k("links", e))?;
+        let link = links.iter().find(|l| l.name == ep.ifname).ok_or_else(|| {
+            Error::not_found(format!("interface {} not found in {}", ep.ifname, ep.netns))
+        })?;
+        if !is_endpoint_link(&net, &ep, link) {
+            return Err(Error::conflict(format!(
+                "interface {} in {} is not the {} link underlay made (kind {}, MAC {})",
+                ep.ifname,
+                ep.netns,
+                net.driver(),
+                link.kind.as_deref().unwrap_or("unknown"),
+                link.mac
+                    .as_ref()
+                    .map(netlink::format_mac)
+                    .unwrap_or_default()
+            )));
+        }
+        let mode_ok = match net.mode {
+            Mode::Macvlan { mode } => link.macvlan_mode.is_none_or(|m| m == mode),
+            Mode::Ipvlan { mode, .. } => link.ipvlan_mode.is_none_or(|m| m == mode),
+        };
+        if !mode_ok {
+            return Err(Error::conflict(format!(
+                "interface {} in {} is not in {} mode {}",
+                ep.ifname,
+                ep.netns,
+                net.driver(),
+                match net.mode {
+                    Mode::Macvlan { mode } => macvlan_mode_name(mode),
+                    Mode::Ipvlan { mode, .. } => ipvlan_mode_name(mode),
+                }
+            )));
+        }
+        let addrs = self.nl.addrs(&ns).map_err(|e| k("addresses", e))?;
+        for want in [ep.ipv4, ep.ipv6].into_iter().flatten() {
+            if !addrs
+                .iter()
+                .any(|a| a.index == link.index && a.addr == want)
+            {
+                return Err(Error::not_found(format!(
+                    "address {want} is missing from {} in {}",
+                    ep.ifname, ep.netns
+                )));
+            }
+        }
+        let routes = self.nl.routes(&ns).map_err(|e| k("routes", e))?;
+        for want in self.routes_for(&net, &ep, link.index) {
+            let found = routes
+                .iter()
+                .any(|r| r.dst == want.dst && r.gateway == want.gateway && r.oif == link.index);
+            // A route to this destination through another interface kept the first one's.
+            let elsewhere = routes
+                .iter()
+                .any(|r| r.dst == want.dst && r.oif != link.index);
+            if !found && !elsewhere {
+                return Err(Error::not_found(format!(
+                    "route {}{} is missing from {} in {}",
+                    want.dst,
+                    want.gateway
+                        .map(|g| format!(" via {g}"))
+                        .unwrap_or_default(),
+                    ep.ifname,
+                    ep.netns
+                )));
+            }
+        }
+        Ok((net, ep))
+    }
+}
