@@ -532,7 +532,26 @@ impl Engine {
             .link_index(ns, found)
             .map_err(|e| k("find the new link", e))?
             .ok_or_else(|| Error::kernel(format!("link {found} vanished right after creation")))?;
-        if let Some(tmp) = &named {
+        self.configure_link(net, ep, ns, index, named.as_deref())
+    }
+
+    /// The new link's name (from the temporary one it was made under, if it was), addresses,
+    /// up state and routes.
+    fn configure_link(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        ns: &NsRef,
+        index: u32,
+        named: Option<&str>,
+    ) -> Result<()> {
+        let k = |what: &str, e: netlink::Error| {
+            Error::kernel_from(
+                format!("failed to {what} in {}: {}", ep.place(), kernel_reason(&e)),
+                e,
+            )
+        };
+        if let Some(tmp) = named {
             let rename = LinkChange {
                 name: Some(ep.ifname.clone()),
                 ..Default::default()

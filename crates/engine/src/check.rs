@@ -49,56 +49,42 @@ impl Engine {
         let link = links.iter().find(|l| l.name == ep.ifname).ok_or_else(|| {
             Error::not_found(format!("interface {} not found in {}", ep.ifname, ep.netns))
         })?;
-        if !is_endpoint_link(&net, &ep, link) {
-            return Err(Error::conflict(format!(
-                "interface {} in {} is not the {} link underlay made (kind {}, MAC {})",
-                ep.ifname,
-                ep.netns,
-                net.driver(),
-                link.kind.as_deref().unwrap_or("unknown"),
-                link.mac
-                    .as_ref()
-                    .map(netlink::format_mac)
-                    .unwrap_or_default()
-            )));
-        }
-        let mode_ok = match net.mode {
-            Mode::Macvlan { mode } => link.macvlan_mode.is_none_or(|m| m == mode),
-            Mode::Ipvlan { mode, .. } => link.ipvlan_mode.is_none_or(|m| m == mode),
+        the_link_underlay_made(&net, &ep, link)?;
+        self.compare_addressing(&net, &ep, &ns, link.index)?;
+        Ok((net, ep))
+    }
+
+    /// The record's addresses on the link, and its routes (or, for a destination, another
+    /// interface's route that was there first), else the first one missing is the error.
+    fn compare_addressing(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        ns: &NsRef,
+        index: u32,
+    ) -> Result<()> {
+        let k = |what: &str, e: netlink::Error| {
+            Error::kernel_from(
+                format!("cannot list {what} in {}: {}", ep.netns, kernel_reason(&e)),
+                e,
+            )
         };
-        if !mode_ok {
-            return Err(Error::conflict(format!(
-                "interface {} in {} is not in {} mode {}",
-                ep.ifname,
-                ep.netns,
-                net.driver(),
-                match net.mode {
-                    Mode::Macvlan { mode } => macvlan_mode_name(mode),
-                    Mode::Ipvlan { mode, .. } => ipvlan_mode_name(mode),
-                }
-            )));
-        }
-        let addrs = self.nl.addrs(&ns).map_err(|e| k("addresses", e))?;
+        let addrs = self.nl.addrs(ns).map_err(|e| k("addresses", e))?;
         for want in [ep.ipv4, ep.ipv6].into_iter().flatten() {
-            if !addrs
-                .iter()
-                .any(|a| a.index == link.index && a.addr == want)
-            {
+            if !addrs.iter().any(|a| a.index == index && a.addr == want) {
                 return Err(Error::not_found(format!(
                     "address {want} is missing from {} in {}",
                     ep.ifname, ep.netns
                 )));
             }
         }
-        let routes = self.nl.routes(&ns).map_err(|e| k("routes", e))?;
-        for want in self.routes_for(&net, &ep, link.index) {
+        let routes = self.nl.routes(ns).map_err(|e| k("routes", e))?;
+        for want in self.routes_for(net, ep, index) {
             let found = routes
                 .iter()
-                .any(|r| r.dst == want.dst && r.gateway == want.gateway && r.oif == link.index);
+                .any(|r| r.dst == want.dst && r.gateway == want.gateway && r.oif == index);
             // A route to this destination through another interface kept the first one's.
-            let elsewhere = routes
-                .iter()
-                .any(|r| r.dst == want.dst && r.oif != link.index);
+            let elsewhere = routes.iter().any(|r| r.dst == want.dst && r.oif != index);
             if !found && !elsewhere {
                 return Err(Error::not_found(format!(
                     "route {}{} is missing from {} in {}",
@@ -111,6 +97,41 @@ impl Engine {
                 )));
             }
         }
-        Ok((net, ep))
+        Ok(())
     }
+}
+
+/// Refuse a link of the endpoint's name that is not the one underlay made: another kind or
+/// MAC, or another mode.
+fn the_link_underlay_made(net: &Network, ep: &Endpoint, link: &netlink::Link) -> Result<()> {
+    if !is_endpoint_link(net, ep, link) {
+        return Err(Error::conflict(format!(
+            "interface {} in {} is not the {} link underlay made (kind {}, MAC {})",
+            ep.ifname,
+            ep.netns,
+            net.driver(),
+            link.kind.as_deref().unwrap_or("unknown"),
+            link.mac
+                .as_ref()
+                .map(netlink::format_mac)
+                .unwrap_or_default()
+        )));
+    }
+    let mode_ok = match net.mode {
+        Mode::Macvlan { mode } => link.macvlan_mode.is_none_or(|m| m == mode),
+        Mode::Ipvlan { mode, .. } => link.ipvlan_mode.is_none_or(|m| m == mode),
+    };
+    if !mode_ok {
+        return Err(Error::conflict(format!(
+            "interface {} in {} is not in {} mode {}",
+            ep.ifname,
+            ep.netns,
+            net.driver(),
+            match net.mode {
+                Mode::Macvlan { mode } => macvlan_mode_name(mode),
+                Mode::Ipvlan { mode, .. } => ipvlan_mode_name(mode),
+            }
+        )));
+    }
+    Ok(())
 }

@@ -262,51 +262,7 @@ fn assemble(
         return Ok(None);
     };
     net.legacy = !net.endpoints.is_empty();
-    let allocs = alloc_key(id);
-    let allocs_read = match txn.get(&allocs)? {
-        Some(bytes) => {
-            // Written twice: two that differ are one rolled back, or a write cut off between
-            // them; either way the endpoints say what is held.
-            let copy = alloc_copy_key(id);
-            let agree = match txn.get(&copy)? {
-                Some(c) => (c == bytes).then_some(()).ok_or_else(|| {
-                    Error::store(format!(
-                        "state documents {allocs} and {copy} differ (one was rolled back, or a write was cut off between them)"
-                    ))
-                }),
-                // Written by an earlier version: the next write makes the copy.
-                None => Ok(()),
-            };
-            let set = agree
-                .and_then(|()| decode::<Vec<ipam::AddrSet>>(&allocs, &bytes))
-                .and_then(|sets| {
-                    net.ipam
-                        .set_allocations(sets)
-                        .map_err(|e| Error::store(format!("state document {allocs}: {e}")))
-                });
-            match (set, damaged.as_deref_mut()) {
-                (Ok(()), _) => true,
-                (Err(e), Some(damaged)) => {
-                    damaged.push(Damaged::new(&allocs, e.to_string()));
-                    false
-                }
-                (Err(_), None) => false,
-            }
-        }
-        // A network of an earlier version keeps them in its own document.
-        None if net.legacy => true,
-        None => {
-            if let Some(damaged) = damaged.as_deref_mut() {
-                if !txn.keys(&endpoints_dir(id))?.is_empty() {
-                    damaged.push(Damaged::new(
-                        &allocs,
-                        format!("state document {allocs} is missing"),
-                    ));
-                }
-            }
-            false
-        }
-    };
+    let allocs_read = read_allocations(txn, &mut net, damaged.as_deref_mut())?;
     if !allocs_read {
         net.ipam = net.ipam.without_allocations();
     }
@@ -347,6 +303,60 @@ fn assemble(
         }
     }
     Ok(Some(net))
+}
+
+/// The network's allocations read into its pools; whether they could be. Written twice: two
+/// that differ are one rolled back, or a write cut off between them (either way the
+/// endpoints say what is held); missing, they are damage only while endpoints exist.
+fn read_allocations(
+    txn: &dyn Snapshot,
+    net: &mut Network,
+    mut damaged: Option<&mut Vec<Damaged>>,
+) -> Result<bool> {
+    let id = net.id.clone();
+    let allocs = alloc_key(&id);
+    Ok(match txn.get(&allocs)? {
+        Some(bytes) => {
+            let copy = alloc_copy_key(&id);
+            let agree = match txn.get(&copy)? {
+                Some(c) => (c == bytes).then_some(()).ok_or_else(|| {
+                    Error::store(format!(
+                        "state documents {allocs} and {copy} differ (one was rolled back, or a write was cut off between them)"
+                    ))
+                }),
+                // Written by an earlier version: the next write makes the copy.
+                None => Ok(()),
+            };
+            let set = agree
+                .and_then(|()| decode::<Vec<ipam::AddrSet>>(&allocs, &bytes))
+                .and_then(|sets| {
+                    net.ipam
+                        .set_allocations(sets)
+                        .map_err(|e| Error::store(format!("state document {allocs}: {e}")))
+                });
+            match (set, damaged.as_deref_mut()) {
+                (Ok(()), _) => true,
+                (Err(e), Some(damaged)) => {
+                    damaged.push(Damaged::new(&allocs, e.to_string()));
+                    false
+                }
+                (Err(_), None) => false,
+            }
+        }
+        // A network of an earlier version keeps them in its own document.
+        None if net.legacy => true,
+        None => {
+            if let Some(damaged) = damaged {
+                if !txn.keys(&endpoints_dir(&id))?.is_empty() {
+                    damaged.push(Damaged::new(
+                        &allocs,
+                        format!("state document {allocs} is missing"),
+                    ));
+                }
+            }
+            false
+        }
+    })
 }
 
 /// `r`'s value; its error noted under `key` in `damaged` (then None) when that is given.
