@@ -72,6 +72,7 @@ impl From<engine::Error> for CniError {
         let code = match e.kind() {
             Kind::InvalidParameter => INVALID_CONFIG,
             Kind::NotFound => NOT_FOUND,
+            Kind::Conflict if e.clash() == Some(Clash::KeptChanging) => TRY_AGAIN_LATER,
             Kind::Conflict => CONFLICT,
             Kind::Kernel => KERNEL,
             Kind::Store => IO_FAILURE,
@@ -287,13 +288,6 @@ fn dispatch(env: &Env, stdin: &[u8]) -> Result<Option<Value>, CniError> {
 }
 
 /// The error of an ADD whose network was removed or remade under it every time it looked.
-fn kept_changing(network: &str) -> CniError {
-    CniError::new(
-        11,
-        format!("network {network} kept changing under this ADD; try again"),
-    )
-}
-
 /// Whether `version` (a supported one) is before 1.0.0, where results name the IP version.
 fn before_1_0(version: &str) -> bool {
     version.starts_with("0.")
@@ -340,69 +334,16 @@ impl Call<'_> {
     /// The network named by the configuration, if it exists (exact name only), without its
     /// endpoints.
     fn find(&self, engine: &Engine) -> Result<Option<engine::Network>, CniError> {
-        match engine.network_config(&self.conf.name) {
-            Ok(n) if n.name == self.conf.name => Ok(Some(n)),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == Kind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(engine.declared_network(&self.conf.name)?)
     }
 
-    /// The network for this configuration: made on first use; remade when the configuration
-    /// changed and nothing is attached. Whether this call made it.
-    fn ensure_network(&self, engine: &Engine, master: &str) -> Result<bool, CniError> {
-        let req = self.conf.create_request(master)?;
-        let fingerprints = self.conf.fingerprints(master);
-        for _ in 0..8 {
-            match self.find(engine)? {
-                Some(net) => match net.labels.get(CONFIG_LABEL) {
-                    Some(f) if fingerprints.contains(f) => return Ok(false),
-                    None => {
-                        return Err(CniError::new(
-                            CONFLICT,
-                            format!(
-                                "network {} was made with `underlay network create`, not from a CNI configuration: give the CNI network another name",
-                                net.name
-                            ),
-                        ))
-                    }
-                    // Changed while nothing is attached: remade, in one step that leaves the
-                    // old network as it was if the new configuration is refused.
-                    Some(_) if engine.endpoint_count(&net.id)? == 0 => {
-                        let replace = engine::CreateRequest {
-                            replaces: Some(net.id.clone()),
-                            ..req.clone()
-                        };
-                        match engine.create_network(&replace) {
-                            Ok(_) => return Ok(true),
-                            // Removed, or attached to, meanwhile: look again.
-                            Err(e) if e.kind() == Kind::NotFound => {}
-                            Err(e)
-                                if e.kind() == Kind::Conflict
-                                    && engine.endpoint_count(&net.id).map_or(true, |n| n > 0) => {}
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    Some(_) => {
-                        return Err(CniError::new(
-                            CONFLICT,
-                            format!(
-                                "the configuration of network {} changed while {} container(s) are attached to it: DEL them first, or give the changed configuration another name",
-                                net.name,
-                                engine.endpoint_count(&net.id)?
-                            ),
-                        ))
-                    }
-                },
-                None => match engine.create_network(&req) {
-                    Ok(_) => return Ok(true),
-                    // Another ADD made it first: use it.
-                    Err(e) if e.clash() == Some(Clash::NetworkExists) => {}
-                    Err(e) => return Err(e.into()),
-                },
-            }
-        }
-        Err(kept_changing(&self.conf.name))
+    /// The network as this configuration declares it on `master`.
+    fn declared(&self, master: &str) -> Result<engine::Declared, CniError> {
+        Ok(engine::Declared {
+            create: self.conf.create_request(master)?,
+            label: CONFIG_LABEL.to_string(),
+            fingerprints: self.conf.fingerprints(master),
+        })
     }
 
     /// Run the configuration's IPAM plugin `plugin` with `command` (see `delegate::exec`).
@@ -432,20 +373,10 @@ impl Call<'_> {
         let master = self.master(&engine)?;
         let ipam = self.conf.ipam_kind();
         let mac = self.conf.requested_mac(&args);
-        let (mut ip, mut ip6) = (None, None);
-        if ipam == IpamKind::Underlay {
-            for addr in self.conf.requested_ips(&args)? {
-                let slot = if addr.is_ipv4() { &mut ip } else { &mut ip6 };
-                if let Some(prev) = slot.replace(addr.to_string()) {
-                    return Err(CniError::new(
-                        INVALID_CONFIG,
-                        format!(
-                            "two addresses of one family requested ({prev} and {addr}): underlay gives an endpoint one address per family"
-                        ),
-                    ));
-                }
-            }
-        }
+        let (ip, ip6) = match ipam {
+            IpamKind::Underlay => self.requested_addresses(&args)?,
+            _ => (None, None),
+        };
         // Another IPAM plugin first; released again if the link cannot be made.
         let (external, delegated) = match &ipam {
             IpamKind::Delegate(plugin) => {
@@ -460,7 +391,10 @@ impl Call<'_> {
             }
             _ => (None, None),
         };
-        let fingerprints = self.conf.fingerprints(&master);
+        let declared = match self.declared(&master) {
+            Ok(d) => d,
+            Err(e) => return self.fail_add(&engine, &ipam, false, e),
+        };
         let req = ConnectRequest {
             network: self.conf.name.clone(),
             netns: netns.path.display().to_string(),
@@ -478,38 +412,15 @@ impl Call<'_> {
             ),
             container_id: Some(self.env.container_id.clone()),
             external,
-            require_label: Some((CONFIG_LABEL.to_string(), fingerprints.clone())),
+            // Set by connect_declared: the network must be this configuration's.
+            require_label: None,
             // What applies to each attachment, as the configuration says now.
             routes: self.conf.attachment_routes(),
             mtu: Some(self.conf.mtu.unwrap_or(0)),
             aliases: Vec::new(),
             door: engine::Door::Cni,
         };
-        // Every ADD but its network's first finds the network made from this configuration
-        // and attaches in one step; otherwise the network is made (or remade) first.
-        let mut outcome = engine.connect(&req);
-        let mut made = false;
-        for round in 0.. {
-            match &outcome {
-                Err(e) if e.kind() == Kind::NotFound => {}
-                _ => break,
-            }
-            if round == 8 {
-                return self.fail_add(&engine, &ipam, made, kept_changing(&self.conf.name));
-            }
-            if self.stale(&engine, &fingerprints) {
-                match self.ensure_network(&engine, &master) {
-                    Ok(m) => made |= m,
-                    Err(e) => return self.fail_add(&engine, &ipam, made, e),
-                }
-            } else if round > 0 {
-                // The network is there and right: the NotFound is about something else.
-                break;
-            }
-            // (Not stale at once: a concurrent ADD made the network since our first try.)
-            // Again if a concurrent DEL removed the network between the two steps.
-            outcome = engine.connect(&req);
-        }
+        let (outcome, made) = engine.connect_declared(&declared, &req);
         let attached = match outcome {
             Ok(a) => a,
             Err(e) => return self.fail_add(&engine, &ipam, made, e.into()),
@@ -519,6 +430,32 @@ impl Call<'_> {
             eprintln!("underlay: warning: {w}");
         }
 
+        Ok(self.result(&attached, delegated.as_ref()))
+    }
+
+    /// The addresses the runtime asks for, one per family at most.
+    fn requested_addresses(
+        &self,
+        args: &[(String, String)],
+    ) -> Result<(Option<String>, Option<String>), CniError> {
+        let (mut ip, mut ip6) = (None, None);
+        for addr in self.conf.requested_ips(args)? {
+            let slot = if addr.is_ipv4() { &mut ip } else { &mut ip6 };
+            if let Some(prev) = slot.replace(addr.to_string()) {
+                return Err(CniError::new(
+                    INVALID_CONFIG,
+                    format!(
+                        "two addresses of one family requested ({prev} and {addr}): underlay gives an endpoint one address per family"
+                    ),
+                ));
+            }
+        }
+        Ok((ip, ip6))
+    }
+
+    /// ADD's result: the interface, its addresses with their gateways, the routes and DNS
+    /// (a delegated IPAM's where it gave them, else the configuration's).
+    fn result(&self, attached: &engine::Attached, delegated: Option<&Value>) -> Value {
         let old = before_1_0(&self.conf.cni_version);
         let mut ips = Vec::new();
         for (addr, gw) in [
@@ -538,7 +475,7 @@ impl Call<'_> {
             }
             ips.push(Value::Object(entry));
         }
-        let routes: Vec<Value> = match &delegated {
+        let routes: Vec<Value> = match delegated {
             Some(r) => r
                 .get("routes")
                 .and_then(Value::as_array)
@@ -547,7 +484,6 @@ impl Call<'_> {
             None => self.conf.result_routes(),
         };
         let dns = delegated
-            .as_ref()
             .and_then(|r| r.get("dns").cloned())
             .or_else(|| self.conf.dns.clone())
             .unwrap_or_else(|| json!({}));
@@ -557,7 +493,7 @@ impl Call<'_> {
             "interfaces".into(),
             json!([{
                 "name": attached.ifname,
-                "mac": attached.mac.unwrap_or_default(),
+                "mac": attached.mac.clone().unwrap_or_default(),
                 "sandbox": self.env.netns,
             }]),
         );
@@ -568,7 +504,7 @@ impl Call<'_> {
             result.insert("routes".into(), Value::Array(routes));
         }
         result.insert("dns".into(), dns);
-        Ok(Value::Object(result))
+        Value::Object(result)
     }
 
     /// Undo what a failed ADD did around the attach: the delegated IPAM's addresses, the
@@ -584,34 +520,8 @@ impl Call<'_> {
             let _ = self.delegate(plugin, "DEL");
         }
         // A failed ADD leaves no network behind that it made itself.
-        self.remove_if_unused(engine, made);
+        engine.remove_declared_if_unused(&self.conf.name, CONFIG_LABEL, made);
         Err(e)
-    }
-
-    /// Whether the network for this configuration is missing or was made from another one.
-    fn stale(&self, engine: &Engine, fingerprints: &[String]) -> bool {
-        !matches!(self.find(engine), Ok(Some(n))
-            if n.labels.get(CONFIG_LABEL).is_some_and(|f| fingerprints.contains(f)))
-    }
-
-    /// Remove the network if this configuration made it, nothing is attached any more, and
-    /// either underlay made its parent link (which goes with it) or `just_made` (this call
-    /// created the network and failed). Best effort: a concurrent ADD may have attached
-    /// something, then the network stays.
-    fn remove_if_unused(&self, engine: &Engine, just_made: bool) {
-        if let Ok(Some(net)) = self.find(engine) {
-            if net.labels.contains_key(CONFIG_LABEL)
-                && (just_made || net.parent.owned())
-                && net.state == engine::NetState::Ready
-                && engine.endpoint_count(&net.id).is_ok_and(|n| n == 0)
-            {
-                if let Err(e) = engine.remove_network(&net.id) {
-                    if !matches!(e.kind(), Kind::NotFound | Kind::Conflict) {
-                        eprintln!("underlay: network {} kept: {}", net.name, e);
-                    }
-                }
-            }
-        }
     }
 
     fn del(&self) -> Result<(), CniError> {
@@ -637,7 +547,7 @@ impl Call<'_> {
                     Err(e) if e.kind() == Kind::NotFound => {}
                     Err(e) => return Err(e.into()),
                 }
-                self.remove_if_unused(&engine, false);
+                engine.remove_declared_if_unused(&self.conf.name, CONFIG_LABEL, false);
             }
         }
         if let IpamKind::Delegate(plugin) = ipam {
@@ -805,7 +715,7 @@ impl Call<'_> {
                     problems.push(e.to_string());
                 }
             }
-            self.remove_if_unused(&engine, false);
+            engine.remove_declared_if_unused(&self.conf.name, CONFIG_LABEL, false);
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
             self.delegate(&plugin, "GC")?;

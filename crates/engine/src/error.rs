@@ -27,6 +27,9 @@ pub enum Clash {
     /// A network of that name (or id) exists already: a door that creates networks on
     /// demand (CNI) uses the one another request made first.
     NetworkExists,
+    /// A network kept changing under the request (concurrent attaches and detaches of the
+    /// same configuration): the request may be tried again.
+    KeptChanging,
     /// Anything else: an address, MAC or name in use, endpoints still attached, a network
     /// another runtime manages.
     #[default]

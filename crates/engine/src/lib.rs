@@ -44,6 +44,7 @@ mod attach;
 mod check;
 mod create;
 mod damage;
+mod declared;
 mod detach;
 mod docs;
 mod endpoint;
@@ -58,6 +59,7 @@ pub mod sandbox;
 pub mod vocab;
 
 pub use create::{check_ifname, CreateRequest, Created, IFNAME_MAX};
+pub use declared::Declared;
 pub use docs::Damaged;
 pub use endpoint::{Attached, ConnectRequest, ExternalIpam, Netns, PendingDetach};
 pub use error::{Clash, Error, Kind, Result};

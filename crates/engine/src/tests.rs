@@ -1616,3 +1616,76 @@ fn errors_carry_their_kind_field_and_the_kernels_errno_as_values() {
         .unwrap_err();
     assert_eq!(e.clash(), Some(Clash::NetworkExists), "{e}");
 }
+
+#[test]
+fn a_declared_network_is_made_on_first_attach_remade_when_changed_and_refused_when_in_use() {
+    let mut fx = fx!();
+    let declared = |net: &str, fingerprint: &str| {
+        let mut create = req(&[
+            "conf",
+            "macvlan",
+            &format!("subnet={net}.0/24"),
+            &format!("gateway={net}.1"),
+            "o=parent:eth0",
+        ]);
+        create.labels = vec![("cni.fp".into(), fingerprint.into())];
+        Declared {
+            create,
+            label: "cni.fp".into(),
+            fingerprints: vec![fingerprint.into()],
+        }
+    };
+    let attach = |ns: &str, cid: &str| ConnectRequest {
+        network: "conf".into(),
+        netns: ns.into(),
+        container_id: Some(cid.into()),
+        ifname: Some("eth0".into()),
+        door: Door::Cni,
+        ..Default::default()
+    };
+    let (c1, c2, c3) = (fx.ns(), fx.ns(), fx.ns());
+    let v1 = declared("10.20.0", "one");
+    // First attach: made, then attached.
+    let (r, made) = fx.engine.connect_declared(&v1, &attach(&c1, "a"));
+    assert!(made);
+    assert_eq!(r.unwrap().ipv4.unwrap().to_string(), "10.20.0.2/24");
+    // Same configuration: found and used.
+    let (r, made) = fx.engine.connect_declared(&v1, &attach(&c2, "b"));
+    assert!(!made);
+    assert_eq!(r.unwrap().ipv4.unwrap().to_string(), "10.20.0.3/24");
+    // Changed while attached: refused naming why, nothing changed.
+    let v2 = declared("10.21.0", "two");
+    let (r, _) = fx.engine.connect_declared(&v2, &attach(&c3, "c"));
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), Kind::Conflict, "{e}");
+    assert!(
+        e.message()
+            .contains("changed while 2 container(s) are attached"),
+        "{e}"
+    );
+    // Changed with nothing attached: remade from the new configuration.
+    fx.engine.disconnect_container("conf", "a", "eth0").unwrap();
+    fx.engine.disconnect_container("conf", "b", "eth0").unwrap();
+    let (r, made) = fx.engine.connect_declared(&v2, &attach(&c1, "a"));
+    assert!(made);
+    assert_eq!(r.unwrap().ipv4.unwrap().to_string(), "10.21.0.2/24");
+    // Removed with its last attachment when its attach made it and failed, or its parent
+    // is underlay's; kept otherwise.
+    fx.engine.disconnect_container("conf", "a", "eth0").unwrap();
+    fx.engine.remove_declared_if_unused("conf", "cni.fp", false);
+    assert!(
+        fx.engine.declared_network("conf").unwrap().is_some(),
+        "eth0 is not ours"
+    );
+    fx.engine.remove_declared_if_unused("conf", "cni.fp", true);
+    assert!(fx.engine.declared_network("conf").unwrap().is_none());
+    // A network of that name made by hand is never taken over.
+    fx.create(&["conf", "macvlan", "subnet=10.22.0.0/24"])
+        .unwrap();
+    let (r, made) = fx.engine.connect_declared(&v1, &attach(&c1, "a"));
+    assert!(!made);
+    assert!(r
+        .unwrap_err()
+        .message()
+        .contains("made with `underlay network create`"));
+}
