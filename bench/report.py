@@ -224,6 +224,27 @@ def main():
             w(f"`underlay daemon` (release build, serving three sockets): {mem['idle']} KiB resident when idle after")
             w(f"start, {mem['busy']} KiB after the runs above, peak {mem['peak']} KiB (VmRSS and VmHWM).")
             w("")
+    # ---------------------------------------------------------------- tricks
+    tricks = _tricks(OUT)
+    if tricks:
+        w("## What each performance trick wins")
+        w("")
+        w(NOTES_TRICKS)
+        w("| build | CLI connect | CLI disconnect | CNI ADD | CNI DEL |")
+        w("|---|---|---|---|---|")
+        base = tricks.get("shipped")
+        for name, row in tricks.items():
+            cells = []
+            for op in ("connect", "disconnect", "add", "del"):
+                m = row[op]
+                if name == "shipped" or not base:
+                    cells.append(ms(m))
+                else:
+                    cells.append(f"{ms(m)} ({(m - base[op]) * 100 / base[op]:+.0f}%)")
+            w(f"| {TRICK_NAMES.get(name, name)} | " + " | ".join(cells) + " |")
+        w("")
+        w(f"Medians of {tricks[next(iter(tricks))]['n']} rounds each (`bash bench/tricks.sh`).")
+        w("")
     # ---------------------------------------------------------------- scale
     w("## At scale")
     w("")
@@ -256,6 +277,38 @@ def main():
            ("floor attach", floor[0]), ("floor detach", floor[1]),
            ("docker connect, underlay", dk["u-connect"]), ("docker connect, built-in", dk["b-connect"])])
     print("\n".join(l for l in lines if l.startswith("|")))
+
+
+def _tricks(out):
+    """bench/tricks.sh's medians: {variant: {op: microseconds, "n": rounds}}."""
+    path = os.path.join(out, "tricks.txt")
+    if not os.path.exists(path):
+        return {}
+    rows = {}
+    for line in open(path):
+        name, *fields = line.split()
+        kv = dict(f.split("=") for f in fields)
+        rows[name] = {k: int(v) for k, v in kv.items()}
+    return rows
+
+
+TRICK_NAMES = {
+    "shipped": "shipped (every trick)",
+    "no-arena": "without the bump arena (`underlay/src/arena.rs`): musl's allocator",
+    "fresh-thread": "without the calling thread's namespace trip (`NsEntry::CallingThread`): a thread per namespace socket",
+    "no-in-place": "without the in-place overwrite (`store/src/in_place.rs`): every document renamed",
+}
+
+NOTES_TRICKS = """Each trick stays only where it wins a user-visible share (5% or more) of an operation as a
+user or runtime sees it: one process per call, from its start to its exit. `bench/tricks.sh`
+builds the shipped binary and, beside it, builds that each lack one trick (a
+`--cfg underlay_bench_*` switch in the trick's own module), and times them taking turns in
+one lab. A figure in brackets is what the operation costs more without the trick. The
+disconnect is dominated by the kernel's deletion of the link (the netlink floor's detach).
+Not measured separately yet: SIOCGSKNS for the host namespace's handle, SIOCGIFINDEX for an
+index, the peeked receive size, the final name tried first, CNI DEL's detached second
+half.
+"""
 
 
 def _raw(out, name):

@@ -4,7 +4,7 @@
 # tables and writes BENCHMARKS.md and bench/latency.svg. Needs root (namespace labs); touches
 # nothing outside its own namespaces and temporary directories.
 #
-#   bash bench/run.sh           # about 10 minutes on 2 cores
+#   bash bench/run.sh           # about 15 minutes on 2 cores (the first run builds more)
 #   QUICK=1 bash bench/run.sh   # fewer rounds, for a smoke run
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +41,9 @@ awk '{print $1}' "$OUT/floor.txt" > "$OUT/floor-attach.txt"; awk '{print $2}' "$
 echo "== Docker plugin against Docker's built-in macvlan; daemon memory"
 settle
 BENCH_OUT=$OUT bash bench/docker_attach.sh "$((N / 2))" | tail -6
+echo "== performance tricks: the shipped binary against builds without each"
+settle
+BENCH_OUT=$OUT bash bench/tricks.sh "$N" | tail -5
 echo "== scale: $SEQ sequential attaches, 50 parallel ADDs, start-up"
 settle
 BENCH_OUT=$OUT bash bench/scale_attach.sh "$SEQ"

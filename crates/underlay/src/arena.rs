@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 /// system allocator.
 const SIZE: usize = 8 << 20;
 
-/// The allocator of every `underlay` process.
-#[global_allocator]
+/// The allocator of every `underlay` process (`bench/tricks.sh` builds one without it, to
+/// measure what it wins).
+#[cfg_attr(not(underlay_bench_no_arena), global_allocator)]
 pub static ARENA: Arena<SIZE> = Arena {
     bump: Bump::new(),
     system_only: AtomicBool::new(false),
