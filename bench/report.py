@@ -305,7 +305,9 @@ builds the shipped binary and, beside it, builds that each lack one trick (a
 `--cfg underlay_bench_*` switch in the trick's own module), and times them taking turns in
 one lab. A figure in brackets is what the operation costs more without the trick. The
 disconnect is dominated by the kernel's deletion of the link (the netlink floor's detach).
-Not measured separately yet: SIOCGSKNS for the host namespace's handle, SIOCGIFINDEX for an
+The calling thread's trip is the one at the threshold (about 5% of a connect or an ADD,
+within the noise of a DEL): it stays while it measures so, and goes if a run shows less. Not
+measured separately yet: SIOCGSKNS for the host namespace's handle, SIOCGIFINDEX for an
 index, the peeked receive size, the final name tried first, CNI DEL's detached second
 half.
 """
