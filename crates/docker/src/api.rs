@@ -331,78 +331,14 @@ fn network_call(engine: &Engine, driver: Driver, call: &str, body: &[u8]) -> Out
         // Only global-scope drivers are asked (swarm); answered for completeness.
         "AllocateNetwork" => Ok((json!({"Options": {}}), None)),
         "FreeNetwork" => Ok((json!({}), None)),
-        "CreateEndpoint" => {
-            let req: EndpointRef = parse(m, body)?;
-            let iface = req.interface.unwrap_or_default();
-            let v4 = address("Interface.Address", &iface.address)?;
-            let v6 = address("Interface.AddressIPv6", &iface.address_ipv6)?;
-            let mac = Some(iface.mac_address.as_str()).filter(|s| !s.is_empty());
-            for (opt, what) in [
-                ("com.docker.network.portmap", "port mappings"),
-                ("com.docker.network.endpoint.exposedports", "port exposures"),
-            ] {
-                let given = req.options.as_ref().and_then(|o| o.get(opt));
-                if matches!(given, Some(Value::Array(a)) if !a.is_empty()) {
-                    tracing::warn!(
-                        endpoint = %req.endpoint_id,
-                        "the {driver} driver does not support {what}; ignored"
-                    );
-                }
-            }
-            let generated = engine_call(engine.create_handoff_endpoint(
-                &req.network_id,
-                &req.endpoint_id,
-                v4,
-                v6,
-                mac,
-            ))?;
-            // Docker takes the MAC only when it gave none (and refuses any other change).
-            let iface = match generated {
-                Some(mac) => json!({ "MacAddress": mac }),
-                None => Value::Null,
-            };
-            Ok((json!({ "Interface": iface }), None))
-        }
+        "CreateEndpoint" => create_endpoint(engine, driver, parse(m, body)?),
         "EndpointOperInfo" => Ok((json!({"Value": {}}), None)),
         "DeleteEndpoint" => {
             let req: EndpointRef = parse(m, body)?;
             engine_call(engine.delete_handoff_endpoint(&req.network_id, &req.endpoint_id))?;
             Ok((json!({}), None))
         }
-        "Join" => {
-            let req: EndpointRef = parse(m, body)?;
-            let j = engine_call(engine.join_handoff(
-                &req.network_id,
-                &req.endpoint_id,
-                &req.sandbox_key,
-            ))?;
-            for w in &j.warnings {
-                tracing::warn!(network = %req.network_id, endpoint = %req.endpoint_id, "{w}");
-            }
-            let ip = |a: Option<IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
-            let routes: Vec<Value> = j
-                .routes
-                .iter()
-                .map(|r| match r.gw {
-                    // RouteType 0: via NextHop; 1: connected (on-link).
-                    Some(gw) => json!({"Destination": r.dst.to_string(), "RouteType": 0, "NextHop": gw.to_string()}),
-                    None => json!({"Destination": r.dst.to_string(), "RouteType": 1, "NextHop": ""}),
-                })
-                .collect();
-            Ok((
-                json!({
-                    "InterfaceName": {"SrcName": j.src_name, "DstPrefix": "eth"},
-                    "Gateway": ip(j.gateway4),
-                    "GatewayIPv6": ip(j.gateway6),
-                    "StaticRoutes": routes,
-                    "DisableGatewayService": true,
-                }),
-                Some(Followup::NameEndpoint {
-                    network: req.network_id,
-                    endpoint: req.endpoint_id,
-                }),
-            ))
-        }
+        "Join" => join(engine, parse(m, body)?),
         "Leave" => {
             let req: EndpointRef = parse(m, body)?;
             engine_call(engine.leave_handoff(&req.network_id, &req.endpoint_id))?;
@@ -415,6 +351,75 @@ fn network_call(engine: &Engine, driver: Driver, call: &str, body: &[u8]) -> Out
         | "DiscoverDelete" => Ok((json!({}), None)),
         _ => Err(not_implemented(m)),
     }
+}
+
+/// CreateEndpoint: the endpoint's addresses reserved (Docker's IPAM gave them, or underlay's
+/// pools do) and its MAC chosen; the link is made at Join. What the drivers do not do (port
+/// mappings and exposures) is logged, not refused, as Docker's own macvlan driver does.
+fn create_endpoint(engine: &Engine, driver: Driver, req: EndpointRef) -> Outcome {
+    let iface = req.interface.unwrap_or_default();
+    let v4 = address("Interface.Address", &iface.address)?;
+    let v6 = address("Interface.AddressIPv6", &iface.address_ipv6)?;
+    let mac = Some(iface.mac_address.as_str()).filter(|s| !s.is_empty());
+    for (opt, what) in [
+        ("com.docker.network.portmap", "port mappings"),
+        ("com.docker.network.endpoint.exposedports", "port exposures"),
+    ] {
+        let given = req.options.as_ref().and_then(|o| o.get(opt));
+        if matches!(given, Some(Value::Array(a)) if !a.is_empty()) {
+            tracing::warn!(
+                endpoint = %req.endpoint_id,
+                "the {driver} driver does not support {what}; ignored"
+            );
+        }
+    }
+    let generated = engine_call(engine.create_handoff_endpoint(
+        &req.network_id,
+        &req.endpoint_id,
+        v4,
+        v6,
+        mac,
+    ))?;
+    // Docker takes the MAC only when it gave none (and refuses any other change).
+    let iface = match generated {
+        Some(mac) => json!({ "MacAddress": mac }),
+        None => Value::Null,
+    };
+    Ok((json!({ "Interface": iface }), None))
+}
+
+/// Join: the endpoint's link made on the host for Docker to move into the sandbox, with the
+/// name prefix, gateways and static routes Docker gives it there.
+fn join(engine: &Engine, req: EndpointRef) -> Outcome {
+    let j = engine_call(engine.join_handoff(&req.network_id, &req.endpoint_id, &req.sandbox_key))?;
+    for w in &j.warnings {
+        tracing::warn!(network = %req.network_id, endpoint = %req.endpoint_id, "{w}");
+    }
+    let ip = |a: Option<IpAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+    let routes: Vec<Value> = j
+        .routes
+        .iter()
+        .map(|r| match r.gw {
+            // RouteType 0: via NextHop; 1: connected (on-link).
+            Some(gw) => {
+                json!({"Destination": r.dst.to_string(), "RouteType": 0, "NextHop": gw.to_string()})
+            }
+            None => json!({"Destination": r.dst.to_string(), "RouteType": 1, "NextHop": ""}),
+        })
+        .collect();
+    Ok((
+        json!({
+            "InterfaceName": {"SrcName": j.src_name, "DstPrefix": "eth"},
+            "Gateway": ip(j.gateway4),
+            "GatewayIPv6": ip(j.gateway6),
+            "StaticRoutes": routes,
+            "DisableGatewayService": true,
+        }),
+        Some(Followup::NameEndpoint {
+            network: req.network_id,
+            endpoint: req.endpoint_id,
+        }),
+    ))
 }
 
 // ---- IpamDriver ----

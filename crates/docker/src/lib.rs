@@ -93,99 +93,19 @@ pub fn run(config: Config) -> i32 {
 async fn serve(config: Config) -> Result<(), String> {
     let started = Instant::now();
     let engine = Arc::new(Engine::open(&config.state_dir).map_err(|e| e.to_string())?);
-    // Before the first call: parents underlay owns, cut-off operations.
-    let e = engine.clone();
-    let report = tokio::task::spawn_blocking(move || e.restore())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("restore failed: {e}"))?;
-    for line in &report.lines {
-        if report.problems.contains(line) {
-            tracing::warn!("restore: {line}");
-        } else {
-            tracing::info!("restore: {line}");
-        }
-    }
-    for net in &report.degraded {
-        tracing::warn!("network {net} cannot be used until its parent interface is back");
-    }
-
-    let listeners = match sockets::activated(config.managed)? {
-        Some(l) => l,
-        None => {
-            let gid = match &config.socket_group {
-                Some(g) => sockets::group_id(g)?,
-                None => 0,
-            };
-            let mut out = Vec::new();
-            for name in sockets::wanted(config.managed) {
-                let role = sockets::role_of(name, config.managed).expect("a known name");
-                match sockets::bind(&config.plugin_dir, name, role, gid) {
-                    Ok(l) => out.push(l),
-                    Err(e) => {
-                        out.iter().for_each(sockets::Listener::remove_file);
-                        return Err(e);
-                    }
-                }
-            }
-            out
-        }
-    };
-
-    let names = config
-        .docker_host
-        .as_deref()
-        .and_then(names::DockerApi::new)
-        .map(|api| {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let e = engine.clone();
-            tokio::spawn(async move {
-                while let Some(f) = rx.recv().await {
-                    tokio::spawn(names::learn(e.clone(), api.clone(), f));
-                }
-            });
-            tx
-        });
-    if let Some(tx) = &names {
-        // Docker networks made while their names could not be learned.
-        if let Ok((nets, _)) = engine.network_configs() {
-            for n in nets.into_iter().filter(|n| {
-                n.owner == Some(engine::Owner::Docker) && n.name == api::provisional_name(&n.id)
-            }) {
-                let _ = tx.send(api::Followup::NameNetwork(n.id));
-            }
-        }
-    }
-
+    restore_before_serving(&engine).await?;
+    let listeners = listeners(&config)?;
+    let names = name_learner(&config, &engine);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     for l in &listeners {
-        let std = l
-            .socket
-            .try_clone()
-            .map_err(|e| format!("cannot use socket {}: {e}", l.path.display()))?;
-        std.set_nonblocking(true)
-            .map_err(|e| format!("cannot use socket {}: {e}", l.path.display()))?;
-        let listener = tokio::net::UnixListener::from_std(std)
-            .map_err(|e| format!("cannot use socket {}: {e}", l.path.display()))?;
         let ctx = Arc::new(Ctx {
             engine: engine.clone(),
             role: l.role,
             socket: l.name(),
             names: names.clone(),
         });
-        let mut stop = stop_rx.clone();
-        let timeouts = http::Timeouts {
-            read: config.read_timeout,
-        };
-        servers.push(tokio::spawn(http::serve(
-            listener,
-            timeouts,
-            move |req| call(ctx.clone(), timeouts, req),
-            async move {
-                let _ = stop.wait_for(|s| *s).await;
-            },
-        )));
+        servers.push(serve_socket(l, ctx, &config, stop_rx.clone())?);
         tracing::info!("serving {} on {}", describe(l.role), l.path.display());
     }
     tracing::info!(
@@ -208,6 +128,102 @@ async fn serve(config: Config) -> Result<(), String> {
     .await;
     listeners.iter().for_each(sockets::Listener::remove_file);
     Ok(())
+}
+
+/// Before the first call: parents underlay owns, cut-off operations; the report logged.
+async fn restore_before_serving(engine: &Arc<Engine>) -> Result<(), String> {
+    let e = engine.clone();
+    let report = tokio::task::spawn_blocking(move || e.restore())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("restore failed: {e}"))?;
+    for line in &report.lines {
+        if report.problems.contains(line) {
+            tracing::warn!("restore: {line}");
+        } else {
+            tracing::info!("restore: {line}");
+        }
+    }
+    for net in &report.degraded {
+        tracing::warn!("network {net} cannot be used until its parent interface is back");
+    }
+    Ok(())
+}
+
+/// The plugin sockets: systemd's, when it activated the daemon; else bound here (all or
+/// none: a failure removes those already made).
+fn listeners(config: &Config) -> Result<Vec<sockets::Listener>, String> {
+    if let Some(l) = sockets::activated(config.managed)? {
+        return Ok(l);
+    }
+    let gid = match &config.socket_group {
+        Some(g) => sockets::group_id(g)?,
+        None => 0,
+    };
+    let mut out = Vec::new();
+    for name in sockets::wanted(config.managed) {
+        let role = sockets::role_of(name, config.managed).expect("a known name");
+        match sockets::bind(&config.plugin_dir, name, role, gid) {
+            Ok(l) => out.push(l),
+            Err(e) => {
+                out.iter().for_each(sockets::Listener::remove_file);
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Where Docker's API can be reached: a task that learns the names Docker gives networks and
+/// endpoints, outside plugin calls (a plugin that asks Docker while Docker waits on it hangs
+/// dockerd), and the networks whose names could not be learned before are queued first.
+fn name_learner(
+    config: &Config,
+    engine: &Arc<Engine>,
+) -> Option<tokio::sync::mpsc::UnboundedSender<api::Followup>> {
+    let api = config
+        .docker_host
+        .as_deref()
+        .and_then(names::DockerApi::new)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let e = engine.clone();
+    tokio::spawn(async move {
+        while let Some(f) = rx.recv().await {
+            tokio::spawn(names::learn(e.clone(), api.clone(), f));
+        }
+    });
+    if let Ok((nets, _)) = engine.network_configs() {
+        for n in nets.into_iter().filter(|n| {
+            n.owner == Some(engine::Owner::Docker) && n.name == api::provisional_name(&n.id)
+        }) {
+            let _ = tx.send(api::Followup::NameNetwork(n.id));
+        }
+    }
+    Some(tx)
+}
+
+/// Serve Docker's HTTP on one socket until `stop` says so.
+fn serve_socket(
+    l: &sockets::Listener,
+    ctx: Arc<Ctx>,
+    config: &Config,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let unusable = |e: std::io::Error| format!("cannot use socket {}: {e}", l.path.display());
+    let std = l.socket.try_clone().map_err(unusable)?;
+    std.set_nonblocking(true).map_err(unusable)?;
+    let listener = tokio::net::UnixListener::from_std(std).map_err(unusable)?;
+    let timeouts = http::Timeouts {
+        read: config.read_timeout,
+    };
+    Ok(tokio::spawn(http::serve(
+        listener,
+        timeouts,
+        move |req| call(ctx.clone(), timeouts, req),
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    )))
 }
 
 fn describe(role: api::Role) -> String {
