@@ -298,76 +298,81 @@ impl NetConf {
                 req.external_ipam = true;
                 req.routes = Some(Vec::new());
             }
-            IpamKind::Underlay => {
-                let ipam: UnderlayIpam =
-                    serde_json::from_value(self.ipam.clone().unwrap_or_default())
-                        .map_err(|e| invalid(format!("invalid \"ipam\" of type underlay: {e}")))?;
-                let mut sets = ipam.ranges;
-                if let Some(subnet) = ipam.subnet {
-                    sets.insert(
-                        0,
-                        vec![Range {
-                            subnet,
-                            range_start: ipam.range_start,
-                            range_end: ipam.range_end,
-                            gateway: ipam.gateway,
-                        }],
-                    );
-                }
-                if sets.is_empty() {
-                    return Err(invalid(
-                        "no IP ranges specified: give \"ipam\": {\"type\": \"underlay\", \"ranges\": [[{\"subnet\": \"172.16.86.0/24\"}]]}",
-                    ));
-                }
-                let mut families: Vec<(bool, usize)> = Vec::new();
-                for (i, set) in sets.iter().enumerate() {
-                    if set.is_empty() {
-                        return Err(invalid(format!("range set {i} is empty")));
-                    }
-                    for r in set {
-                        let subnet: IpNet = r.subnet.parse().map_err(|_| {
-                            invalid(format!(
-                                "invalid subnet {:?} in range set {i}: expected a prefix in CIDR notation, e.g. 172.16.86.0/24 or 2001:db8::/64",
-                                r.subnet
-                            ))
-                        })?;
-                        let v4 = subnet.addr().is_ipv4();
-                        match families.iter().find(|(f, _)| *f == v4) {
-                            Some((_, j)) if *j != i => {
-                                return Err(invalid(format!(
-                                    "range sets {j} and {i} are both {}: underlay gives an endpoint one address per family, so give one range set per family (several ranges inside one set are tried in order)",
-                                    if v4 { "IPv4" } else { "IPv6" }
-                                )))
-                            }
-                            Some(_) => {}
-                            None if families.iter().any(|(_, j)| *j == i) => {
-                                return Err(invalid(format!(
-                                    "range set {i} mixes IPv4 and IPv6 subnets: give one range set per family"
-                                )))
-                            }
-                            None => families.push((v4, i)),
-                        }
-                        req.subnets.push(r.subnet.clone());
-                        let gateway = r
-                            .gateway
-                            .clone()
-                            .filter(|g| !g.is_empty())
-                            .or_else(|| default_gateway(&subnet).map(|g| g.to_string()));
-                        req.gateways.extend(gateway);
-                        req.range_bounds
-                            .push((r.range_start.clone(), r.range_end.clone()));
-                    }
-                }
-                req.ipv6 = families.iter().any(|(v4, _)| !v4);
-                req.routes = Some(
-                    ipam.routes
-                        .iter()
-                        .map(|r| (r.dst.clone(), r.gw.clone()))
-                        .collect(),
-                );
-            }
+            IpamKind::Underlay => self.underlay_ipam(&mut req)?,
         }
         Ok(req)
+    }
+
+    /// The pools of `"ipam": {"type": "underlay"}`: its range sets (and the older single
+    /// `subnet`), one set per family, each range's gateway (the subnet's first address unless
+    /// given) and bounds; its routes.
+    fn underlay_ipam(&self, req: &mut CreateRequest) -> Result<(), CniError> {
+        let ipam: UnderlayIpam = serde_json::from_value(self.ipam.clone().unwrap_or_default())
+            .map_err(|e| invalid(format!("invalid \"ipam\" of type underlay: {e}")))?;
+        let mut sets = ipam.ranges;
+        if let Some(subnet) = ipam.subnet {
+            sets.insert(
+                0,
+                vec![Range {
+                    subnet,
+                    range_start: ipam.range_start,
+                    range_end: ipam.range_end,
+                    gateway: ipam.gateway,
+                }],
+            );
+        }
+        if sets.is_empty() {
+            return Err(invalid(
+                "no IP ranges specified: give \"ipam\": {\"type\": \"underlay\", \"ranges\": [[{\"subnet\": \"172.16.86.0/24\"}]]}",
+            ));
+        }
+        let mut families: Vec<(bool, usize)> = Vec::new();
+        for (i, set) in sets.iter().enumerate() {
+            if set.is_empty() {
+                return Err(invalid(format!("range set {i} is empty")));
+            }
+            for r in set {
+                let subnet: IpNet = r.subnet.parse().map_err(|_| {
+                    invalid(format!(
+                        "invalid subnet {:?} in range set {i}: expected a prefix in CIDR notation, e.g. 172.16.86.0/24 or 2001:db8::/64",
+                        r.subnet
+                    ))
+                })?;
+                let v4 = subnet.addr().is_ipv4();
+                match families.iter().find(|(f, _)| *f == v4) {
+                    Some((_, j)) if *j != i => {
+                        return Err(invalid(format!(
+                            "range sets {j} and {i} are both {}: underlay gives an endpoint one address per family, so give one range set per family (several ranges inside one set are tried in order)",
+                            if v4 { "IPv4" } else { "IPv6" }
+                        )))
+                    }
+                    Some(_) => {}
+                    None if families.iter().any(|(_, j)| *j == i) => {
+                        return Err(invalid(format!(
+                            "range set {i} mixes IPv4 and IPv6 subnets: give one range set per family"
+                        )))
+                    }
+                    None => families.push((v4, i)),
+                }
+                req.subnets.push(r.subnet.clone());
+                let gateway = r
+                    .gateway
+                    .clone()
+                    .filter(|g| !g.is_empty())
+                    .or_else(|| default_gateway(&subnet).map(|g| g.to_string()));
+                req.gateways.extend(gateway);
+                req.range_bounds
+                    .push((r.range_start.clone(), r.range_end.clone()));
+            }
+        }
+        req.ipv6 = families.iter().any(|(v4, _)| !v4);
+        req.routes = Some(
+            ipam.routes
+                .iter()
+                .map(|r| (r.dst.clone(), r.gw.clone()))
+                .collect(),
+        );
+        Ok(())
     }
 
     /// A short hash of what makes the network: its layer 2 (driver, master, mode, flag,

@@ -112,6 +112,16 @@ pub fn exec(
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     };
+    answer(plugin, command, &out)
+}
+
+/// What the plugin answered: its result (None for an empty one), or its error with its own
+/// code, message and details.
+fn answer(
+    plugin: &str,
+    command: &str,
+    out: &std::process::Output,
+) -> Result<Option<Value>, CniError> {
     let parsed: Option<Value> = serde_json::from_slice(&out.stdout).ok();
     if !out.status.success() {
         let code = parsed

@@ -604,7 +604,16 @@ impl Call<'_> {
                 Kind::NotFound => CniError::new(UNKNOWN_CONTAINER, e.to_string()),
                 _ => e.into(),
             })?;
-        // The ADD result must describe what is there.
+        self.compare_prev_result(prev, &ep)?;
+        if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
+            self.delegate(&plugin, "CHECK")?;
+        }
+        Ok(())
+    }
+
+    /// The ADD result (prevResult) must describe what is there: the interface's MAC and its
+    /// addresses.
+    fn compare_prev_result(&self, prev: &Value, ep: &engine::Endpoint) -> Result<(), CniError> {
         let ifaces = prev
             .get("interfaces")
             .and_then(Value::as_array)
@@ -666,9 +675,6 @@ impl Call<'_> {
                     listed.join(", ")
                 ),
             ));
-        }
-        if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
-            self.delegate(&plugin, "CHECK")?;
         }
         Ok(())
     }
