@@ -46,31 +46,7 @@ pub fn build_pools(
         return Err(Error::UnmatchedRangeOrGateway);
     }
 
-    let mut specs: Vec<PoolSpec> = Vec::with_capacity(subnets.len());
-    for s in subnets {
-        let net: IpNet = s
-            .parse()
-            .map_err(|_| Error::InvalidSubnetSyntax(s.clone()))?;
-        if let Some(earlier) = specs
-            .iter()
-            .find(|sp| pools_overlap(&sp.subnet.value, &net))
-        {
-            return Err(Error::OverlappingSubnets {
-                a: earlier.subnet.text.clone(),
-                b: s.clone(),
-            });
-        }
-        specs.push(PoolSpec {
-            subnet: Labeled {
-                value: net,
-                text: s.clone(),
-            },
-            ip_range: None,
-            gateway: None,
-            aux: Vec::new(),
-        });
-    }
-
+    let mut specs = subnet_specs(subnets)?;
     for r in ip_ranges {
         let net: IpNet = r
             .parse()
@@ -109,6 +85,41 @@ pub fn build_pools(
         });
     }
 
+    add_aux(&mut specs, aux)?;
+    specs.into_iter().map(Pool::from_spec).collect()
+}
+
+/// One spec per subnet, in order; overlapping subnets refused.
+fn subnet_specs(subnets: &[String]) -> Result<Vec<PoolSpec>> {
+    let mut specs: Vec<PoolSpec> = Vec::with_capacity(subnets.len());
+    for s in subnets {
+        let net: IpNet = s
+            .parse()
+            .map_err(|_| Error::InvalidSubnetSyntax(s.clone()))?;
+        if let Some(earlier) = specs
+            .iter()
+            .find(|sp| pools_overlap(&sp.subnet.value, &net))
+        {
+            return Err(Error::OverlappingSubnets {
+                a: earlier.subnet.text.clone(),
+                b: s.clone(),
+            });
+        }
+        specs.push(PoolSpec {
+            subnet: Labeled {
+                value: net,
+                text: s.clone(),
+            },
+            ip_range: None,
+            gateway: None,
+            aux: Vec::new(),
+        });
+    }
+    Ok(specs)
+}
+
+/// Each auxiliary address into the spec of the subnet that holds it; names unique.
+fn add_aux(specs: &mut [PoolSpec], aux: &[(String, String)]) -> Result<()> {
     let mut names = HashSet::new();
     for (name, value) in aux {
         let ip: IpAddr = match value.parse() {
@@ -124,7 +135,7 @@ pub fn build_pools(
             return Err(Error::DuplicateAuxName(name.clone()));
         }
         let spec =
-            matching(&mut specs, ip).ok_or_else(|| Error::NoMatchingSubnetForAux(value.clone()))?;
+            matching(specs, ip).ok_or_else(|| Error::NoMatchingSubnetForAux(value.clone()))?;
         spec.aux.push((
             name.clone(),
             Labeled {
@@ -133,8 +144,7 @@ pub fn build_pools(
             },
         ));
     }
-
-    specs.into_iter().map(Pool::from_spec).collect()
+    Ok(())
 }
 
 /// The spec whose subnet (host bits ignored, as Go's `net.ParseCIDR` does)

@@ -148,6 +148,34 @@ pub(crate) fn validate(spec: &PoolSpec) -> Result<BTreeMap<u128, ReservedKind>> 
             expected: subnet.trunc().to_string(),
         });
     }
+    check_range(spec, family)?;
+    if let Some(gw) = &spec.gateway {
+        if !subnet.contains(&gw.value) {
+            return Err(Error::GatewayOutsideSubnet {
+                gateway: gw.text.clone(),
+                subnet: s.clone(),
+            });
+        }
+    }
+    for (name, aux) in &spec.aux {
+        if !subnet.contains(&aux.value) {
+            return Err(Error::AuxOutsideSubnet {
+                name: name.clone(),
+                ip: aux.text.clone(),
+                subnet: s.clone(),
+            });
+        }
+    }
+    if subnet.prefix_len() == 0 {
+        return Err(Error::PoolEmpty(family));
+    }
+
+    reservations(spec)
+}
+
+/// The ip-range: of the subnet's family, no bigger than it, without host bits, inside it.
+fn check_range(spec: &PoolSpec, family: Family) -> Result<()> {
+    let (subnet, s) = (&spec.subnet.value, &spec.subnet.text);
     if let Some(range) = &spec.ip_range {
         let r = &range.value;
         if Family::of_net(r) != family {
@@ -175,27 +203,13 @@ pub(crate) fn validate(spec: &PoolSpec) -> Result<BTreeMap<u128, ReservedKind>> 
             });
         }
     }
-    if let Some(gw) = &spec.gateway {
-        if !subnet.contains(&gw.value) {
-            return Err(Error::GatewayOutsideSubnet {
-                gateway: gw.text.clone(),
-                subnet: s.clone(),
-            });
-        }
-    }
-    for (name, aux) in &spec.aux {
-        if !subnet.contains(&aux.value) {
-            return Err(Error::AuxOutsideSubnet {
-                name: name.clone(),
-                ip: aux.text.clone(),
-                subnet: s.clone(),
-            });
-        }
-    }
-    if subnet.prefix_len() == 0 {
-        return Err(Error::PoolEmpty(family));
-    }
+    Ok(())
+}
 
+/// The pool's reserved addresses: the structural ones, the gateway and each auxiliary
+/// address, none of them twice.
+fn reservations(spec: &PoolSpec) -> Result<BTreeMap<u128, ReservedKind>> {
+    let (subnet, s) = (&spec.subnet.value, &spec.subnet.text);
     let mut reserved: BTreeMap<u128, ReservedKind> =
         structural_reservations(subnet).into_iter().collect();
     if let Some(gw) = &spec.gateway {
