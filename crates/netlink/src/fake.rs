@@ -441,8 +441,26 @@ impl State {
             check_mtu(op, mtu)?;
         }
 
-        // The lower device, for the kinds that have one.
-        let lower = match &req.kind {
+        let lower = self.lower_of(ns, req, op)?;
+        if let Some(parent) = &lower {
+            self.check_siblings(req, parent, op)?;
+        }
+        if let Some((p, name)) = &peer {
+            let clash = self.find_name(p, name).is_some() || (p == &target && name == &req.name);
+            if clash {
+                return Err(errno(op, libc::EEXIST));
+            }
+        }
+
+        self.create(&target, req, lower.as_ref(), peer.as_ref());
+        Ok(())
+    }
+
+    /// The lower device of a new macvlan, ipvlan or vlan link (a macvlan on a macvlan, an
+    /// ipvlan on an ipvlan: the kernel uses the lower one's); `None` for other kinds.
+    fn lower_of(&self, ns: &NsRef, req: &NewLink, op: &str) -> Result<Option<FLink>> {
+        let kind = req.kind.name();
+        Ok(match &req.kind {
             LinkKind::Macvlan { .. } | LinkKind::Ipvlan { .. } | LinkKind::Vlan { .. } => {
                 let Some(p) = req.parent_index else {
                     return Err(errno(op, libc::EINVAL));
@@ -463,48 +481,55 @@ impl State {
                 Some(parent)
             }
             _ => None,
-        };
-        if let Some(parent) = &lower {
-            let siblings: Vec<&FLink> = self.children(parent.id).collect();
-            let has = |k: &str| siblings.iter().any(|s| s.kind.as_deref() == Some(k));
-            let macvlans = || {
-                siblings
-                    .iter()
-                    .filter(|s| s.kind.as_deref() == Some("macvlan"))
-            };
-            let refused = match &req.kind {
-                LinkKind::Macvlan { .. } if has("ipvlan") => Some(libc::EBUSY),
-                // A passthru macvlan must be its parent's only one, either way round.
-                LinkKind::Macvlan { mode }
-                    if macvlans().any(|s| s.macvlan_mode == Some(MacvlanMode::Passthru))
-                        || (*mode == MacvlanMode::Passthru && macvlans().next().is_some()) =>
-                {
-                    Some(libc::EINVAL)
-                }
-                LinkKind::Ipvlan { .. } if has("macvlan") => Some(libc::EBUSY),
-                LinkKind::Vlan { id } if *id >= 4095 => Some(libc::ERANGE),
-                LinkKind::Vlan { id } if siblings.iter().any(|s| s.vlan_id == Some(*id)) => {
-                    Some(libc::EEXIST)
-                }
-                _ => None,
-            };
-            if let Some(e) = refused {
-                return Err(errno(op, e));
-            }
-            if req.mtu.is_some_and(|m| m > parent.mtu) {
-                return Err(errno(op, libc::EINVAL));
-            }
-        }
-        if let Some((p, name)) = &peer {
-            let clash = self.find_name(p, name).is_some() || (p == &target && name == &req.name);
-            if clash {
-                return Err(errno(op, libc::EEXIST));
-            }
-        }
+        })
+    }
 
-        // All checks passed: create.
-        let mtu = req.mtu.or(lower.as_ref().map(|p| p.mtu)).unwrap_or(1500);
-        let mac = match (&req.kind, &lower) {
+    /// The kernel's rules about links sharing a lower device: macvlan and ipvlan never
+    /// together, a passthru macvlan alone, vlan ids unique and in range, an MTU no larger.
+    fn check_siblings(&self, req: &NewLink, parent: &FLink, op: &str) -> Result<()> {
+        let siblings: Vec<&FLink> = self.children(parent.id).collect();
+        let has = |k: &str| siblings.iter().any(|s| s.kind.as_deref() == Some(k));
+        let macvlans = || {
+            siblings
+                .iter()
+                .filter(|s| s.kind.as_deref() == Some("macvlan"))
+        };
+        let refused = match &req.kind {
+            LinkKind::Macvlan { .. } if has("ipvlan") => Some(libc::EBUSY),
+            // A passthru macvlan must be its parent's only one, either way round.
+            LinkKind::Macvlan { mode }
+                if macvlans().any(|s| s.macvlan_mode == Some(MacvlanMode::Passthru))
+                    || (*mode == MacvlanMode::Passthru && macvlans().next().is_some()) =>
+            {
+                Some(libc::EINVAL)
+            }
+            LinkKind::Ipvlan { .. } if has("macvlan") => Some(libc::EBUSY),
+            LinkKind::Vlan { id } if *id >= 4095 => Some(libc::ERANGE),
+            LinkKind::Vlan { id } if siblings.iter().any(|s| s.vlan_id == Some(*id)) => {
+                Some(libc::EEXIST)
+            }
+            _ => None,
+        };
+        if let Some(e) = refused {
+            return Err(errno(op, e));
+        }
+        if req.mtu.is_some_and(|m| m > parent.mtu) {
+            return Err(errno(op, libc::EINVAL));
+        }
+        Ok(())
+    }
+
+    /// Make the link (and a veth's peer), every check passed.
+    fn create(
+        &mut self,
+        target: &NsRef,
+        req: &NewLink,
+        lower: Option<&FLink>,
+        peer: Option<&(NsRef, String)>,
+    ) {
+        let kind = req.kind.name();
+        let mtu = req.mtu.or(lower.map(|p| p.mtu)).unwrap_or(1500);
+        let mac = match (&req.kind, lower) {
             (
                 LinkKind::Macvlan {
                     mode: MacvlanMode::Passthru,
@@ -514,9 +539,9 @@ impl State {
             (LinkKind::Ipvlan { .. } | LinkKind::Vlan { .. }, Some(p)) => req.mac.or(p.mac),
             _ => req.mac,
         };
-        let id = self.new_link(&target, &req.name, Some(kind), mtu, mac);
+        let id = self.new_link(target, &req.name, Some(kind), mtu, mac);
         if let Some(l) = self.links.get_mut(&id) {
-            l.lower = lower.as_ref().map(|p| p.id);
+            l.lower = lower.map(|p| p.id);
             match &req.kind {
                 LinkKind::Macvlan { mode } => l.macvlan_mode = Some(*mode),
                 LinkKind::Ipvlan { mode, flag } => {
@@ -527,7 +552,7 @@ impl State {
                 _ => {}
             }
         }
-        if let Some((p, name)) = &peer {
+        if let Some((p, name)) = peer {
             let peer_id = self.new_link(p, name, Some("veth"), 1500, None);
             if let Some(l) = self.links.get_mut(&peer_id) {
                 l.peer = Some(id);
@@ -539,7 +564,6 @@ impl State {
         if req.up {
             self.set_up(id);
         }
-        Ok(())
     }
 
     fn link_set(&mut self, ns: &NsRef, index: u32, change: &LinkChange, op: &str) -> Result<()> {

@@ -262,6 +262,19 @@ fn echo(dst: IpAddr, timeout: Duration) -> io::Result<Option<Duration>> {
         }
         return Err(e);
     }
+    await_reply(&fd, dst, ident, reply_type, start, timeout)
+}
+
+/// The echo reply of our probe (`ident`) from `dst` on `fd`, if one comes within `timeout` of
+/// `start`: the round-trip time.
+fn await_reply(
+    fd: &OwnedFd,
+    dst: IpAddr,
+    ident: u16,
+    reply_type: u8,
+    start: Instant,
+    timeout: Duration,
+) -> io::Result<Option<Duration>> {
     let mut buf = [0u8; 1500];
     loop {
         let left = timeout.saturating_sub(start.elapsed());
