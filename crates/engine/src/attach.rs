@@ -67,23 +67,26 @@ fn refuse_what_it_cannot_give(net: &Network, req: &ConnectRequest, asked: &Asked
             net.name
         )));
     }
-    if asked.ip4.is_some() && !net.ipam.has_family(ipam::Family::V4) {
-        return Err(Error::invalid(format!(
-            "invalid {} {}: network {} has no IPv4 subnet",
-            req.door.name(Field::Ip),
-            req.ip.as_deref().unwrap_or_default(),
-            net.name
-        ))
-        .on(Field::Ip));
-    }
-    if asked.ip6.is_some() && !net.enable_ipv6 {
-        return Err(Error::invalid(format!(
-            "invalid {} {}: network {} has no IPv6 subnet",
-            req.door.name(Field::Ip6),
-            req.ip6.as_deref().unwrap_or_default(),
-            net.name
-        ))
-        .on(Field::Ip6));
+    let families = [
+        (
+            asked.ip4,
+            &req.ip,
+            Field::Ip,
+            "IPv4",
+            net.ipam.has_family(ipam::Family::V4),
+        ),
+        (asked.ip6, &req.ip6, Field::Ip6, "IPv6", net.enable_ipv6),
+    ];
+    for (ip, given, field, family, has) in families {
+        if ip.is_some() && !has {
+            return Err(Error::invalid(format!(
+                "invalid {} {}: network {} has no {family} subnet",
+                req.door.name(field),
+                given.as_deref().unwrap_or_default(),
+                net.name
+            ))
+            .on(field));
+        }
     }
     Ok(())
 }
