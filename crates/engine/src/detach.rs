@@ -167,11 +167,11 @@ impl Engine {
             return Ok(());
         };
         let mut net = docs::for_write(&mut *txn, net)?;
-        let ep = if p.slot.is_empty() {
-            // A job of an earlier version: find the endpoint by id.
-            crate::load(&*txn, &net.id)?.and_then(|n| n.endpoints.get(&p.endpoint_id).cloned())
-        } else {
-            docs::get_ep(&*txn, &net, &p.slot)?
+        // (A job without its endpoint's slot names nothing to finish: restore undoes the
+        // detach it began.)
+        let ep = match p.slot.as_str() {
+            "" => None,
+            slot => docs::get_ep(&*txn, &net, slot)?,
         };
         match ep {
             Some(ep) if ep.id == p.endpoint_id && ep.state == EndpointState::Detaching => {

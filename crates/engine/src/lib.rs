@@ -52,6 +52,7 @@ pub mod error;
 mod handoff;
 mod handover;
 mod ids;
+mod migrate;
 mod model;
 pub mod pools;
 mod restore;

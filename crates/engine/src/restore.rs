@@ -57,7 +57,11 @@ impl Engine {
                     if !net.external_ipam && !weighed.keep_reservations.contains(&net.id) {
                         changed |= self.reconcile_reservations(&mut net, &holders, &mut report);
                     }
-                    if changed || net.legacy {
+                    if crate::migrate::needs_layout(&net) {
+                        report.lines.push(crate::migrate::laid_out(&net));
+                        changed = true;
+                    }
+                    if changed {
                         crate::docs::save_full_sparing(&mut *txn, &net, &spare)?;
                     }
                 }

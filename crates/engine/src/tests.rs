@@ -1356,7 +1356,24 @@ fn networks_stored_by_an_earlier_version_keep_working() {
         "the endpoint inside the old document is seen"
     );
     assert!(net.ipam.is_allocated(first.ipv4.unwrap().addr()));
-    // A change lays the network out anew and keeps everything.
+    // A change waits for restore, which lays the network out anew once and keeps everything.
+    let before = fx.store();
+    let e = fx.connect("old", &b).unwrap_err();
+    assert_eq!(e.kind(), Kind::Conflict);
+    assert!(
+        e.message().contains("run `underlay network restore` once"),
+        "{e}"
+    );
+    assert_eq!(fx.store(), before, "nothing written");
+    let report = fx.engine.restore().unwrap();
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.contains("network old: laid out anew")),
+        "{report:?}"
+    );
+    assert_eq!(fx.engine.network("old").unwrap().endpoints.len(), 1);
     let second = fx.connect("old", &b).unwrap();
     assert_ne!(
         second.ipv4, first.ipv4,
