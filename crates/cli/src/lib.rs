@@ -1,0 +1,264 @@
+//! The command-line front door: parses Docker-compatible arguments into engine requests and
+//! renders the results the way `docker network` does. A library, so that its parsing and
+//! rendering are tested without running the binary; `underlay`'s `main` hands it the
+//! command line.
+//!
+//! Public API: [`Cli`] (the whole command line, a clap parser), [`Command`], [`NetworkCmd`],
+//! [`dispatch`] (run a parsed command: its exit status, or the message for `Error: `),
+//! [`open`] (the engine as one command uses it).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use engine::Engine;
+
+mod demo;
+mod filter;
+mod format;
+mod lab;
+mod meta;
+mod network;
+mod render;
+mod run;
+
+#[derive(Parser)]
+#[command(
+    name = "underlay",
+    version,
+    about = "Container networking on the physical network: macvlan and ipvlan, no bridge, no NAT",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Where underlay keeps its state.
+    #[arg(long, global = true, env = "UNDERLAY_STATE_DIR", default_value = engine::DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// Run a command in a fresh network namespace attached to a network.
+    Run(run::RunArgs),
+    /// Replay the Docker macvlan guide's bridge walkthrough in a throwaway lab of namespaces.
+    Demo(demo::DemoArgs),
+    /// Serve Docker's plugin APIs: network drivers underlay-macvlan and underlay-ipvlan, IPAM
+    /// driver underlay.
+    Daemon(DaemonArgs),
+    /// Show underlay's version and what it supports.
+    Version(meta::VersionArgs),
+    /// Print a shell completion script (bash, zsh or fish) to standard output.
+    Completion(meta::CompletionArgs),
+    /// Write underlay's man pages.
+    #[command(hide = true)]
+    Man(meta::ManArgs),
+}
+
+#[derive(Args)]
+pub struct DaemonArgs {
+    /// Where Docker looks for plugin sockets.
+    #[arg(
+        long,
+        env = "UNDERLAY_PLUGIN_DIR",
+        default_value = "/run/docker/plugins"
+    )]
+    plugin_dir: PathBuf,
+    /// Group allowed to use the sockets (mode 0660, owner root); default root.
+    #[arg(long, env = "UNDERLAY_SOCKET_GROUP")]
+    socket_group: Option<String>,
+    /// Run as a Docker managed plugin: one socket, underlay.sock, serving this network
+    /// driver (macvlan or ipvlan) and the IPAM driver.
+    #[arg(long, env = "UNDERLAY_MANAGED_PLUGIN", value_name = "DRIVER")]
+    managed_plugin: Option<String>,
+    /// Docker's API, asked for the names of networks and containers ("" for never).
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    docker_host: String,
+    /// Where logs go: auto (the journal under systemd, else stderr), stderr or journald.
+    #[arg(long, env = "UNDERLAY_LOG_TARGET", default_value = "auto")]
+    log_target: docker::LogTarget,
+    /// Log level or tracing filter; debug traces every request.
+    #[arg(long, env = "UNDERLAY_LOG", default_value = "info")]
+    log_level: String,
+    /// Seconds a client may take to send a request's head, and then its body (1 to 300).
+    #[arg(long, env = "UNDERLAY_READ_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    read_timeout: u64,
+}
+
+#[derive(Subcommand)]
+pub enum NetworkCmd {
+    /// Create a network.
+    Create(network::CreateArgs),
+    /// Connect a network namespace to a network.
+    Connect(network::ConnectArgs),
+    /// Disconnect a network namespace from a network.
+    Disconnect {
+        /// Network name or id.
+        network: String,
+        /// A name under /run/netns, a path to a namespace file, or a PID.
+        netns: String,
+    },
+    /// Display detailed information on one or more networks.
+    Inspect {
+        /// Format the output using the given Go template, or "json".
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// List networks.
+    #[command(visible_alias = "list")]
+    Ls(network::LsArgs),
+    /// Remove one or more networks.
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// Do not error if a network does not exist.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove all networks without endpoints.
+    Prune {
+        /// Provide filter values (e.g. "until=24h", "label=KEY=VALUE", "label!=KEY").
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Bring the kernel back in line with the stored state (after a reboot or a crash).
+    Restore {
+        /// Only tell what a restore would do; change nothing (exit 0: nothing to do, 2:
+        /// something to do, 3: problems a restore would leave).
+        #[arg(long, visible_alias = "dry-run")]
+        check: bool,
+    },
+}
+
+pub fn open(state_dir: &std::path::Path) -> Result<Engine, String> {
+    Engine::open_single_threaded(state_dir).map_err(|e| e.to_string())
+}
+
+/// Run a parsed command line; `long_lived` is called before the daemon starts (the binary's
+/// allocator gives memory back to the kernel from then on).
+pub fn dispatch(cli: Cli, long_lived: fn()) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Network(cmd) => network::run(&open(&cli.state_dir)?, cmd),
+        Command::Run(args) => run::run(&open(&cli.state_dir)?, args),
+        Command::Demo(args) => demo::demo(&args).map(|()| ExitCode::SUCCESS),
+        Command::Version(a) => meta::version(&cli.state_dir, &a).map(|()| ExitCode::SUCCESS),
+        Command::Completion(a) => {
+            meta::completion(&a);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man(a) => meta::man(&a).map(|()| ExitCode::SUCCESS),
+        Command::Daemon(a) => {
+            // Runs for long: memory it frees goes back to the kernel.
+            long_lived();
+            let managed = match a.managed_plugin.as_deref() {
+                None => None,
+                Some("macvlan") => Some(engine::Driver::Macvlan),
+                Some("ipvlan") => Some(engine::Driver::Ipvlan),
+                Some(other) => {
+                    return Err(format!(
+                        "invalid --managed-plugin {other:?}: expected macvlan or ipvlan"
+                    ))
+                }
+            };
+            check_log_level(&a.log_level)?;
+            let code = docker::run(docker::Config {
+                state_dir: cli.state_dir,
+                plugin_dir: a.plugin_dir,
+                socket_group: a.socket_group,
+                managed,
+                docker_host: Some(a.docker_host).filter(|h| !h.is_empty()),
+                log_target: a.log_target,
+                log_filter: a.log_level,
+                read_timeout: std::time::Duration::from_secs(a.read_timeout),
+            });
+            Ok(ExitCode::from(code as u8))
+        }
+    }
+}
+
+/// A log level, or a tracing filter of directives (`target=level`, comma-separated): a bare
+/// word that is no level would be taken as a target's name and silence everything else.
+fn check_log_level(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let ok = !filter.trim().is_empty()
+        && filter.split(',').all(|d| {
+            let d = d.trim();
+            match d.rsplit_once('=') {
+                Some((target, level)) => {
+                    !target.is_empty() && LEVELS.contains(&level.to_ascii_lowercase().as_str())
+                }
+                None => LEVELS.contains(&d.to_ascii_lowercase().as_str()),
+            }
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid --log-level {filter:?}: expected one of {}, or directives such as underlay_docker=debug,info",
+            LEVELS.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("underlay").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn a_command_line_is_parsed_and_run_without_the_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().to_str().unwrap();
+        let cli = parse(&[
+            "--state-dir",
+            state,
+            "network",
+            "create",
+            "--subnet",
+            "172.16.86.0/33",
+            "-o",
+            "parent=eth0",
+            "lan",
+        ])
+        .unwrap();
+        // Refused before anything is changed, naming the bad value.
+        let e = dispatch(cli, || panic!("not the daemon")).unwrap_err();
+        assert!(e.contains("172.16.86.0/33"), "{e}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing written"
+        );
+        let cli = parse(&["--state-dir", state, "network", "ls", "-q"]).unwrap();
+        assert_eq!(dispatch(cli, || {}).unwrap(), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn bad_daemon_flags_are_refused_in_the_flags_words() {
+        assert!(parse(&["daemon", "--read-timeout", "0"]).is_err());
+        let cli = parse(&["daemon", "--log-level", "verbose"]).unwrap();
+        let e = dispatch(cli, || {}).unwrap_err();
+        assert!(e.starts_with("invalid --log-level \"verbose\""), "{e}");
+        let cli = parse(&["daemon", "--managed-plugin", "bridge"]).unwrap();
+        let e = dispatch(cli, || {}).unwrap_err();
+        assert!(e.contains("expected macvlan or ipvlan"), "{e}");
+        assert!(check_log_level("underlay_docker=debug,info").is_ok());
+    }
+}
