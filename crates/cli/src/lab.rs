@@ -160,7 +160,7 @@ impl Lab {
                 l.name,
                 if l.up { "UP" } else { "DOWN" },
                 l.kind.map(|k| format!("{k} ")).unwrap_or_default(),
-                l.mac.map(|m| netlink::format_mac(&m)).unwrap_or_default(),
+                l.mac.map(|m| m.to_string()).unwrap_or_default(),
                 a.join(" ")
             ));
         }

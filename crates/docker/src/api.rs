@@ -872,10 +872,7 @@ mod tests {
         assert_eq!(r.body["StaticRoutes"], json!([]));
         assert_eq!(r.body["DisableGatewayService"], true);
         let link = fx.nl.link_by_name(&NsRef::Host, src).unwrap().unwrap();
-        assert_eq!(
-            (link.mtu, netlink::format_mac(&link.mac.unwrap())),
-            (1400, mac)
-        );
+        assert_eq!((link.mtu, link.mac.unwrap().to_string()), (1400, mac));
         for m in [
             "ProgramExternalConnectivity",
             "EndpointOperInfo",

@@ -21,7 +21,7 @@ use crate::{ids, Door, Engine, Field};
 struct Asked {
     ip4: Option<IpAddr>,
     ip6: Option<IpAddr>,
-    mac: Option<[u8; 6]>,
+    mac: Option<netlink::Mac>,
     routes: Option<Vec<RouteSpec>>,
 }
 
@@ -145,7 +145,7 @@ fn reserve(
 /// The MAC the link is made with: none for ipvlan (it carries the parent's) and for a
 /// passthru macvlan without one asked (it keeps the parent's port), else the one asked or a
 /// random one.
-fn link_mac(net: &Network, asked: Option<[u8; 6]>) -> Option<[u8; 6]> {
+fn link_mac(net: &Network, asked: Option<netlink::Mac>) -> Option<netlink::Mac> {
     match (net.driver(), asked) {
         (Driver::Ipvlan, _) => None,
         (Driver::Macvlan, Some(m)) => Some(m),
@@ -203,7 +203,7 @@ impl Engine {
             netns_id: ns.id,
             tmp_name: ids::tmp_link_name(),
             ifname,
-            mac: mac.as_ref().map(netlink::format_mac),
+            mac: mac.as_ref().map(netlink::Mac::to_string),
             ipv4,
             ipv6,
             state: EndpointState::Attaching,
@@ -233,7 +233,7 @@ impl Engine {
             mac: ep
                 .mac
                 .clone()
-                .or_else(|| parent_mac.as_ref().map(netlink::format_mac)),
+                .or_else(|| parent_mac.as_ref().map(netlink::Mac::to_string)),
             ipv4: ep.ipv4,
             ipv6: ep.ipv6,
             gateway4: ep.ipv4.and_then(|a| ep.gateway_for(&net, a.addr())),
@@ -334,7 +334,7 @@ impl Engine {
         mut ep: Endpoint,
         parent_index: u32,
         ns: &NsRef,
-        mac: Option<[u8; 6]>,
+        mac: Option<netlink::Mac>,
         door: Door,
     ) -> Result<Endpoint> {
         docs::save_alloc(txn, net)?;
@@ -407,7 +407,7 @@ impl Engine {
         parent_index: u32,
         made_in: &NsRef,
         target_ns: Option<NsRef>,
-        mac: Option<[u8; 6]>,
+        mac: Option<netlink::Mac>,
     ) -> Result<String> {
         for name in tmp_variants(&ep.tmp_name) {
             let port = Port {
@@ -461,7 +461,7 @@ impl Engine {
         ep: &Endpoint,
         parent_index: u32,
         ns: &NsRef,
-        mac: Option<[u8; 6]>,
+        mac: Option<netlink::Mac>,
         door: Door,
     ) -> Result<()> {
         let mut made = false;
@@ -480,7 +480,7 @@ impl Engine {
         ep: &Endpoint,
         parent_index: u32,
         ns: &NsRef,
-        mac: Option<[u8; 6]>,
+        mac: Option<netlink::Mac>,
         door: Door,
         made: &mut bool,
     ) -> Result<()> {

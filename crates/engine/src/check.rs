@@ -113,7 +113,7 @@ fn the_link_underlay_made(net: &Network, ep: &Endpoint, link: &netlink::Link) ->
             link.kind.as_deref().unwrap_or("unknown"),
             link.mac
                 .as_ref()
-                .map(netlink::format_mac)
+                .map(netlink::Mac::to_string)
                 .unwrap_or_default()
         )));
     }

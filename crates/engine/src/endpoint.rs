@@ -188,15 +188,15 @@ pub(crate) fn parse_ip(door: Door, s: &str, v6: bool) -> Result<IpAddr> {
     Ok(ip)
 }
 
-pub(crate) fn parse_mac(door: Door, s: &str) -> Result<[u8; 6]> {
+pub(crate) fn parse_mac(door: Door, s: &str) -> Result<netlink::Mac> {
     let flag = door.name(Field::Mac);
-    let mac = netlink::parse_mac(s).ok_or_else(|| {
+    let mac: netlink::Mac = s.parse().map_err(|_| {
         Error::invalid(format!(
             "invalid {flag} {s:?}: expected six hex bytes like 02:42:ac:10:56:0a"
         ))
         .on(Field::Mac)
     })?;
-    if mac[0] & 1 == 1 || mac == [0; 6] {
+    if !mac.is_unicast() {
         return Err(Error::invalid(format!(
             "invalid {flag} {s}: a container needs a unicast address (the first byte must be even) other than 00:00:00:00:00:00"
         ))
@@ -226,7 +226,7 @@ pub(crate) struct Port<'a> {
     pub(crate) name: &'a str,
     pub(crate) parent_index: u32,
     pub(crate) target_ns: Option<NsRef>,
-    pub(crate) mac: Option<[u8; 6]>,
+    pub(crate) mac: Option<netlink::Mac>,
     pub(crate) mtu: Option<u32>,
     pub(crate) up: bool,
 }
@@ -265,7 +265,7 @@ pub(crate) fn is_endpoint_link(net: &Network, ep: &Endpoint, link: &netlink::Lin
     let kind_ok = link.kind.as_deref() == Some(net.driver().name());
     let name_ok = link.name == ep.ifname || tmp_variants(&ep.tmp_name).contains(&link.name);
     let mac_ok = match (&ep.mac, &link.mac) {
-        (Some(want), Some(have)) => *want == netlink::format_mac(have),
+        (Some(want), Some(have)) => *want == have.to_string(),
         _ => true,
     };
     kind_ok && mac_ok && (name_ok || ep.mac.is_some())
@@ -292,13 +292,13 @@ pub(crate) fn refuse_second_passthru(txn: &dyn store::Snapshot, net: &Network) -
 pub(crate) fn refuse_mac_in_use(
     txn: &dyn store::Snapshot,
     net: &Network,
-    mac: &[u8; 6],
+    mac: &netlink::Mac,
     door: Door,
 ) -> Result<()> {
     if net.parent.in_container() {
         return Ok(());
     }
-    let wanted = netlink::format_mac(mac);
+    let wanted = mac.to_string();
     for other in crate::on_parent(txn, &net.parent.index_key())? {
         let Some(other) = crate::load(txn, &other.id)? else {
             continue;

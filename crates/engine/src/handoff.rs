@@ -146,7 +146,7 @@ impl Engine {
             netns_id: netlink::NsId::default(),
             tmp_name: ids::tmp_link_name(),
             ifname: String::new(),
-            mac: mac.or(generated).as_ref().map(netlink::format_mac),
+            mac: mac.or(generated).as_ref().map(netlink::Mac::to_string),
             ipv4,
             ipv6,
             state: EndpointState::Created,
@@ -158,7 +158,7 @@ impl Engine {
             aliases: Vec::new(),
         };
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;
-        Ok(generated.as_ref().map(netlink::format_mac))
+        Ok(generated.as_ref().map(netlink::Mac::to_string))
     }
 
     /// Make the endpoint's link on the host for the runtime to move into `sandbox` (Join).
@@ -179,7 +179,10 @@ impl Engine {
         ep.state = EndpointState::Attaching;
         // Write-ahead: a process killed from here on leaves state attaching for `restore`.
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;
-        let mac = ep.mac.as_deref().and_then(netlink::parse_mac);
+        let mac = ep
+            .mac
+            .as_deref()
+            .and_then(|m| m.parse::<netlink::Mac>().ok());
         match self.add_port(&net, &ep, parent.index, &NsRef::Host, None, mac) {
             Ok(name) => {
                 ep.state = EndpointState::Attached;
@@ -341,7 +344,7 @@ impl Engine {
             names.contains(&l.name)
                 && l.kind.as_deref() == Some(net.driver().name())
                 && match (&ep.mac, &l.mac) {
-                    (Some(want), Some(have)) => *want == netlink::format_mac(have),
+                    (Some(want), Some(have)) => *want == have.to_string(),
                     _ => true,
                 }
         }))

@@ -42,8 +42,8 @@ pub fn tmp_link_name() -> String {
 }
 
 /// Random locally-administered unicast MAC.
-pub fn random_mac() -> [u8; 6] {
-    netlink::local_mac(random_bytes::<6>())
+pub fn random_mac() -> netlink::Mac {
+    netlink::Mac::local(random_bytes::<6>())
 }
 
 /// Now as RFC 3339 in UTC with nanoseconds, like Docker's `Created`.
@@ -96,8 +96,8 @@ mod tests {
     fn macs_are_local_unicast() {
         for _ in 0..100 {
             let m = random_mac();
-            assert_eq!(m[0] & 1, 0);
-            assert_eq!(m[0] & 2, 2);
+            assert_eq!(m.0[0] & 1, 0);
+            assert_eq!(m.0[0] & 2, 2);
         }
     }
 

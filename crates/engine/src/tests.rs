@@ -282,7 +282,7 @@ fn restore_recreates_an_owned_vlan_parent_and_its_endpoints() {
         .link_by_name(&NsRef::Path(c.clone().into()), "eth0")
         .unwrap()
         .unwrap();
-    assert_eq!(link.mac.map(|m| netlink::format_mac(&m)), a.mac);
+    assert_eq!(link.mac.map(|m| m.to_string()), a.mac);
     assert!(report.degraded.is_empty());
     // A second restore has nothing to do.
     assert!(fx.engine.restore().unwrap().lines.is_empty());
@@ -984,7 +984,10 @@ fn handoff_endpoints_follow_dockers_calls() {
         .create_handoff_endpoint(DOCKER_NET, DOCKER_EP, Some(addr), None, None)
         .unwrap()
         .expect("a macvlan endpoint without MAC gets one");
-    assert!(netlink::parse_mac(&mac).unwrap()[0] & 0x03 == 0x02, "{mac}");
+    assert!(
+        mac.parse::<netlink::Mac>().unwrap().0[0] & 0x03 == 0x02,
+        "{mac}"
+    );
     // Asked again: the same answer.
     let again = fx
         .engine
@@ -1004,7 +1007,7 @@ fn handoff_endpoints_follow_dockers_calls() {
         .unwrap()
         .expect("the link waits on the host");
     assert_eq!(link.kind.as_deref(), Some("macvlan"));
-    assert_eq!(netlink::format_mac(&link.mac.unwrap()), mac);
+    assert_eq!(link.mac.unwrap().to_string(), mac);
     let eth0 = fx.nl.link_by_name(&NsRef::Host, "eth0").unwrap().unwrap();
     assert_eq!(link.parent_index, Some(eth0.index));
     // Docker retries a Join it did not hear back from: the same link.
@@ -1077,7 +1080,7 @@ fn a_failed_join_leaves_no_link_and_the_endpoint_as_it_was() {
         .link_by_name(&NsRef::Host, &j.src_name)
         .unwrap()
         .unwrap();
-    assert_eq!(netlink::format_mac(&l.mac.unwrap()), "02:42:ac:10:56:02");
+    assert_eq!(l.mac.unwrap().to_string(), "02:42:ac:10:56:02");
     // Docker never got the link (its sandbox failed): DeleteEndpoint takes it away.
     fx.engine
         .delete_handoff_endpoint(DOCKER_NET, DOCKER_EP)

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ipnet::IpNet;
 
 use crate::{
-    Addr, Error, IpvlanFlag, IpvlanMode, Link, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink,
-    NsId, NsRef, Result, Route,
+    Addr, Error, IpvlanFlag, IpvlanMode, Link, LinkChange, LinkKind, Mac, MacvlanMode, Netlink,
+    NewLink, NsId, NsRef, Result, Route,
 };
 
 /// The device number every namespace of the model has, as nsfs gives all of them one.
@@ -100,7 +100,7 @@ struct FLink {
     name: String,
     kind: Option<String>,
     mtu: u32,
-    mac: Option<[u8; 6]>,
+    mac: Option<Mac>,
     up: bool,
     /// The lower device (macvlan, ipvlan, vlan).
     lower: Option<u64>,
@@ -178,8 +178,8 @@ fn check_name(op: &str, name: &str) -> Result<()> {
 }
 
 /// `eth_validate_addr`: unicast and not all zeros.
-fn check_mac(op: &str, mac: &[u8; 6]) -> Result<()> {
-    if mac[0] & 1 != 0 || mac.iter().all(|b| *b == 0) {
+fn check_mac(op: &str, mac: &Mac) -> Result<()> {
+    if !mac.is_unicast() {
         return Err(errno(op, libc::EADDRNOTAVAIL));
     }
     Ok(())
@@ -193,7 +193,8 @@ fn check_mtu(op: &str, mtu: u32) -> Result<()> {
 }
 
 /// The EUI-64 link-local address the kernel gives a link with this MAC when it comes up.
-fn link_local(mac: &[u8; 6]) -> IpNet {
+fn link_local(mac: &Mac) -> IpNet {
+    let mac = mac.0;
     let ip = Ipv6Addr::new(
         0xfe80,
         0,
@@ -234,7 +235,7 @@ impl State {
             .insert(ns.clone(), NsState { next_index: 1, id });
         let lo = self.new_link(&ns, "lo", None, 65536, None);
         if let Some(l) = self.links.get_mut(&lo) {
-            l.mac = Some([0; 6]);
+            l.mac = Some(Mac([0; 6]));
         }
     }
 
@@ -284,21 +285,21 @@ impl State {
         name: &str,
         kind: Option<&str>,
         mtu: u32,
-        mac: Option<[u8; 6]>,
+        mac: Option<Mac>,
     ) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         let index = self.alloc_index(ns, None);
         let mac = mac.or_else(|| {
             kind.map(|_| {
-                [
+                Mac([
                     0x0a,
                     0x5a,
                     0xfe,
                     (id >> 16) as u8,
                     (id >> 8) as u8,
                     id as u8,
-                ]
+                ])
             })
         });
         self.links.insert(
@@ -816,14 +817,14 @@ impl FakeNetlink {
         let id = st.new_link(ns, name, kind, mtu, None);
         if let Some(l) = st.links.get_mut(&id) {
             if l.mac.is_none() {
-                l.mac = Some([
+                l.mac = Some(Mac([
                     0x0a,
                     0x5a,
                     0xee,
                     (id >> 16) as u8,
                     (id >> 8) as u8,
                     id as u8,
-                ]);
+                ]));
             }
         }
         st.set_up(id);
@@ -971,7 +972,7 @@ impl Netlink for FakeNetlink {
             line += &format!(" mtu={m}");
         }
         if let Some(m) = &link.mac {
-            line += &format!(" mac={}", crate::format_mac(m));
+            line += &format!(" mac={}", m);
         }
         if link.up {
             line += " up";
@@ -988,7 +989,7 @@ impl Netlink for FakeNetlink {
             line += &format!(" name={n}");
         }
         if let Some(m) = &change.mac {
-            line += &format!(" mac={}", crate::format_mac(m));
+            line += &format!(" mac={}", m);
         }
         if let Some(m) = change.mtu {
             line += &format!(" mtu={m}");

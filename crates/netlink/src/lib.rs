@@ -12,7 +12,7 @@
 //! `ns_id`, `ns_is_net`, `ns_own`, `ns_holders`), [`NsScope`], [`Holders`], [`Namespace`],
 //! [`NsId`], [`NsRef`], [`NewLink`], [`LinkKind`], [`LinkChange`], [`Link`], [`Addr`],
 //! [`Route`], [`MacvlanMode`], [`IpvlanMode`], [`IpvlanFlag`], [`Error`], [`Result`],
-//! [`local_mac`], [`format_mac`], [`parse_mac`], and [`netns`] for the process's own
+//! [`Mac`], and [`netns`] for the process's own
 //! namespace handles.
 
 use std::collections::HashMap;
@@ -118,7 +118,7 @@ pub struct NewLink {
     pub parent_index: Option<u32>,
     /// IFLA_NET_NS_FD: create the link straight into this namespace.
     pub target_ns: Option<NsRef>,
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     pub mtu: Option<u32>,
     /// Bring the link up as part of creation (IFF_UP).
     pub up: bool,
@@ -132,7 +132,7 @@ pub struct Link {
     /// IFLA_INFO_KIND: "macvlan", "ipvlan", "vlan", "dummy", "veth", …; None for plain devices.
     pub kind: Option<String>,
     pub mtu: u32,
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// IFF_UP is set.
     pub up: bool,
     /// IFF_LOWER_UP is set: the link has carrier (a cable, a peer). Without it an up link
@@ -153,7 +153,7 @@ pub struct Link {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkChange {
     pub name: Option<String>,
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     pub mtu: Option<u32>,
     pub up: Option<bool>,
 }
@@ -302,33 +302,78 @@ impl Drop for NsScope<'_> {
     }
 }
 
-/// Generate a random locally-administered unicast MAC from 6 random bytes.
-pub fn local_mac(mut bytes: [u8; 6]) -> [u8; 6] {
-    bytes[0] &= 0xfe; // unicast
-    bytes[0] |= 0x02; // locally administered
-    bytes
-}
+/// A MAC address (`aa:bb:cc:dd:ee:ff` when shown; `-` separators accepted when parsed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mac(pub [u8; 6]);
 
-/// Format a MAC as `aa:bb:cc:dd:ee:ff`.
-pub fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// Parse `aa:bb:cc:dd:ee:ff` (or with `-`).
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return None;
+impl Mac {
+    /// A locally administered unicast address made of 6 random bytes.
+    pub fn local(mut bytes: [u8; 6]) -> Mac {
+        bytes[0] &= 0xfe; // unicast
+        bytes[0] |= 0x02; // locally administered
+        Mac(bytes)
     }
-    let mut mac = [0u8; 6];
-    for (i, p) in parts.iter().enumerate() {
-        if p.len() != 2 {
-            return None;
+
+    /// Whether a link may have it: unicast (the first byte even) and not all zero.
+    pub fn is_unicast(&self) -> bool {
+        self.0[0] & 1 == 0 && self.0 != [0; 6]
+    }
+}
+
+impl std::fmt::Display for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+/// A text that is no MAC address.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadMac;
+
+impl std::str::FromStr for Mac {
+    type Err = BadMac;
+
+    fn from_str(s: &str) -> std::result::Result<Mac, BadMac> {
+        let parts: Vec<&str> = s.split([':', '-']).collect();
+        if parts.len() != 6 {
+            return Err(BadMac);
         }
-        mac[i] = u8::from_str_radix(p, 16).ok()?;
+        let mut mac = [0u8; 6];
+        for (i, p) in parts.iter().enumerate() {
+            if p.len() != 2 {
+                return Err(BadMac);
+            }
+            mac[i] = u8::from_str_radix(p, 16).map_err(|_| BadMac)?;
+        }
+        Ok(Mac(mac))
     }
-    Some(mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mac_reads_and_shows_as_ip_link_does() {
+        let m: Mac = "02:42:AC:10:56:0a".parse().unwrap();
+        assert_eq!(m, Mac([0x02, 0x42, 0xac, 0x10, 0x56, 0x0a]));
+        assert_eq!(m.to_string(), "02:42:ac:10:56:0a");
+        assert_eq!("02-42-ac-10-56-0a".parse::<Mac>(), Ok(m));
+        for bad in [
+            "",
+            "02:42:ac:10:56",
+            "02:42:ac:10:56:0a:01",
+            "2:42:ac:10:56:0a",
+            "zz:42:ac:10:56:0a",
+        ] {
+            assert_eq!(bad.parse::<Mac>(), Err(BadMac), "{bad:?}");
+        }
+        assert!(m.is_unicast());
+        assert!(!Mac([0x01, 0, 0, 0, 0, 1]).is_unicast(), "multicast");
+        assert!(!Mac([0; 6]).is_unicast());
+        let local = Mac::local([0xff; 6]);
+        assert_eq!(local.0[0] & 0x03, 0x02, "unicast, locally administered");
+        assert_eq!(local.0[1..], [0xff; 5]);
+    }
 }

@@ -24,7 +24,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::{
-    Addr, IpvlanFlag, IpvlanMode, Link, LinkChange, LinkKind, MacvlanMode, NewLink, Route,
+    Addr, IpvlanFlag, IpvlanMode, Link, LinkChange, LinkKind, Mac, MacvlanMode, NewLink, Route,
 };
 
 /// NLMSGERR_ATTR_MSG: the extended-ack error string.
@@ -205,7 +205,7 @@ pub(crate) fn new_link(link: &NewLink, target: Option<RawFd>, peer: Option<RawFd
         attrs.push(LinkAttribute::NetNsFd(fd));
     }
     if let Some(mac) = link.mac {
-        attrs.push(LinkAttribute::Address(mac.to_vec()));
+        attrs.push(LinkAttribute::Address(mac.0.to_vec()));
     }
     if let Some(mtu) = link.mtu {
         attrs.push(LinkAttribute::Mtu(mtu));
@@ -230,7 +230,7 @@ pub(crate) fn set_link(index: u32, change: &LinkChange) -> LinkMessage {
         msg.attributes.push(LinkAttribute::IfName(n.clone()));
     }
     if let Some(mac) = change.mac {
-        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
     }
     if let Some(mtu) = change.mtu {
         msg.attributes.push(LinkAttribute::Mtu(mtu));
@@ -387,7 +387,7 @@ pub(crate) fn link_from(msg: LinkMessage) -> Link {
         match attr {
             LinkAttribute::IfName(n) => link.name = n,
             LinkAttribute::Mtu(m) => link.mtu = m,
-            LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
+            LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok().map(Mac),
             LinkAttribute::Link(i) => link.parent_index = Some(i),
             LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(id),
             LinkAttribute::LinkInfo(infos) => {
@@ -578,7 +578,7 @@ mod tests {
             },
             parent_index: Some(7),
             target_ns: None,
-            mac: Some([0x02, 0x42, 0xac, 0x10, 0x56, 0x0a]),
+            mac: Some(Mac([0x02, 0x42, 0xac, 0x10, 0x56, 0x0a])),
             mtu: Some(1400),
             up: fd.is_some(),
         }

@@ -524,7 +524,7 @@ impl Netlink for RealNetlink {
                 what.push(format!("name {n}"));
             }
             if let Some(m) = &change.mac {
-                what.push(format!("address {}", crate::format_mac(m)));
+                what.push(format!("address {}", m));
             }
             if let Some(m) = change.mtu {
                 what.push(format!("mtu {m}"));

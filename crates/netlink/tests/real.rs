@@ -137,7 +137,7 @@ fn macvlan_into_container_like_docker() {
     req.target_ns = Some(b.ns.clone());
     nl.link_add(&a.ns, &req).unwrap();
     let tmp = nl.link_by_name(&b.ns, "tmp5f3a9c").unwrap().expect("in B");
-    let mac = netlink::local_mac([0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc]);
+    let mac = netlink::Mac::local([0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc]);
     nl.link_set(
         &b.ns,
         tmp.index,

@@ -124,7 +124,7 @@ fn macvlan_into_container_then_rename() {
     assert_eq!(l.mtu, 1500, "inherits the parent's MTU");
     assert_eq!(l.index, 2, "indexes are per namespace");
     assert!(!l.up);
-    let mac = [0x02, 0x42, 0xac, 0x10, 0x56, 0x0a];
+    let mac = Mac([0x02, 0x42, 0xac, 0x10, 0x56, 0x0a]);
     f.link_set(
         &c1(),
         l.index,
@@ -469,11 +469,11 @@ fn renaming_an_up_link() {
 fn macs_are_checked() {
     let (f, eth0) = setup();
     let mut m = macvlan("m", eth0, None);
-    m.mac = Some([0x01, 0, 0, 0, 0, 1]);
+    m.mac = Some(Mac([0x01, 0, 0, 0, 0, 1]));
     assert_eq!(errno_of(f.link_add(&NsRef::Host, &m)), libc::EADDRNOTAVAIL);
-    m.mac = Some([0; 6]);
+    m.mac = Some(Mac([0; 6]));
     assert_eq!(errno_of(f.link_add(&NsRef::Host, &m)), libc::EADDRNOTAVAIL);
-    m.mac = Some(crate::local_mac([7; 6]));
+    m.mac = Some(Mac::local([7; 6]));
     f.link_add(&NsRef::Host, &m).unwrap();
     let l = f.link_by_name(&NsRef::Host, "m").unwrap().unwrap();
     assert_eq!(l.mac, m.mac);
