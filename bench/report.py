@@ -295,7 +295,7 @@ def _tricks(out):
 TRICK_NAMES = {
     "shipped": "shipped (every trick)",
     "no-arena": "without the bump arena (`underlay/src/arena.rs`): musl's allocator",
-    "fresh-thread": "without the calling thread's namespace trip (`NsEntry::CallingThread`): a thread per namespace socket",
+    "fresh-thread": "without the calling thread's namespace trip (`netlink/src/calling_thread.rs`): a thread per namespace socket",
     "no-in-place": "without the in-place overwrite (`store/src/in_place.rs`): every document renamed",
 }
 

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
+mod calling_thread;
 mod dry;
 mod fake;
 mod messages;

@@ -101,15 +101,7 @@ impl Conn {
                     Conn::open()
                 })
             }
-            NsEntry::CallingThread => {
-                nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)?;
-                let conn = Conn::open();
-                if let Err(e) = nix::sched::setns(home.as_fd(), CloneFlags::CLONE_NEWNET) {
-                    eprintln!("underlay: cannot return to the host network namespace: {e}");
-                    std::process::abort();
-                }
-                conn
-            }
+            NsEntry::CallingThread => crate::calling_thread::there_and_back(ns, home, Conn::open),
         }
     }
 
