@@ -27,11 +27,15 @@ t2=$(now)
 refused "vlan id must be between 1-4094, received: 4095" ul network create --subnet=10.200.0.0/24 -o parent=eth0.4095 v4095
 # Remove them as a user removes many: `network rm` with up to 64 names at a time, two workers.
 rm_every() { # FIRST: batches starting at FIRST, FIRST+128, ...
-  local i=$1 j names
+  local i=$1 j names out
   while [ $i -le $N ]; do
     names=""; j=$i
     while [ $j -lt $((i + 64)) ] && [ $j -le $N ]; do names="$names v$j"; j=$((j + 1)); done
-    ul network rm $names >/dev/null 2>>/tmp/scale.fail || echo "rm batch from v$i failed" >> /tmp/scale.fail
+    # (Its stderr counts only when it fails: a worker waiting over a second for the other's
+    # lock says so there, as it should.)
+    if ! out=$(ul network rm $names 2>&1 >/dev/null); then
+      echo "rm batch from v$i failed: $out" >> /tmp/scale.fail
+    fi
     i=$((i + 128))
   done
 }
