@@ -474,7 +474,7 @@ impl Engine {
 
     /// `attach_link`'s steps; `made` is set once the link exists.
     #[allow(clippy::too_many_arguments)] // attach_link's, and `made`: its undo needs to know
-    pub(crate) fn make_link(
+    fn make_link(
         &self,
         net: &Network,
         ep: &Endpoint,
@@ -491,12 +491,7 @@ impl Engine {
         } else {
             (NsRef::Host, Some(ns.clone()))
         };
-        let k = |what: &str, e: netlink::Error| {
-            Error::kernel_from(
-                format!("failed to {what} in {}: {}", ep.place(), kernel_reason(&e)),
-                e,
-            )
-        };
+        let k = |what: &str, e| step_failed(ep, what, e);
         // Straight under its final name and up, where the kernel takes it: two requests
         // fewer. The kernel checks the name in the target namespace; some older ones also in
         // the one the link is made from, and refuse with EEXIST: then under a temporary name,
@@ -548,12 +543,7 @@ impl Engine {
         index: u32,
         named: Option<&str>,
     ) -> Result<()> {
-        let k = |what: &str, e: netlink::Error| {
-            Error::kernel_from(
-                format!("failed to {what} in {}: {}", ep.place(), kernel_reason(&e)),
-                e,
-            )
-        };
+        let k = |what: &str, e| step_failed(ep, what, e);
         if let Some(tmp) = named {
             let rename = LinkChange {
                 name: Some(ep.ifname.clone()),
@@ -673,4 +663,12 @@ impl Engine {
         }
         routes
     }
+}
+
+/// A kernel refusal of one step of making `ep`'s link, naming the step and where.
+fn step_failed(ep: &Endpoint, what: &str, e: netlink::Error) -> Error {
+    Error::kernel_from(
+        format!("failed to {what} in {}: {}", ep.place(), kernel_reason(&e)),
+        e,
+    )
 }

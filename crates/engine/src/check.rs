@@ -39,12 +39,7 @@ impl Engine {
         };
         let ns = NsRef::Path(path);
         let _scope = NsScope::new(&*self.nl, &ns);
-        let k = |what: &str, e: netlink::Error| {
-            Error::kernel_from(
-                format!("cannot list {what} in {}: {}", ep.netns, kernel_reason(&e)),
-                e,
-            )
-        };
+        let k = |what: &str, e| cannot_list(&ep, what, e);
         let links = self.nl.links(&ns).map_err(|e| k("links", e))?;
         let link = links.iter().find(|l| l.name == ep.ifname).ok_or_else(|| {
             Error::not_found(format!("interface {} not found in {}", ep.ifname, ep.netns))
@@ -63,12 +58,7 @@ impl Engine {
         ns: &NsRef,
         index: u32,
     ) -> Result<()> {
-        let k = |what: &str, e: netlink::Error| {
-            Error::kernel_from(
-                format!("cannot list {what} in {}: {}", ep.netns, kernel_reason(&e)),
-                e,
-            )
-        };
+        let k = |what: &str, e| cannot_list(ep, what, e);
         let addrs = self.nl.addrs(ns).map_err(|e| k("addresses", e))?;
         for want in [ep.ipv4, ep.ipv6].into_iter().flatten() {
             if !addrs.iter().any(|a| a.index == index && a.addr == want) {
@@ -134,4 +124,12 @@ fn the_link_underlay_made(net: &Network, ep: &Endpoint, link: &netlink::Link) ->
         )));
     }
     Ok(())
+}
+
+/// A dump of `ep`'s namespace the kernel refused, naming what was listed.
+fn cannot_list(ep: &Endpoint, what: &str, e: netlink::Error) -> Error {
+    Error::kernel_from(
+        format!("cannot list {what} in {}: {}", ep.netns, kernel_reason(&e)),
+        e,
+    )
 }
