@@ -22,13 +22,15 @@ enum Undo {
     Disconnect,
 }
 
+/// Values of edge lengths, of `z`: never a hex digit, so no value is a prefix of a network
+/// id (`network rm a` would remove pub_net when its id began with a).
 fn lengths(max: usize) -> Vec<String> {
     [
         "".to_string(),
-        "a".into(),
-        "a".repeat(max),
-        "a".repeat(max + 1),
-        "a".repeat(5000),
+        "z".into(),
+        "z".repeat(max),
+        "z".repeat(max + 1),
+        "z".repeat(5000),
     ]
     .into()
 }
@@ -37,7 +39,7 @@ fn odd(values: &[&str]) -> Vec<String> {
     values
         .iter()
         .map(|v| v.to_string())
-        .chain(["".into(), "a".repeat(5000)])
+        .chain(["".into(), "z".repeat(5000)])
         .collect()
 }
 
