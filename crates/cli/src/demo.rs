@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::lab::{ping, Lab, LabNs};
 use clap::Args;
-use engine::{ConnectRequest, CreateRequest, Engine};
+use engine::{AttachRequest, AttachmentKey, CreateRequest, Detach, Engine};
 
 #[derive(Args)]
 pub struct DemoArgs {}
@@ -159,9 +159,8 @@ fn walkthrough(d: &mut Demo) -> Result<(), String> {
 
     for c in [&c1, &c2] {
         step(&format!("underlay network disconnect pub_net {}", c.name));
-        d.engine
-            .disconnect("pub_net", &c.path().display().to_string())
-            .map_err(e)?;
+        let key = AttachmentKey::Namespace(c.path().display().to_string());
+        d.engine.detach("pub_net", &key, Detach::All).map_err(e)?;
         indent("(detached; its address is free again)");
     }
     step("underlay network rm pub_net");
@@ -173,12 +172,10 @@ fn walkthrough(d: &mut Demo) -> Result<(), String> {
 fn connect(d: &Demo, c: &LabNs, ip: Option<&str>) -> Result<String, String> {
     let a = d
         .engine
-        .connect(&ConnectRequest {
-            network: "pub_net".into(),
-            netns: c.path().display().to_string(),
+        .attach(&AttachRequest {
             ip: ip.map(str::to_string),
             name: Some(c.name.clone()),
-            ..Default::default()
+            ..AttachRequest::namespace("pub_net", &c.path().display().to_string())
         })
         .map_err(|e| e.to_string())?;
     let addr = a.ipv4.map(|a| a.to_string()).unwrap_or_default();

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use engine::{ConnectRequest, CreateRequest, Engine, Kind};
+use engine::{AttachRequest, AttachmentKey, CreateRequest, Detach, Engine, Kind};
 
 use crate::filter::{Filters, LS_KEYS, PRUNE_KEYS};
 use crate::format::{self, Format};
@@ -73,16 +73,14 @@ pub struct AttachArgs {
 
 impl AttachArgs {
     /// The request attaching `netns` to `network`.
-    pub fn request(self, network: String, netns: String) -> ConnectRequest {
-        ConnectRequest {
-            network,
-            netns,
+    pub fn request(self, network: String, netns: String) -> AttachRequest {
+        AttachRequest {
             ip: self.ip,
             ip6: self.ip6,
             mac: self.mac_address,
             ifname: self.ifname,
             aliases: self.alias,
-            ..Default::default()
+            ..AttachRequest::namespace(&network, &netns)
         }
     }
 }
@@ -128,14 +126,16 @@ pub fn run(engine: &Engine, cmd: NetworkCmd) -> Result<ExitCode, String> {
         NetworkCmd::Create(a) => create(engine, a)?,
         NetworkCmd::Connect(a) => {
             let attached = engine
-                .connect(&a.attach.request(a.network, a.netns))
+                .attach(&a.attach.request(a.network, a.netns))
                 .map_err(e)?;
             for w in &attached.warnings {
                 eprintln!("Warning: {w}");
             }
         }
         NetworkCmd::Disconnect { network, netns } => {
-            engine.disconnect(&network, &netns).map_err(e)?
+            engine
+                .detach(&network, &AttachmentKey::Namespace(netns), Detach::All)
+                .map_err(e)?;
         }
         NetworkCmd::Inspect { format, networks } => inspect(engine, format.as_deref(), &networks)?,
         NetworkCmd::Ls(a) => ls(engine, a)?,

@@ -5,7 +5,7 @@ use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use engine::sandbox::Sandbox;
-use engine::{ConnectRequest, Engine};
+use engine::{AttachRequest, AttachmentKey, Detach, Engine};
 
 mod dns;
 
@@ -113,14 +113,14 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<ExitCode, String> {
         .loopback_up(sandbox.path())
         .map_err(|e| e.to_string())?;
     let netns = sandbox.path().display().to_string();
-    let req = ConnectRequest {
+    let req = AttachRequest {
         name: Some(
             a.name
                 .unwrap_or_else(|| format!("run-{}", std::process::id())),
         ),
         ..a.attach.request(a.net.clone(), netns.clone())
     };
-    let attached = engine.connect(&req).map_err(|e| e.to_string())?;
+    let attached = engine.attach(&req).map_err(|e| e.to_string())?;
     for w in &attached.warnings {
         eprintln!("Warning: {w}");
     }
@@ -142,7 +142,7 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<ExitCode, String> {
         }
         Err(e) => Err(format!("cannot run {}: {e}", cmd[0])),
     };
-    let detached = engine.disconnect(&a.net, &netns);
+    let detached = engine.detach(&a.net, &AttachmentKey::Namespace(netns), Detach::All);
     let status = match outcome {
         Ok(status) => status,
         Err(msg) => {

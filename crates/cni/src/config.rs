@@ -12,7 +12,7 @@ use crate::{CniError, INVALID_CONFIG, INVALID_ENV};
 
 /// Label that marks a network made from a CNI configuration; its value fingerprints the
 /// network-level part of that configuration.
-pub const CONFIG_LABEL: &str = "underlay.cni.config";
+pub const CONFIG_LABEL: &str = engine::DECLARED_LABEL;
 
 /// One plugin configuration (the runtime injects `cniVersion`, `name`, `runtimeConfig`,
 /// `prevResult`, and for GC `cni.dev/valid-attachments`). Unknown keys are ignored, as the

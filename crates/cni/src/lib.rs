@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use engine::{Clash, ConnectRequest, Engine, Kind};
+use engine::{AttachRequest, AttachmentKey, Clash, Detach, Detached, Engine, Kind};
 use serde_json::{json, Value};
 
 mod config;
@@ -314,6 +314,14 @@ impl Call<'_> {
             .map_err(|e| CniError::new(IO_FAILURE, e.to_string()))
     }
 
+    /// The attachment this call is about: (CNI_CONTAINERID, CNI_IFNAME).
+    fn key(&self) -> AttachmentKey {
+        AttachmentKey::Container {
+            id: self.env.container_id.clone(),
+            ifname: self.env.ifname.clone(),
+        }
+    }
+
     fn cni_args(&self) -> Result<Vec<(String, String)>, CniError> {
         parse_cni_args(&self.env.args)
     }
@@ -341,7 +349,6 @@ impl Call<'_> {
     fn declared(&self, master: &str) -> Result<engine::Declared, CniError> {
         Ok(engine::Declared {
             create: self.conf.create_request(master)?,
-            label: CONFIG_LABEL.to_string(),
             fingerprints: self.conf.fingerprints(master),
         })
     }
@@ -393,15 +400,14 @@ impl Call<'_> {
         };
         let declared = match self.declared(&master) {
             Ok(d) => d,
-            Err(e) => return self.fail_add(&engine, &ipam, false, e),
+            Err(e) => return self.fail_add(&ipam, e),
         };
-        let req = ConnectRequest {
-            network: self.conf.name.clone(),
-            netns: netns.path.display().to_string(),
+        let (name, cid, ifname) = (&self.conf.name, &self.env.container_id, &self.env.ifname);
+        let netns = netns.path.display().to_string();
+        let req = AttachRequest {
             ip,
             ip6,
             mac,
-            ifname: Some(self.env.ifname.clone()),
             // Shown as the container's name: the runtime's name for it when it gives one
             // (Podman and Kubernetes pass K8S_POD_NAME), else its id.
             name: Some(
@@ -410,20 +416,18 @@ impl Call<'_> {
                     .map(|(_, v)| v.clone())
                     .unwrap_or_else(|| self.env.container_id.clone()),
             ),
-            container_id: Some(self.env.container_id.clone()),
             external,
-            // Set by connect_declared: the network must be this configuration's.
-            require_label: None,
+            // Made, remade or refused as this configuration says.
+            declared: Some(Box::new(declared)),
             // What applies to each attachment, as the configuration says now.
             routes: self.conf.attachment_routes(),
             mtu: Some(self.conf.mtu.unwrap_or(0)),
-            aliases: Vec::new(),
             door: engine::Door::Cni,
+            ..AttachRequest::container(name, cid, ifname, &netns)
         };
-        let (outcome, made) = engine.connect_declared(&declared, &req);
-        let attached = match outcome {
+        let attached = match engine.attach(&req) {
             Ok(a) => a,
-            Err(e) => return self.fail_add(&engine, &ipam, made, e.into()),
+            Err(e) => return self.fail_add(&ipam, e.into()),
         };
         // The result has no place for remarks; the runtime logs a plugin's stderr.
         for w in &attached.warnings {
@@ -507,20 +511,12 @@ impl Call<'_> {
         Value::Object(result)
     }
 
-    /// Undo what a failed ADD did around the attach: the delegated IPAM's addresses, the
-    /// network if it made it.
-    fn fail_add(
-        &self,
-        engine: &Engine,
-        ipam: &IpamKind,
-        made: bool,
-        e: CniError,
-    ) -> Result<Value, CniError> {
+    /// Undo what a failed ADD did around the attach: the delegated IPAM's addresses (the
+    /// engine's attach removed a network it made).
+    fn fail_add(&self, ipam: &IpamKind, e: CniError) -> Result<Value, CniError> {
         if let IpamKind::Delegate(plugin) = ipam {
             let _ = self.delegate(plugin, "DEL");
         }
-        // A failed ADD leaves no network behind that it made itself.
-        engine.remove_declared_if_unused(&self.conf.name, CONFIG_LABEL, made);
         Err(e)
     }
 
@@ -529,25 +525,14 @@ impl Call<'_> {
         let engine = self.engine()?;
         let ipam = self.conf.ipam_kind();
         if let Some(net) = self.find(&engine)? {
-            let (cid, ifname) = (&self.env.container_id, &self.env.ifname);
             // The kernel takes tens of milliseconds to delete a link; the runtime need not
-            // wait for it. The addresses stay reserved until the link is gone. Not deferred:
-            // addresses of another IPAM (released by it right after), and networks whose
-            // parent underlay made (removed with the last endpoint).
-            if !matches!(ipam, IpamKind::Delegate(_)) && !net.parent.owned() {
-                match engine.begin_detach_container(&net.id, cid, ifname) {
-                    Ok(Some(pending)) => self.finish_in_background(&engine, &pending),
-                    Ok(None) => {}
-                    Err(e) if e.kind() == Kind::NotFound => {}
-                    Err(e) => return Err(e.into()),
-                }
-            } else {
-                match engine.disconnect_container(&net.id, cid, ifname) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == Kind::NotFound => {}
-                    Err(e) => return Err(e.into()),
-                }
-                engine.remove_declared_if_unused(&self.conf.name, CONFIG_LABEL, false);
+            // wait for it (the engine says where it must). The addresses stay reserved until
+            // the link is gone.
+            match engine.detach(&net.id, &self.key(), Detach::Begin) {
+                Ok(Detached::Pending(pending)) => self.finish_in_background(&engine, &pending),
+                Ok(_) => {}
+                Err(e) if e.kind() == Kind::NotFound => {}
+                Err(e) => return Err(e.into()),
             }
         }
         if let IpamKind::Delegate(plugin) = ipam {
@@ -599,7 +584,7 @@ impl Call<'_> {
         })?;
         let engine = self.engine()?;
         let (_, ep) = engine
-            .check_container(&self.conf.name, &self.env.container_id, &self.env.ifname)
+            .check(&self.conf.name, &self.key())
             .map_err(|e| match e.kind() {
                 Kind::NotFound => CniError::new(UNKNOWN_CONTAINER, e.to_string()),
                 _ => e.into(),
@@ -717,11 +702,14 @@ impl Call<'_> {
                 if keep.contains_key(&(cid.clone(), ep.ifname.clone())) {
                     continue;
                 }
-                if let Err(e) = engine.disconnect_container(&net.name, cid, &ep.ifname) {
+                let key = AttachmentKey::Container {
+                    id: cid.clone(),
+                    ifname: ep.ifname.clone(),
+                };
+                if let Err(e) = engine.detach(&net.id, &key, Detach::All) {
                     problems.push(e.to_string());
                 }
             }
-            engine.remove_declared_if_unused(&self.conf.name, CONFIG_LABEL, false);
         }
         if let IpamKind::Delegate(plugin) = self.conf.ipam_kind() {
             self.delegate(&plugin, "GC")?;

@@ -10,7 +10,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use engine::{pools, CreateRequest, Driver, Engine, Kind, Owner};
+use engine::{
+    pools, AttachRequest, AttachmentKey, CreateRequest, Detach, Door, Driver, Engine,
+    ExternalAddrs, ExternalIpam, Kind, Owner, Placement,
+};
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -335,13 +338,15 @@ fn network_call(engine: &Engine, driver: Driver, call: &str, body: &[u8]) -> Out
         "EndpointOperInfo" => Ok((json!({"Value": {}}), None)),
         "DeleteEndpoint" => {
             let req: EndpointRef = parse(m, body)?;
-            engine_call(engine.delete_handoff_endpoint(&req.network_id, &req.endpoint_id))?;
+            let key = AttachmentKey::Endpoint(req.endpoint_id);
+            engine_call(engine.detach(&req.network_id, &key, Detach::All))?;
             Ok((json!({}), None))
         }
         "Join" => join(engine, parse(m, body)?),
         "Leave" => {
             let req: EndpointRef = parse(m, body)?;
-            engine_call(engine.leave_handoff(&req.network_id, &req.endpoint_id))?;
+            let key = AttachmentKey::Endpoint(req.endpoint_id);
+            engine_call(engine.detach(&req.network_id, &key, Detach::Link))?;
             Ok((json!({}), None))
         }
         // No port mappings on macvlan/ipvlan; discovery is for overlay networks.
@@ -360,7 +365,7 @@ fn create_endpoint(engine: &Engine, driver: Driver, req: EndpointRef) -> Outcome
     let iface = req.interface.unwrap_or_default();
     let v4 = address("Interface.Address", &iface.address)?;
     let v6 = address("Interface.AddressIPv6", &iface.address_ipv6)?;
-    let mac = Some(iface.mac_address.as_str()).filter(|s| !s.is_empty());
+    let mac = Some(iface.mac_address).filter(|s| !s.is_empty());
     for (opt, what) in [
         ("com.docker.network.portmap", "port mappings"),
         ("com.docker.network.endpoint.exposedports", "port exposures"),
@@ -373,15 +378,19 @@ fn create_endpoint(engine: &Engine, driver: Driver, req: EndpointRef) -> Outcome
             );
         }
     }
-    let generated = engine_call(engine.create_handoff_endpoint(
-        &req.network_id,
-        &req.endpoint_id,
-        v4,
-        v6,
+    let given = mac.is_some();
+    let reserved = engine_call(engine.attach(&AttachRequest {
+        external: Some(ExternalIpam {
+            ipv4: v4,
+            ipv6: v6,
+            info: ExternalAddrs::default(),
+        }),
         mac,
-    ))?;
+        door: Door::Docker,
+        ..AttachRequest::endpoint(&req.network_id, &req.endpoint_id, Placement::Reserved)
+    }))?;
     // Docker takes the MAC only when it gave none (and refuses any other change).
-    let iface = match generated {
+    let iface = match reserved.mac.filter(|_| !given) {
         Some(mac) => json!({ "MacAddress": mac }),
         None => Value::Null,
     };
@@ -391,7 +400,12 @@ fn create_endpoint(engine: &Engine, driver: Driver, req: EndpointRef) -> Outcome
 /// Join: the endpoint's link made on the host for Docker to move into the sandbox, with the
 /// name prefix, gateways and static routes Docker gives it there.
 fn join(engine: &Engine, req: EndpointRef) -> Outcome {
-    let j = engine_call(engine.join_handoff(&req.network_id, &req.endpoint_id, &req.sandbox_key))?;
+    let sandbox = req.sandbox_key.clone();
+    let placement = Placement::HandOff { sandbox };
+    let j = engine_call(engine.attach(&AttachRequest {
+        door: Door::Docker,
+        ..AttachRequest::endpoint(&req.network_id, &req.endpoint_id, placement)
+    }))?;
     for w in &j.warnings {
         tracing::warn!(network = %req.network_id, endpoint = %req.endpoint_id, "{w}");
     }
@@ -409,7 +423,7 @@ fn join(engine: &Engine, req: EndpointRef) -> Outcome {
         .collect();
     Ok((
         json!({
-            "InterfaceName": {"SrcName": j.src_name, "DstPrefix": "eth"},
+            "InterfaceName": {"SrcName": j.ifname, "DstPrefix": "eth"},
             "Gateway": ip(j.gateway4),
             "GatewayIPv6": ip(j.gateway6),
             "StaticRoutes": routes,
@@ -463,7 +477,7 @@ fn ipam_call(engine: &Engine, call: &str, body: &[u8]) -> Outcome {
         )),
         "RequestPool" => {
             let req: RequestPool = parse(m, body)?;
-            let (id, subnet) = engine_call(engine.request_pool(
+            let (id, subnet) = engine_call(engine.pools().request_pool(
                 &req.address_space,
                 &req.pool,
                 &req.sub_pool,
@@ -476,7 +490,7 @@ fn ipam_call(engine: &Engine, call: &str, body: &[u8]) -> Outcome {
         }
         "ReleasePool" => {
             let req: PoolRef = parse(m, body)?;
-            engine_call(engine.release_pool(&req.pool_id))?;
+            engine_call(engine.pools().release_pool(&req.pool_id))?;
             Ok((json!({}), None))
         }
         "RequestAddress" => {
@@ -487,12 +501,16 @@ fn ipam_call(engine: &Engine, call: &str, body: &[u8]) -> Outcome {
                 .and_then(|o| o.get(REQUEST_TYPE))
                 .is_some_and(|v| v == GATEWAY_TYPE);
             let wanted = Some(req.address.as_str()).filter(|a| !a.is_empty());
-            let a = engine_call(engine.request_address(&req.pool_id, wanted, gateway))?;
+            let a = engine_call(
+                engine
+                    .pools()
+                    .request_address(&req.pool_id, wanted, gateway),
+            )?;
             Ok((json!({"Address": a.to_string(), "Data": {}}), None))
         }
         "ReleaseAddress" => {
             let req: PoolRef = parse(m, body)?;
-            engine_call(engine.release_address(&req.pool_id, &req.address))?;
+            engine_call(engine.pools().release_address(&req.pool_id, &req.address))?;
             Ok((json!({}), None))
         }
         _ => Err(not_implemented(m)),
@@ -1026,6 +1044,6 @@ mod tests {
             json!({"PoolID": pool}),
         );
         assert_eq!(r.status, 200);
-        assert!(fx.engine.pools().unwrap().is_empty());
+        assert!(fx.engine.pools().list().unwrap().is_empty());
     }
 }

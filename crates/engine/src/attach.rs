@@ -26,7 +26,7 @@ struct Asked {
 }
 
 impl Asked {
-    pub(crate) fn parse(req: &ConnectRequest) -> Result<Self> {
+    pub(crate) fn parse(req: &AttachRequest) -> Result<Self> {
         let ip =
             |s: &Option<String>, v6| s.as_deref().map(|s| parse_ip(req.door, s, v6)).transpose();
         let asked = Asked {
@@ -43,7 +43,7 @@ impl Asked {
                 .map(crate::create::parse_routes)
                 .transpose()?,
         };
-        if let Some(name) = &req.ifname {
+        if let Some(name) = req.ifname() {
             check_ifname(req.door.name(Field::Ifname), name).map_err(|e| e.on(Field::Ifname))?;
         }
         req.aliases.iter().try_for_each(|a| check_alias(a))?;
@@ -53,7 +53,7 @@ impl Asked {
 
 /// Refuse addresses the network cannot give: static ones on a network whose IPAM plugin
 /// hands them out, another IPAM's on one that hands out its own, a family it has no subnet of.
-fn refuse_what_it_cannot_give(net: &Network, req: &ConnectRequest, asked: &Asked) -> Result<()> {
+fn refuse_what_it_cannot_give(net: &Network, req: &AttachRequest, asked: &Asked) -> Result<()> {
     if net.external_ipam {
         if asked.ip4.is_some() || asked.ip6.is_some() {
             return Err(Error::invalid(format!(
@@ -96,7 +96,7 @@ fn refuse_what_it_cannot_give(net: &Network, req: &ConnectRequest, asked: &Asked
 /// pools are a copy: nothing is held until the caller records them).
 fn reserve(
     net: &Network,
-    req: &ConnectRequest,
+    req: &AttachRequest,
     asked: &Asked,
 ) -> Result<(ipam::NetworkIpam, Option<IpNet>, Option<IpNet>)> {
     let mut ipam = net.ipam.clone();
@@ -163,17 +163,61 @@ fn dedup(items: &[String]) -> Vec<String> {
     }
     out
 }
+/// Refuse a request whose key and placement do not go together: only a runtime's endpoint
+/// is reserved or handed off, and a namespace key is the namespace the link goes into.
+fn check_shape(req: &AttachRequest) -> Result<()> {
+    match (&req.key, &req.placement) {
+        (AttachmentKey::Endpoint(id), Placement::Namespace(ns)) => Err(Error::invalid(format!(
+            "endpoint {id}: a runtime's endpoint is reserved or handed off to the runtime, not attached into namespace {ns} by underlay"
+        ))),
+        (AttachmentKey::Endpoint(_), _) => Ok(()),
+        (_, Placement::Reserved | Placement::HandOff { .. }) => Err(Error::invalid(
+            "only a runtime's endpoint (an endpoint id) is reserved or handed off; a namespace or a container's interface is attached into its namespace",
+        )),
+        (AttachmentKey::Namespace(key), Placement::Namespace(ns)) if key != ns => {
+            Err(Error::invalid(format!(
+                "the attachment is keyed by network namespace {key} but its link is to go into {ns}: they are one namespace"
+            )))
+        }
+        (AttachmentKey::Container { ifname, .. }, _)
+            if req.ifname.as_ref().is_some_and(|i| i != ifname) =>
+        {
+            Err(Error::invalid(format!(
+                "the container's interface is {ifname} (its key), not {}",
+                req.ifname.as_deref().unwrap_or_default()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Engine {
-    /// Attach the namespace `req.netns` to a network: the request checked, the attachment
+    /// Attach: the one verb every door's attach goes through. Into a namespace (the CLI's
+    /// connect, a CNI ADD), a declared network made or remade first ([`AttachRequest::declared`]);
+    /// or a runtime's endpoint reserved (Docker's CreateEndpoint) or handed off on the host
+    /// (Join). A failure leaves the host and the store as they were.
+    pub fn attach(&self, req: &AttachRequest) -> Result<Attached> {
+        check_shape(req)?;
+        match (&req.key, &req.placement) {
+            (AttachmentKey::Endpoint(id), Placement::Reserved) => self.reserve_handoff(req, id),
+            (AttachmentKey::Endpoint(id), Placement::HandOff { sandbox }) => {
+                self.join_handoff(&req.network, id, sandbox)
+            }
+            _ if req.declared.is_some() => self.attach_declared(req),
+            _ => self.connect(req),
+        }
+    }
+
+    /// Attach the namespace `req.netns()` to a network: the request checked, the attachment
     /// admitted under the store's lock, addresses reserved and the intent recorded before
     /// the kernel is touched, the link made, the endpoint recorded attached.
-    pub fn connect(&self, req: &ConnectRequest) -> Result<Attached> {
-        let ns = self.resolve_netns(&req.netns)?;
+    pub(crate) fn connect(&self, req: &AttachRequest) -> Result<Attached> {
+        let ns = self.resolve_netns(req.netns())?;
         // The host's own namespace is no container: its addresses and routes are the host's.
         if self.nl.ns_own().ok() == Some(ns.id) {
             return Err(Error::invalid(format!(
                 "network namespace {:?} ({}) is the host's own: underlay attaches containers, and never changes the host's addresses or routes",
-                req.netns,
+                req.netns(),
                 ns.path.display()
             )));
         }
@@ -187,10 +231,10 @@ impl Engine {
         // The parent's index is all a macvlan link needs; ipvlan and passthru links carry the
         // parent's MAC, which the result shows.
         let (parent_index, mut parent) = if net.driver() == Driver::Ipvlan || net.is_passthru() {
-            let link = self.parent_link(&net, &nsref, &req.netns)?;
+            let link = self.parent_link(&net, &nsref, req.netns())?;
             (link.index, Some(link))
         } else {
-            (self.parent_index(&net, &nsref, &req.netns)?, None)
+            (self.parent_index(&net, &nsref, req.netns())?, None)
         };
         let parent_mac = parent.as_ref().and_then(|p| p.mac);
         let ifname = self.ifname_for(req, &nsref)?;
@@ -198,7 +242,7 @@ impl Engine {
         let mac = link_mac(&net, asked.mac);
         let ep = Endpoint {
             id: ids::endpoint_id(),
-            name: req.name.clone().unwrap_or_else(|| req.netns.clone()),
+            name: req.name.clone().unwrap_or_else(|| req.netns().to_string()),
             netns: ns.path.display().to_string(),
             netns_id: ns.id,
             tmp_name: ids::tmp_link_name(),
@@ -207,7 +251,7 @@ impl Engine {
             ipv4,
             ipv6,
             state: EndpointState::Attaching,
-            container_id: req.container_id.clone(),
+            container_id: req.container_id().map(str::to_string),
             external: req.external.as_ref().map(|e| e.info.clone()),
             handoff: false,
             routes: asked.routes,
@@ -238,6 +282,7 @@ impl Engine {
             ipv6: ep.ipv6,
             gateway4: ep.ipv4.and_then(|a| ep.gateway_for(&net, a.addr())),
             gateway6: ep.ipv6.and_then(|a| ep.gateway_for(&net, a.addr())),
+            routes: Vec::new(),
             warnings,
         })
     }
@@ -248,17 +293,18 @@ impl Engine {
     fn admit(
         &self,
         txn: &mut dyn store::Txn,
-        req: &ConnectRequest,
+        req: &AttachRequest,
         ns: &Netns,
         asked: &Asked,
     ) -> Result<Network> {
         let net = crate::find_head(txn, &req.network)?;
-        if let Some((key, values)) = &req.require_label {
-            if !values.iter().any(|v| net.labels.get(key) == Some(v)) {
+        if let Some(d) = &req.declared {
+            if !d.made_it(&net) {
                 return Err(Error::not_found(format!(
-                    "network {} has no label {key}={}",
+                    "network {} has no label {}={}",
                     net.name,
-                    values.join(" or ")
+                    crate::DECLARED_LABEL,
+                    d.fingerprints.join(" or ")
                 )));
             }
         }
@@ -286,21 +332,23 @@ impl Engine {
         &self,
         txn: &mut dyn store::Txn,
         net: &mut Network,
-        req: &ConnectRequest,
+        req: &AttachRequest,
         ns: &Netns,
     ) -> Result<()> {
-        let Some(cid) = &req.container_id else {
+        let Some(cid) = req.container_id() else {
             return match docs::get_ep(txn, net, &slot_ns(ns.id))? {
                 Some(ep) => Err(Error::conflict(format!(
                     "network namespace {} is already connected to network {} (as {})",
-                    req.netns, net.name, ep.ifname
+                    req.netns(),
+                    net.name,
+                    ep.ifname
                 ))),
                 None => Ok(()),
             };
         };
-        let ifname = req.ifname.as_deref().unwrap_or("eth0");
+        let ifname = req.ifname().unwrap_or("eth0");
         match docs::get_ep(txn, net, &slot_cni(cid, ifname))? {
-            Some(ep) if ep.state == EndpointState::Detaching => self.detach(txn, net, &ep),
+            Some(ep) if ep.state == EndpointState::Detaching => self.detach_endpoint(txn, net, &ep),
             Some(ep) => Err(Error::conflict(format!(
                 "container {cid} is already attached to network {} as {} (endpoint {})",
                 net.name, ep.ifname, ep.id
@@ -311,11 +359,11 @@ impl Engine {
 
     /// The interface name: the one asked for (the kernel checks it when the link is made, see
     /// `attach_link`), else the first free ethN in the namespace.
-    pub(crate) fn ifname_for(&self, req: &ConnectRequest, ns: &NsRef) -> Result<String> {
-        if let Some(name) = &req.ifname {
-            return Ok(name.clone());
+    pub(crate) fn ifname_for(&self, req: &AttachRequest, ns: &NsRef) -> Result<String> {
+        if let Some(name) = req.ifname() {
+            return Ok(name.to_string());
         }
-        let ns_links = self.ns_links(ns, &format!("network namespace {}", req.netns))?;
+        let ns_links = self.ns_links(ns, &format!("network namespace {}", req.netns()))?;
         Ok((0..)
             .map(|n| format!("eth{n}"))
             .find(|n| !ns_links.iter().any(|l| &l.name == n))

@@ -1,39 +1,48 @@
-//! Check: a CNI attachment's link, addresses and routes compared with its record.
+//! Check: an attachment's link, addresses and routes compared with its record.
 
 use netlink::{NsRef, NsScope};
 
-use crate::docs;
 use crate::endpoint::*;
 use crate::error::{kernel_reason, Error, Result};
 use crate::model::*;
 use crate::Engine;
 
 impl Engine {
-    /// Compare a CNI attachment's link, addresses and routes in its namespace with the record;
-    /// the first difference is the error.
-    pub fn check_container(
-        &self,
-        network: &str,
-        container_id: &str,
-        ifname: &str,
-    ) -> Result<(Network, Endpoint)> {
+    /// Check: the one verb that compares an attachment's link, addresses and routes in its
+    /// namespace with its record; the first difference is the error. A runtime's hand-off
+    /// endpoint is the runtime's to check.
+    pub fn check(&self, network: &str, key: &AttachmentKey) -> Result<(Network, Endpoint)> {
+        if let AttachmentKey::Endpoint(id) = key {
+            return Err(Error::invalid(format!(
+                "endpoint {id} was handed off to its runtime, which addressed it: the runtime checks it"
+            )));
+        }
         let (net, ep) = {
             let txn = self.store.snapshot()?;
             let net = crate::find_head(&*txn, network)?;
-            let ep = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))?;
+            let ep = self.find_attached(&*txn, &net, key)?;
             (net, ep)
         };
         let ep = ep
             .filter(|e| e.state != EndpointState::Detaching)
             .ok_or_else(|| {
-                Error::not_found(format!(
-                    "container {container_id} has no interface {ifname} on network {}",
-                    net.name
-                ))
+                Error::not_found(match key {
+                    AttachmentKey::Container { id, ifname } => format!(
+                        "container {id} has no interface {ifname} on network {}",
+                        net.name
+                    ),
+                    AttachmentKey::Namespace(ns) | AttachmentKey::Endpoint(ns) => format!(
+                        "network namespace {ns} is not connected to network {}",
+                        net.name
+                    ),
+                })
             })?;
         let Some(path) = self.locate(ep.netns_id, &ep.netns) else {
+            let whose = (ep.container_id.as_ref())
+                .map(|c| format!(" of container {c}"))
+                .unwrap_or_default();
             return Err(Error::not_found(format!(
-                "network namespace {} of container {container_id} is gone",
+                "network namespace {}{whose} is gone",
                 ep.netns
             )));
         };

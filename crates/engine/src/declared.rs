@@ -7,37 +7,55 @@
 //! times, before it gives up with a clash a door can answer "try again" to.
 
 use crate::error::{Clash, Error, Kind, Result};
-use crate::{Attached, ConnectRequest, CreateRequest, Engine, NetState, Network};
+use crate::{AttachRequest, Attached, CreateRequest, Engine, NetState, Network};
 
 /// How often an attach looks again after a concurrent change before it gives up.
 const ROUNDS: usize = 8;
 
+/// The label that holds the fingerprint of the configuration a declared network was made
+/// from.
+pub const DECLARED_LABEL: &str = "underlay.cni.config";
+
 /// A network as a configuration declares it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Declared {
     /// The network as the configuration describes it now (its name is the configuration's).
     pub create: CreateRequest,
-    /// The label that holds the configuration's fingerprint.
-    pub label: String,
-    /// Any of these in the label: the network was made from this configuration.
+    /// Any of these in [`DECLARED_LABEL`]: the network was made from this configuration.
     pub fingerprints: Vec<String>,
 }
 
+impl Declared {
+    /// Whether `net` was made from this configuration.
+    pub(crate) fn made_it(&self, net: &Network) -> bool {
+        net.labels
+            .get(DECLARED_LABEL)
+            .is_some_and(|f| self.fingerprints.contains(f))
+    }
+}
+
 impl Engine {
-    /// Attach `req` to the network `declared` describes, making or remaking the network
-    /// first where it is missing or was made from another configuration. The attachment, and
-    /// whether this call made the network (also when the attach then failed: the caller
-    /// undoes what it did around it and [`Engine::remove_declared_if_unused`]).
-    pub fn connect_declared(
+    /// Attach `req` to the network `req.declared` describes, making or remaking the network
+    /// first where it is missing or was made from another configuration. A network this call
+    /// made goes again when the attach fails.
+    pub(crate) fn attach_declared(&self, req: &AttachRequest) -> Result<Attached> {
+        let declared = req.declared.as_deref().expect("a declared network");
+        let (outcome, made) = self.connect_declared(declared, req);
+        if outcome.is_err() && made {
+            self.remove_declared_if_unused(&declared.create.name, true);
+        }
+        outcome
+    }
+
+    /// The attachment, and whether this call made the network (also when the attach failed).
+    fn connect_declared(
         &self,
         declared: &Declared,
-        req: &ConnectRequest,
+        req: &AttachRequest,
     ) -> (Result<Attached>, bool) {
-        let mut req = req.clone();
-        req.require_label = Some((declared.label.clone(), declared.fingerprints.clone()));
         // Every attach but its network's first finds the network made from this
         // configuration and attaches in one step; otherwise the network is made (or remade).
-        let mut outcome = self.connect(&req);
+        let mut outcome = self.connect(req);
         let mut made = false;
         for round in 0.. {
             match &outcome {
@@ -58,7 +76,7 @@ impl Engine {
             }
             // (Not stale at once: a concurrent attach made the network since the first try.)
             // Again if a concurrent detach removed the network between the two steps.
-            outcome = self.connect(&req);
+            outcome = self.connect(req);
         }
         (outcome, made)
     }
@@ -77,11 +95,11 @@ impl Engine {
     /// any more, and either underlay made its parent link (which goes with it) or
     /// `just_made` (this call created the network and its attach failed). Best effort: a
     /// concurrent attach may have attached something, then the network stays.
-    pub fn remove_declared_if_unused(&self, name: &str, label: &str, just_made: bool) {
+    pub(crate) fn remove_declared_if_unused(&self, name: &str, just_made: bool) {
         let Ok(Some(net)) = self.declared_network(name) else {
             return;
         };
-        if net.labels.contains_key(label)
+        if net.labels.contains_key(DECLARED_LABEL)
             && (just_made || net.parent.owned())
             && net.state == NetState::Ready
             && self.endpoint_count(&net.id).is_ok_and(|n| n == 0)
@@ -96,8 +114,7 @@ impl Engine {
 
     /// Whether the declared network is missing or was made from another configuration.
     fn declared_stale(&self, declared: &Declared) -> bool {
-        !matches!(self.declared_network(&declared.create.name), Ok(Some(n))
-            if n.labels.get(&declared.label).is_some_and(|f| declared.fingerprints.contains(f)))
+        !matches!(self.declared_network(&declared.create.name), Ok(Some(n)) if declared.made_it(&n))
     }
 
     /// The declared network made on first use, or remade when the configuration changed and
@@ -113,7 +130,7 @@ impl Engine {
                     Err(e) => return Err(e),
                 }
             };
-            match net.labels.get(&declared.label) {
+            match net.labels.get(DECLARED_LABEL) {
                 Some(f) if declared.fingerprints.contains(f) => return Ok(false),
                 None => {
                     return Err(Error::conflict(format!(

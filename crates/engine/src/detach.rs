@@ -43,79 +43,108 @@ impl Engine {
         None
     }
 
-    /// Detach the namespace `netns` from `network`.
-    pub fn disconnect(&self, network: &str, netns: &str) -> Result<()> {
-        let resolved = self.resolve_netns(netns).ok();
-        let mut txn = self.store.begin()?;
-        let net = crate::find_head(&*txn, network)?;
-        crate::refuse_if_owned(&net, "disconnect")?;
-        let mut net = docs::for_write(&mut *txn, net)?;
-        // By identity when the namespace exists; otherwise (or when the name now names another
-        // namespace, or a runtime attached it) by the name or path it was attached with.
-        let by_slot = match &resolved {
-            Some(ns) => docs::get_ep(&*txn, &net, &slot_ns(ns.id))?,
-            None => None,
-        };
-        let ep = match by_slot {
-            Some(ep) => Some(ep),
-            None => {
-                let all = crate::load(&*txn, &net.id)?.unwrap_or_else(|| net.clone());
-                let by_id = resolved
-                    .as_ref()
-                    .and_then(|ns| all.endpoints.values().find(|e| e.netns_id == ns.id));
-                by_id
-                    .or_else(|| {
-                        all.endpoints
-                            .values()
-                            .find(|e| e.name == netns || e.netns == netns)
-                    })
-                    .cloned()
-            }
-        };
-        let ep = ep.ok_or_else(|| {
-            Error::not_found(format!(
-                "network namespace {netns} is not connected to network {}",
-                net.name
-            ))
-        })?;
-        self.detach(&mut *txn, &mut net, &ep)
+    /// Detach: the one verb every door's detach goes through. The attachment `key` names on
+    /// `network` loses its link, its record and its addresses, as much as `how` says. A
+    /// namespace a user named that holds no attachment is an error; a runtime's key that
+    /// holds none is [`Detached::Nothing`] (runtimes retry). A declared network whose parent
+    /// underlay made goes with its last attachment.
+    pub fn detach(&self, network: &str, key: &AttachmentKey, how: Detach) -> Result<Detached> {
+        if let AttachmentKey::Endpoint(id) = key {
+            return match how {
+                Detach::Link => self.leave_handoff(network, id),
+                Detach::All | Detach::Begin => self.delete_handoff_endpoint(network, id),
+            };
+        }
+        if how == Detach::Link {
+            return Err(Error::invalid(
+                "only a runtime's endpoint (an endpoint id) keeps its record without its link",
+            ));
+        }
+        let (net, detached) = self.detach_attached(network, key, how)?;
+        if net.parent.owned() && net.labels.contains_key(crate::DECLARED_LABEL) {
+            self.remove_declared_if_unused(&net.name, false);
+        }
+        Ok(detached)
     }
 
-    /// Detach the CNI attachment (container id, ifname) from `network`. Returns the endpoint
-    /// that was detached, or `None` when there was none (already gone).
-    pub fn disconnect_container(
+    /// Detach what a namespace or container key names; the network as it was found.
+    fn detach_attached(
         &self,
         network: &str,
-        container_id: &str,
-        ifname: &str,
+        key: &AttachmentKey,
+        how: Detach,
+    ) -> Result<(Network, Detached)> {
+        let mut txn = self.store.begin()?;
+        let net = crate::find_head(&*txn, network)?;
+        if let AttachmentKey::Namespace(_) = key {
+            crate::refuse_if_owned(&net, "disconnect")?;
+        }
+        let mut net = docs::for_write(&mut *txn, net)?;
+        let Some(ep) = self.find_attached(&*txn, &net, key)? else {
+            return match key {
+                AttachmentKey::Namespace(netns) => Err(Error::not_found(format!(
+                    "network namespace {netns} is not connected to network {}",
+                    net.name
+                ))),
+                _ => Ok((net, Detached::Nothing)),
+            };
+        };
+        // Done at once where something waits on the release: addresses of another IPAM
+        // (released by it right after), a parent underlay made (removed with the last
+        // endpoint).
+        if how == Detach::Begin && ep.external.is_none() && !net.parent.owned() {
+            let pending = self.begin_detach(&mut *txn, &net, ep)?;
+            return Ok((net, Detached::Pending(pending)));
+        }
+        self.detach_endpoint(&mut *txn, &mut net, &ep)?;
+        Ok((net, Detached::Done(Box::new(ep))))
+    }
+
+    /// The attachment `key` names on `net`, if there is one. A namespace is found by its
+    /// identity when it exists; otherwise (or when the name now names another namespace, or
+    /// a runtime attached it) by the name or path it was attached with.
+    pub(crate) fn find_attached(
+        &self,
+        txn: &dyn store::Snapshot,
+        net: &Network,
+        key: &AttachmentKey,
     ) -> Result<Option<Endpoint>> {
-        let mut txn = self.store.begin()?;
-        let net = crate::find_head(&*txn, network)?;
-        let mut net = docs::for_write(&mut *txn, net)?;
-        let Some(ep) = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))? else {
-            return Ok(None);
+        let netns = match key {
+            AttachmentKey::Container { id, ifname } => {
+                return docs::get_ep(txn, net, &slot_cni(id, ifname))
+            }
+            AttachmentKey::Endpoint(id) => return crate::handoff::get_handoff(txn, net, id),
+            AttachmentKey::Namespace(netns) => netns,
         };
-        self.detach(&mut *txn, &mut net, &ep)?;
-        Ok(Some(ep))
+        let resolved = self.resolve_netns(netns).ok();
+        if let Some(ns) = &resolved {
+            if let Some(ep) = docs::get_ep(txn, net, &slot_ns(ns.id))? {
+                return Ok(Some(ep));
+            }
+        }
+        let all = crate::load(txn, &net.id)?.unwrap_or_else(|| net.clone());
+        let by_id = resolved
+            .as_ref()
+            .and_then(|ns| all.endpoints.values().find(|e| e.netns_id == ns.id));
+        Ok(by_id
+            .or_else(|| {
+                all.endpoints
+                    .values()
+                    .find(|e| e.name == *netns || e.netns == *netns)
+            })
+            .cloned())
     }
 
-    /// Begin detaching the CNI attachment (container id, ifname): record the intent and find
-    /// the link, without waiting for the kernel to delete it. `finish_detach` (another process,
-    /// or `restore` if that one dies) deletes the link and releases the addresses; until then
-    /// they stay reserved, and an ADD of the same attachment finishes the detach first.
-    /// `None` when there is nothing to detach.
-    pub fn begin_detach_container(
+    /// Record the intent to detach `ep` and find its link, without waiting for the kernel to
+    /// delete it. `finish_detach` (another process, or `restore` if that one dies) deletes
+    /// the link and releases the addresses; until then they stay reserved, and an attach of
+    /// the same key finishes the detach first.
+    fn begin_detach(
         &self,
-        network: &str,
-        container_id: &str,
-        ifname: &str,
-    ) -> Result<Option<PendingDetach>> {
-        let mut txn = self.store.begin()?;
-        let net = crate::find_head(&*txn, network)?;
-        let net = docs::for_write(&mut *txn, net)?;
-        let Some(mut ep) = docs::get_ep(&*txn, &net, &slot_cni(container_id, ifname))? else {
-            return Ok(None);
-        };
+        txn: &mut dyn store::Txn,
+        net: &Network,
+        mut ep: Endpoint,
+    ) -> Result<PendingDetach> {
         // The link as it is now, by index: a later link of the same name is never touched.
         let mut ifindex = None;
         if let Some(path) = self.locate(ep.netns_id, &ep.netns) {
@@ -125,25 +154,25 @@ impl Engine {
             if let Ok(links) = self.nl.links(&ns) {
                 ifindex = links
                     .iter()
-                    .find(|l| is_endpoint_link(&net, &ep, l))
+                    .find(|l| is_endpoint_link(net, &ep, l))
                     .map(|l| l.index);
             }
         }
         if ep.state != EndpointState::Detaching {
             ep.state = EndpointState::Detaching;
-            docs::put_ep(&mut *txn, &net.id, &ep, true)?;
+            docs::put_ep(txn, &net.id, &ep, true)?;
         }
-        Ok(Some(PendingDetach {
+        Ok(PendingDetach {
             network_id: net.id.clone(),
             endpoint_id: ep.id.clone(),
             slot: ep.slot(),
             netns: ep.netns.clone(),
             netns_id: ep.netns_id,
             ifindex,
-        }))
+        })
     }
 
-    /// Finish what `begin_detach_container` started: delete the link (by the index found then,
+    /// Finish what a [`Detach::Begin`] started: delete the link (by the index found then,
     /// outside the lock: the kernel's part takes tens of milliseconds), then drop the record
     /// and release the addresses.
     pub fn finish_detach(&self, p: &PendingDetach) -> Result<()> {
@@ -186,7 +215,7 @@ impl Engine {
     /// Record the intent, delete the link, release the addresses.
     /// The endpoint's document goes before its addresses are released: a process killed
     /// between the two leaves them reserved (restore frees them), never handed out twice.
-    pub(crate) fn detach(
+    pub(crate) fn detach_endpoint(
         &self,
         txn: &mut dyn store::Txn,
         net: &mut Network,

@@ -11,25 +11,54 @@ use netlink::NsRef;
 use crate::docs;
 use crate::error::{kernel_reason, Error, Result};
 use crate::model::*;
-use crate::{Door, Engine, Field};
+use crate::{Declared, Door, Engine, Field};
 
-/// `network connect` as every front door hands it over.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConnectRequest {
+/// What a runtime knows an attachment by: the key that attach, detach and check find it by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttachmentKey {
+    /// A network namespace, as a user names it: a name under /run/netns, a path to a
+    /// namespace file, or a PID (the CLI). One attachment per namespace and network.
+    Namespace(String),
+    /// A CNI attachment: the runtime's container id and the interface name in it. One
+    /// namespace may hold several interfaces of one network.
+    Container { id: String, ifname: String },
+    /// A runtime's endpoint id (Docker's EndpointID): the runtime moves the link itself.
+    Endpoint(String),
+}
+
+/// Where an attachment's link goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Made straight into this namespace (a name under /run/netns, a path, or a PID),
+    /// addressed and routed there by underlay.
+    Namespace(String),
+    /// No link yet: the runtime's addresses and a MAC recorded for a later hand-off
+    /// (Docker's CreateEndpoint).
+    Reserved,
+    /// Made on the host for the runtime to move into its sandbox `sandbox` and address
+    /// itself from the result (Docker's Join).
+    HandOff { sandbox: String },
+}
+
+/// An attach as every front door hands it over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachRequest {
     /// Network name, id or unique id prefix.
     pub network: String,
-    /// A name under /run/netns, a path to a namespace file, or a PID.
-    pub netns: String,
+    /// What the attachment is known by.
+    pub key: AttachmentKey,
+    /// Where its link goes.
+    pub placement: Placement,
     pub ip: Option<String>,
     pub ip6: Option<String>,
     pub mac: Option<String>,
+    /// The interface name in the namespace (default: the first free ethN). A Container key
+    /// names it itself.
     pub ifname: Option<String>,
-    /// Shown as the container's name (defaults to `netns`).
+    /// Shown as the container's name (defaults to the namespace as given).
     pub name: Option<String>,
-    /// The runtime's container id (CNI): the attachment is (container id, ifname), and one
-    /// namespace may then hold several interfaces of one network.
-    pub container_id: Option<String>,
-    /// Addresses handed out by another IPAM, for a network created with `external_ipam`.
+    /// Addresses handed out by another IPAM: for a network created with `external_ipam`, and
+    /// a runtime's own addresses of a Reserved placement.
     pub external: Option<ExternalIpam>,
     /// `(destination, gateway)` routes of this attachment instead of the network's (CNI's
     /// `ipam.routes` as the configuration says at this ADD).
@@ -37,17 +66,111 @@ pub struct ConnectRequest {
     /// MTU of this attachment's link instead of the network's (CNI's `mtu` at this ADD; 0:
     /// the parent's).
     pub mtu: Option<u32>,
-    /// A label (key, one of values) the network must carry, else the connect fails as if the network
-    /// did not exist (Kind::NotFound) and changes nothing: a CNI configuration's fingerprint,
-    /// so that an ADD finds and uses its network in one step.
-    pub require_label: Option<(String, Vec<String>)>,
+    /// The network as a runtime's configuration declares it (CNI): made on the first attach,
+    /// remade when the configuration changed and nothing is attached, and the attach fails
+    /// as if the network did not exist when the network was not made from it.
+    pub declared: Option<Box<Declared>>,
     /// Other names of the container on this network (`connect --alias`).
     pub aliases: Vec<String>,
     /// The door the request came through: messages name its fields its way.
     pub door: crate::Door,
 }
 
-/// A detach whose kernel part is still to be done (see `Engine::begin_detach_container`).
+impl AttachRequest {
+    /// Attach the namespace `netns` (keyed by it) to `network`.
+    pub fn namespace(network: &str, netns: &str) -> Self {
+        Self::new(
+            network,
+            AttachmentKey::Namespace(netns.to_string()),
+            Placement::Namespace(netns.to_string()),
+        )
+    }
+
+    /// Attach a CNI container's interface `ifname`, in namespace `netns`, to `network`.
+    pub fn container(network: &str, id: &str, ifname: &str, netns: &str) -> Self {
+        let key = AttachmentKey::Container {
+            id: id.to_string(),
+            ifname: ifname.to_string(),
+        };
+        Self::new(network, key, Placement::Namespace(netns.to_string()))
+    }
+
+    /// A runtime's endpoint `id` on `network`, reserved or handed off.
+    pub fn endpoint(network: &str, id: &str, placement: Placement) -> Self {
+        Self::new(network, AttachmentKey::Endpoint(id.to_string()), placement)
+    }
+
+    fn new(network: &str, key: AttachmentKey, placement: Placement) -> Self {
+        AttachRequest {
+            network: network.to_string(),
+            key,
+            placement,
+            ip: None,
+            ip6: None,
+            mac: None,
+            ifname: None,
+            name: None,
+            external: None,
+            routes: None,
+            mtu: None,
+            declared: None,
+            aliases: Vec::new(),
+            door: crate::Door::default(),
+        }
+    }
+
+    /// The namespace the link goes into, as given ("" for the other placements).
+    pub(crate) fn netns(&self) -> &str {
+        match &self.placement {
+            Placement::Namespace(ns) => ns,
+            _ => "",
+        }
+    }
+
+    /// The CNI container the attachment is keyed by.
+    pub(crate) fn container_id(&self) -> Option<&str> {
+        match &self.key {
+            AttachmentKey::Container { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The interface name asked for: a Container key's, else the request's.
+    pub(crate) fn ifname(&self) -> Option<&str> {
+        match &self.key {
+            AttachmentKey::Container { ifname, .. } => Some(ifname),
+            _ => self.ifname.as_deref(),
+        }
+    }
+}
+
+/// How much of an attachment a detach undoes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detach {
+    /// All of it: the link, the record, the addresses (CLI disconnect, CNI DEL and GC,
+    /// Docker's DeleteEndpoint).
+    All,
+    /// The link of a hand-off endpoint only; the record and its addresses stay for the next
+    /// hand-off (Docker's Leave).
+    Link,
+    /// All of it, but the kernel's part may be left to [`Engine::finish_detach`] (another
+    /// process, or `restore` if that one dies) where nothing waits on it: the caller need
+    /// not wait the tens of milliseconds a link deletion takes (CNI DEL).
+    Begin,
+}
+
+/// What a detach did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Detached {
+    /// Nothing was attached by the key (a runtime's retry).
+    Nothing,
+    /// Detached (for `Detach::Link`: the link is gone, the record kept).
+    Done(Box<Endpoint>),
+    /// Begun: the addresses stay reserved until [`Engine::finish_detach`] ends it.
+    Pending(PendingDetach),
+}
+
+/// A detach whose kernel part is still to be done (see [`Detach::Begin`]).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PendingDetach {
     pub network_id: String,
@@ -81,6 +204,9 @@ pub struct Attached {
     pub ipv6: Option<IpNet>,
     pub gateway4: Option<IpAddr>,
     pub gateway6: Option<IpAddr>,
+    /// The routes besides the default ones that the runtime sets itself (a hand-off; a
+    /// route without gateway is on-link). Empty where underlay routed the namespace.
+    pub routes: Vec<RouteSpec>,
     /// Remarks for the user (a parent without carrier).
     pub warnings: Vec<String>,
 }

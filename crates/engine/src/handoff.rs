@@ -1,44 +1,30 @@
 //! Hand-off endpoints: the runtime (Docker's remote network driver API) owns the container's
 //! side. underlay makes the macvlan/ipvlan link on the host under a temporary name and hands
 //! it over; the runtime moves it into the container, names it, sets its addresses and routes
-//! from what `join_handoff` returns, and moves it back under the temporary name when it leaves,
+//! from what the attach returns, and moves it back under the temporary name when it leaves,
 //! for underlay to delete.
 //!
 //! ```text
-//! CreateEndpoint ─▶ create_handoff_endpoint   record addresses and MAC (state created)
-//! Join           ─▶ join_handoff              link on the host (attaching → attached)
-//! Leave          ─▶ leave_handoff             delete the returned link (→ created)
-//! DeleteEndpoint ─▶ delete_handoff_endpoint   drop the record
+//! CreateEndpoint ─▶ attach, Placement::Reserved   record addresses and MAC (state created)
+//! Join           ─▶ attach, Placement::HandOff    link on the host (attaching → attached)
+//! Leave          ─▶ detach, Detach::Link          delete the returned link (→ created)
+//! DeleteEndpoint ─▶ detach, Detach::All           drop the record
 //! ```
 //!
 //! Every call is idempotent: the runtime retries calls it could not complete, and replays
 //! CreateNetwork for networks it knows.
 
-use std::net::IpAddr;
 use std::path::Path;
 
-use ipnet::IpNet;
 use netlink::NsRef;
 
 use crate::docs;
-use crate::endpoint::{parse_mac, refuse_second_passthru, tmp_variants};
+use crate::endpoint::{
+    parse_mac, refuse_second_passthru, tmp_variants, AttachRequest, Attached, Detached,
+};
 use crate::error::{kernel_reason, Error, Result};
 use crate::model::*;
 use crate::{ids, CreateRequest, Created, Engine};
-
-/// What the runtime needs to finish a join: the link to take and how to route through it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Joined {
-    /// The link's name on the host (the runtime's `SrcName`).
-    pub src_name: String,
-    /// Default gateways (none for internal networks and ipvlan l3/l3s).
-    pub gateway4: Option<IpAddr>,
-    pub gateway6: Option<IpAddr>,
-    /// Further routes; a route without gateway is on-link (ipvlan l3/l3s default routes).
-    pub routes: Vec<RouteSpec>,
-    /// Remarks for the user (a parent without carrier).
-    pub warnings: Vec<String>,
-}
 
 impl Engine {
     /// Create a network for a runtime that may ask again for one it made before (Docker
@@ -80,17 +66,14 @@ impl Engine {
         self.remove_document(&mut *txn, net)
     }
 
-    /// Record an endpoint whose addresses the runtime chose (CreateEndpoint). `mac` is the
-    /// runtime's; without one a macvlan endpoint gets a random locally administered MAC, which
-    /// is returned for the runtime to use. ipvlan and passthru links keep their parent's MAC.
-    pub fn create_handoff_endpoint(
-        &self,
-        network: &str,
-        endpoint: &str,
-        ipv4: Option<IpNet>,
-        ipv6: Option<IpNet>,
-        mac: Option<&str>,
-    ) -> Result<Option<String>> {
+    /// Record an endpoint whose addresses the runtime chose (CreateEndpoint: `req.external`).
+    /// `req.mac` is the runtime's; without one a macvlan endpoint gets a random locally
+    /// administered MAC, which the result carries for the runtime to use. ipvlan and passthru
+    /// links keep their parent's MAC.
+    pub(crate) fn reserve_handoff(&self, req: &AttachRequest, endpoint: &str) -> Result<Attached> {
+        let (network, mac) = (req.network.as_str(), req.mac.as_deref());
+        let ipv4 = req.external.as_ref().and_then(|x| x.ipv4);
+        let ipv6 = req.external.as_ref().and_then(|x| x.ipv6);
         if endpoint.is_empty() {
             return Err(Error::invalid("an endpoint id is required"));
         }
@@ -100,13 +83,13 @@ impl Engine {
                 endpoint.len()
             )));
         }
-        let mac = mac.map(|m| parse_mac(crate::Door::Docker, m)).transpose()?;
+        let mac = mac.map(|m| parse_mac(req.door, m)).transpose()?;
         let mut txn = self.store.begin()?;
         let net = self.runtime_network(&mut *txn, network)?;
         if let Some(ep) = get_handoff(&*txn, &net, endpoint)? {
             if ep.ipv4 == ipv4 && ep.ipv6 == ipv6 {
                 // The same call again: the same answer.
-                return Ok(ep.mac.clone().filter(|_| mac.is_none()));
+                return Ok(reserved(&net, &ep));
             }
             return Err(Error::conflict(format!(
                 "endpoint {endpoint} already exists on network {} with other addresses",
@@ -158,12 +141,17 @@ impl Engine {
             aliases: Vec::new(),
         };
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;
-        Ok(generated.as_ref().map(netlink::Mac::to_string))
+        Ok(reserved(&net, &ep))
     }
 
     /// Make the endpoint's link on the host for the runtime to move into `sandbox` (Join).
     /// A failure leaves no link and the endpoint as it was.
-    pub fn join_handoff(&self, network: &str, endpoint: &str, sandbox: &str) -> Result<Joined> {
+    pub(crate) fn join_handoff(
+        &self,
+        network: &str,
+        endpoint: &str,
+        sandbox: &str,
+    ) -> Result<Attached> {
         let mut txn = self.store.begin()?;
         let net = self.runtime_network(&mut *txn, network)?;
         let mut ep = handoff_endpoint(&*txn, &net, endpoint)?;
@@ -206,13 +194,13 @@ impl Engine {
     }
 
     /// The runtime took the link out of the container again (Leave): delete it. Idempotent.
-    pub fn leave_handoff(&self, network: &str, endpoint: &str) -> Result<()> {
+    pub(crate) fn leave_handoff(&self, network: &str, endpoint: &str) -> Result<Detached> {
         let mut txn = self.store.begin()?;
         let Some((net, mut ep)) = self.runtime_endpoint(&mut *txn, network, endpoint)? else {
-            return Ok(());
+            return Ok(Detached::Nothing);
         };
         if ep.state == EndpointState::Created {
-            return Ok(());
+            return Ok(Detached::Nothing);
         }
         ep.state = EndpointState::Detaching;
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;
@@ -222,20 +210,26 @@ impl Engine {
             )));
         }
         ep.state = EndpointState::Created;
-        docs::put_ep(&mut *txn, &net.id, &ep, false)
+        docs::put_ep(&mut *txn, &net.id, &ep, false)?;
+        Ok(Detached::Done(Box::new(ep)))
     }
 
     /// Forget an endpoint (DeleteEndpoint), deleting its link if it is back on the host.
     /// Idempotent.
-    pub fn delete_handoff_endpoint(&self, network: &str, endpoint: &str) -> Result<()> {
+    pub(crate) fn delete_handoff_endpoint(
+        &self,
+        network: &str,
+        endpoint: &str,
+    ) -> Result<Detached> {
         let mut txn = self.store.begin()?;
         let Some((net, ep)) = self.runtime_endpoint(&mut *txn, network, endpoint)? else {
-            return Ok(());
+            return Ok(Detached::Nothing);
         };
         if let Some(problem) = self.remove_handoff_link(&net, &ep) {
             return Err(Error::kernel(problem));
         }
-        docs::del_ep(&mut *txn, &net.id, &ep)
+        docs::del_ep(&mut *txn, &net.id, &ep)?;
+        Ok(Detached::Done(Box::new(ep)))
     }
 
     /// Give a runtime's network the name the runtime knows it by (Docker does not tell its
@@ -309,14 +303,11 @@ impl Engine {
         Ok(get_handoff(txn, &net, endpoint)?.map(|ep| (net, ep)))
     }
 
-    fn joined(&self, net: &Network, ep: &Endpoint, src_name: String) -> Joined {
-        let mut out = Joined {
-            src_name,
-            gateway4: None,
-            gateway6: None,
-            routes: Vec::new(),
-            warnings: Vec::new(),
-        };
+    /// What the runtime needs to finish a join: the link to take (`ifname`, its name on the
+    /// host: Docker's `SrcName`) and how to route through it.
+    fn joined(&self, net: &Network, ep: &Endpoint, src_name: String) -> Attached {
+        let mut out = reserved(net, ep);
+        out.ifname = src_name;
         for r in self.routes_for(net, ep, 0) {
             match r.gateway {
                 Some(gw) if r.dst.prefix_len() == 0 && gw.is_ipv4() && out.gateway4.is_none() => {
@@ -369,8 +360,24 @@ impl Engine {
     }
 }
 
+/// A reserved hand-off endpoint as the runtime sees it: its addresses and MAC, no link yet.
+fn reserved(net: &Network, ep: &Endpoint) -> Attached {
+    Attached {
+        network_id: net.id.clone(),
+        endpoint_id: ep.id.clone(),
+        ifname: String::new(),
+        mac: ep.mac.clone(),
+        ipv4: ep.ipv4,
+        ipv6: ep.ipv6,
+        gateway4: None,
+        gateway6: None,
+        routes: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
 /// The hand-off endpoint with the runtime's id `endpoint`, if the network has it.
-fn get_handoff(
+pub(crate) fn get_handoff(
     txn: &dyn store::Snapshot,
     net: &Network,
     endpoint: &str,

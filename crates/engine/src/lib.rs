@@ -9,19 +9,21 @@
 //! - [`Engine`]: [`Engine::open`] / [`Engine::open_single_threaded`] (the kernel and a state
 //!   directory) or [`Engine::new`] (any [`netlink::Netlink`] and [`store::Store`]);
 //!   networks: `create_network`, `networks`, `network_configs`, `network`,
-//!   `network_config`, `endpoint_count`, `remove_network`, `prune`; attachments of a
-//!   namespace: `resolve_netns`, `connect`, `disconnect`; of a CNI container: `connect`,
-//!   `disconnect_container`, `begin_detach_container` + `finish_detach`,
-//!   `check_container`; handed off to a runtime (Docker): `ensure_network`,
-//!   `create_handoff_endpoint`, `join_handoff`, `leave_handoff`, `delete_handoff_endpoint`,
+//!   `network_config`, `endpoint_count`, `remove_network`, `prune`, `declared_network`;
+//!   attachments, whatever door they come through, by one [`AttachmentKey`] (a namespace, a
+//!   CNI container's interface, a runtime's endpoint) and one [`Placement`] (into a
+//!   namespace, reserved, handed off on the host): `attach`, `detach` (as much as a
+//!   [`Detach`] says) + `finish_detach`, `check`, `restore` and `restore_check`,
+//!   `resolve_netns`; a runtime's own networks (Docker): `ensure_network`,
 //!   `delete_runtime_network`, `name_runtime_network`, `name_endpoint`; the IPAM driver's
-//!   pools: `request_pool`, `release_pool`, `request_address`, `release_address`, `pools`;
-//!   `restore` and `restore_check`; `loopback_up`, `default_route_link`, `parent_ready`,
+//!   pools in their own facade, `pools()` ([`pools::Pools`]: `request_pool`, `release_pool`,
+//!   `request_address`, `release_address`, `list`); `default_route_link`, `parent_ready`,
 //!   `store_location`.
-//! - Requests and results: [`CreateRequest`], [`Created`], [`ConnectRequest`], [`Attached`],
-//!   [`ExternalIpam`], [`PendingDetach`], [`Joined`], [`Netns`], [`RestoreReport`],
-//!   [`Damaged`]; the model: [`Network`], [`Endpoint`], [`Driver`], [`Mode`], [`Parent`],
-//!   [`NetState`], [`EndpointState`], [`Owner`], [`RouteSpec`], [`ExternalAddrs`].
+//! - Requests and results: [`CreateRequest`], [`Created`], [`AttachRequest`], [`Attached`],
+//!   [`Declared`] and [`DECLARED_LABEL`], [`ExternalIpam`], [`Detached`], [`PendingDetach`],
+//!   [`Netns`], [`RestoreReport`], [`Damaged`]; the model: [`Network`], [`Endpoint`],
+//!   [`Driver`], [`Mode`], [`Parent`], [`NetState`], [`EndpointState`], [`Owner`],
+//!   [`RouteSpec`], [`ExternalAddrs`].
 //! - Errors: [`Error`] (a `thiserror` enum: its [`Kind`], the [`Field`] at fault, the
 //!   [`Clash`] of a conflict, the kernel's or store's error as its source), [`Result`],
 //!   [`error::kernel_reason`]; the doors' vocabulary: [`Door`], [`Field`].
@@ -60,11 +62,13 @@ pub mod sandbox;
 pub mod vocab;
 
 pub use create::{check_ifname, CreateRequest, Created, IFNAME_MAX};
-pub use declared::Declared;
+pub use declared::{Declared, DECLARED_LABEL};
 pub use docs::Damaged;
-pub use endpoint::{Attached, ConnectRequest, ExternalIpam, Netns, PendingDetach};
+pub use endpoint::{
+    AttachRequest, Attached, AttachmentKey, Detach, Detached, ExternalIpam, Netns, PendingDetach,
+    Placement,
+};
 pub use error::{Clash, Error, Kind, Result};
-pub use handoff::Joined;
 pub use model::{
     Driver, Endpoint, EndpointState, ExternalAddrs, Mode, NetState, Network, Owner, Parent,
     RestoreReport, RouteSpec,

@@ -165,7 +165,22 @@ fn ipam_error(e: ipam::Error) -> Error {
     }
 }
 
+/// The IPAM driver's calls (Docker's RequestPool, ReleasePool, RequestAddress,
+/// ReleaseAddress): [`Engine::pools`].
+pub struct Pools<'a> {
+    store: &'a dyn store::Store,
+}
+
 impl Engine {
+    /// The address pools as a service, beside the networks.
+    pub fn pools(&self) -> Pools<'_> {
+        Pools {
+            store: &*self.store,
+        }
+    }
+}
+
+impl Pools<'_> {
     /// A pool for `pool` (a subnet), narrowed to `sub_pool` (an ip-range) when not empty, in
     /// address space `space`: its id and subnet. The same subnet asked for again is shared;
     /// a subnet overlapping another one of the space is refused.
@@ -324,7 +339,7 @@ impl Engine {
     }
 
     /// Every requested pool, by address space and subnet.
-    pub fn pools(&self) -> Result<Vec<PoolDoc>> {
+    pub fn list(&self) -> Result<Vec<PoolDoc>> {
         let txn = self.store.snapshot()?;
         let mut out = Vec::new();
         for key in pool_keys(&*txn, "pools")? {
@@ -338,7 +353,7 @@ impl Engine {
     /// For `restore`: every pool document that is missing, unreadable or differs from its
     /// copy is written anew from the one that can be read; one that cannot be read at all is
     /// a problem reported (it is left as it is, and requests for its subnet are refused).
-    pub(crate) fn restore_pools(
+    pub(crate) fn restore(
         &self,
         txn: &mut dyn store::Txn,
         report: &mut crate::RestoreReport,
@@ -387,11 +402,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(&dir);
         let (id, _) = e
+            .pools()
             .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
             .unwrap();
-        e.request_address(&id, Some("172.16.86.1"), true).unwrap();
+        e.pools()
+            .request_address(&id, Some("172.16.86.1"), true)
+            .unwrap();
         assert_eq!(
-            e.request_address(&id, None, false).unwrap().to_string(),
+            e.pools()
+                .request_address(&id, None, false)
+                .unwrap()
+                .to_string(),
             "172.16.86.2/24"
         );
         let file = dir.path().join(format!(
@@ -404,9 +425,10 @@ mod tests {
             // Docker asking for the same subnet again (a new network) shares what is held;
             // the write puts the document right.
             let (again, _) = e
+                .pools()
                 .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
                 .unwrap();
-            e.release_pool(&again).unwrap();
+            e.pools().release_pool(&again).unwrap();
             assert!(e.restore().unwrap().lines.is_empty());
             std::fs::write(&file, damage).unwrap();
             let report = e.restore().unwrap();
@@ -419,7 +441,10 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         let e = engine(&dir);
         assert_eq!(
-            e.request_address(&id, None, false).unwrap().to_string(),
+            e.pools()
+                .request_address(&id, None, false)
+                .unwrap()
+                .to_string(),
             "172.16.86.3/24",
             "neither .1 (the gateway) nor .2 again"
         );
@@ -434,9 +459,10 @@ mod tests {
         )
         .unwrap();
         let e = engine(&dir);
-        let err = e.request_address(&id, None, false).unwrap_err();
+        let err = e.pools().request_address(&id, None, false).unwrap_err();
         assert!(err.to_string().contains("cannot be read either"), "{err}");
         assert!(e
+            .pools()
             .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
             .is_err());
         let report = e.restore().unwrap();
@@ -448,46 +474,62 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(&dir);
         let (id, subnet) = e
+            .pools()
             .request_pool(LOCAL_SPACE, "172.16.86.0/24", "172.16.86.128/25", false)
             .unwrap();
         assert_eq!(id, "LocalDefault/172.16.86.0/24/172.16.86.128/25");
         assert_eq!(subnet.to_string(), "172.16.86.0/24");
         // No --gateway: the lowest free address of the range, as Docker's default IPAM.
-        let gw = e.request_address(&id, None, true).unwrap();
+        let gw = e.pools().request_address(&id, None, true).unwrap();
         assert_eq!(gw.to_string(), "172.16.86.128/24");
         // --aux-address outside the range is reserved anyway.
-        e.request_address(&id, Some("172.16.86.5"), false).unwrap();
+        e.pools()
+            .request_address(&id, Some("172.16.86.5"), false)
+            .unwrap();
         assert_eq!(
-            e.request_address(&id, None, false).unwrap().to_string(),
+            e.pools()
+                .request_address(&id, None, false)
+                .unwrap()
+                .to_string(),
             "172.16.86.129/24"
         );
         let err = e
+            .pools()
             .request_address(&id, Some("172.16.86.5"), false)
             .unwrap_err();
         assert_eq!(err.to_string(), "address 172.16.86.5 is already in use");
         // A restart loses nothing: nothing held is handed out again.
         let e = engine(&dir);
         assert_eq!(
-            e.request_address(&id, None, false).unwrap().to_string(),
+            e.pools()
+                .request_address(&id, None, false)
+                .unwrap()
+                .to_string(),
             "172.16.86.130/24"
         );
         // The same subnet for another network shares the allocation and the gateway.
         let (id2, _) = e
+            .pools()
             .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
             .unwrap();
         assert_eq!(id2, "LocalDefault/172.16.86.0/24");
         assert_eq!(
-            e.request_address(&id2, Some("172.16.86.128"), true)
+            e.pools()
+                .request_address(&id2, Some("172.16.86.128"), true)
                 .unwrap()
                 .to_string(),
             "172.16.86.128/24"
         );
         assert_eq!(
-            e.request_address(&id2, None, false).unwrap().to_string(),
+            e.pools()
+                .request_address(&id2, None, false)
+                .unwrap()
+                .to_string(),
             "172.16.86.1/24"
         );
         // Overlapping but different subnets are refused; other spaces are separate.
         let err = e
+            .pools()
             .request_pool(LOCAL_SPACE, "172.16.0.0/16", "", false)
             .unwrap_err();
         assert!(
@@ -496,10 +538,12 @@ mod tests {
             ),
             "{err}"
         );
-        e.request_pool(GLOBAL_SPACE, "172.16.0.0/16", "", false)
+        e.pools()
+            .request_pool(GLOBAL_SPACE, "172.16.0.0/16", "", false)
             .unwrap();
         // Docker's wording for bad input; a subnet is required.
         let err = e
+            .pools()
             .request_pool(LOCAL_SPACE, "10.1.2.3/24", "", false)
             .unwrap_err();
         assert_eq!(
@@ -507,17 +551,20 @@ mod tests {
             "invalid subnet 10.1.2.3/24: it should be 10.1.2.0/24"
         );
         assert!(e
+            .pools()
             .request_pool(LOCAL_SPACE, "", "", false)
             .unwrap_err()
             .to_string()
             .contains("--subnet"));
         assert!(
-            e.request_pool(LOCAL_SPACE, "2001:db8::/64", "", false)
+            e.pools()
+                .request_pool(LOCAL_SPACE, "2001:db8::/64", "", false)
                 .is_err(),
             "V6 flag"
         );
         assert_eq!(
-            e.request_address("nonsense", None, false)
+            e.pools()
+                .request_address("nonsense", None, false)
                 .unwrap_err()
                 .kind(),
             crate::Kind::NotFound
@@ -530,18 +577,20 @@ mod tests {
             "172.16.86.130",
             "172.16.86.1",
         ] {
-            e.release_address(&id, a).unwrap();
+            e.pools().release_address(&id, a).unwrap();
         }
-        e.release_address(&id, "172.16.86.5").unwrap(); // twice is fine
-        e.release_address(&id, "172.16.86.128").unwrap();
-        assert!(e.pools().unwrap()[1]
+        e.pools().release_address(&id, "172.16.86.5").unwrap(); // twice is fine
+        e.pools().release_address(&id, "172.16.86.128").unwrap();
+        assert!(e.pools().list().unwrap()[1]
             .subnet
             .is_allocated("172.16.86.128".parse().unwrap()));
-        e.release_address(&id2, "172.16.86.128").unwrap();
-        e.release_pool(&id).unwrap();
-        e.release_pool(&id2).unwrap();
-        e.release_pool(&id2).unwrap();
-        e.release_pool("GlobalDefault/172.16.0.0/16").unwrap();
-        assert!(e.pools().unwrap().is_empty());
+        e.pools().release_address(&id2, "172.16.86.128").unwrap();
+        e.pools().release_pool(&id).unwrap();
+        e.pools().release_pool(&id2).unwrap();
+        e.pools().release_pool(&id2).unwrap();
+        e.pools()
+            .release_pool("GlobalDefault/172.16.0.0/16")
+            .unwrap();
+        assert!(e.pools().list().unwrap().is_empty());
     }
 }

@@ -70,7 +70,7 @@ impl Engine {
         // The index is a hint kept beside the documents: make it match them exactly.
         let (left, _) = crate::docs::load_all_readable(&*txn)?;
         crate::reindex(&mut *txn, &left, &weighed.unreadable)?;
-        self.restore_pools(&mut *txn, &mut report)?;
+        self.pools().restore(&mut *txn, &mut report)?;
         Ok(report)
     }
 

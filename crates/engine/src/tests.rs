@@ -101,12 +101,8 @@ impl Fx {
         self.engine.create_network(&req(args))
     }
 
-    fn connect(&self, net: &str, ns: &str) -> Result<Attached> {
-        self.engine.connect(&ConnectRequest {
-            network: net.into(),
-            netns: ns.into(),
-            ..Default::default()
-        })
+    fn attach(&self, net: &str, ns: &str) -> Result<Attached> {
+        self.engine.attach(&AttachRequest::namespace(net, ns))
     }
 
     /// Rewrite a stored network document (to stage an operation cut off midway).
@@ -118,6 +114,48 @@ impl Fx {
         f(net);
         docs::save_full(&mut *t, net).unwrap();
     }
+}
+
+/// The detach a `Detach::Begin` left to `finish_detach`.
+fn pending(d: Detached) -> PendingDetach {
+    match d {
+        Detached::Pending(p) => p,
+        other => panic!("not left to finish: {other:?}"),
+    }
+}
+
+/// The key of a CNI attachment.
+fn cni_key(id: &str, ifname: &str) -> AttachmentKey {
+    AttachmentKey::Container {
+        id: id.into(),
+        ifname: ifname.into(),
+    }
+}
+
+/// Docker's CreateEndpoint: the runtime's addresses and MAC recorded.
+fn reserve(
+    net: &str,
+    ep: &str,
+    ipv4: Option<ipnet::IpNet>,
+    ipv6: Option<ipnet::IpNet>,
+    mac: Option<&str>,
+) -> AttachRequest {
+    AttachRequest {
+        external: Some(ExternalIpam {
+            ipv4,
+            ipv6,
+            info: ExternalAddrs::default(),
+        }),
+        mac: mac.map(str::to_string),
+        door: Door::Docker,
+        ..AttachRequest::endpoint(net, ep, Placement::Reserved)
+    }
+}
+
+/// Docker's Join: the endpoint's link made on the host for `sandbox`.
+fn handoff(net: &str, ep: &str, sandbox: &str) -> AttachRequest {
+    let sandbox = sandbox.to_string();
+    AttachRequest::endpoint(net, ep, Placement::HandOff { sandbox })
 }
 
 /// `name driver key=value...`: subnet=, gateway=, range=, aux=N:IP, o=K:V, internal, ipv6.
@@ -184,7 +222,7 @@ fn connect_rolls_back_at_every_kernel_step() {
         for (m, errno) in case.iter() {
             fx.nl.fail_next(m, *errno);
         }
-        let err = fx.connect("n", &c).unwrap_err();
+        let err = fx.attach("n", &c).unwrap_err();
         assert!(matches!(err.kind(), Kind::Kernel), "{method}: {err:?}");
         assert_eq!(
             fx.links(&c),
@@ -199,7 +237,7 @@ fn connect_rolls_back_at_every_kernel_step() {
         );
     }
     // And then it works, with the lowest addresses (nothing leaked).
-    let a = fx.connect("n", &c).unwrap();
+    let a = fx.attach("n", &c).unwrap();
     assert_eq!(a.ipv4.unwrap().to_string(), "10.1.0.2/24");
     assert_eq!(a.ipv6.unwrap().to_string(), "2001:db8::2/64");
 }
@@ -211,7 +249,7 @@ fn temporary_name_clash_is_retried() {
         .unwrap();
     let c = fx.ns();
     fx.nl.fail_next("link_add", libc::EEXIST);
-    let a = fx.connect("n", &c).unwrap();
+    let a = fx.attach("n", &c).unwrap();
     assert_eq!(a.ifname, "eth0");
     assert!(fx.links(&c).iter().any(|l| l.starts_with("eth0 ")));
 }
@@ -262,7 +300,7 @@ fn restore_recreates_an_owned_vlan_parent_and_its_endpoints() {
     ])
     .unwrap();
     let c = fx.ns();
-    let a = fx.connect("v", &c).unwrap();
+    let a = fx.attach("v", &c).unwrap();
     // A reboot-like loss: the VLAN link goes, and with it the container's macvlan.
     let idx = fx
         .nl
@@ -304,7 +342,7 @@ fn missing_parent_is_kept_and_reported() {
     assert_eq!(report.degraded, vec!["n".to_string()]);
     assert_eq!(fx.engine.network("n").unwrap().name, "n");
     let c = fx.ns();
-    let err = fx.connect("n", &c).unwrap_err();
+    let err = fx.attach("n", &c).unwrap_err();
     assert_eq!(
         err.to_string(),
         "the requested parent interface eth1 was not found on the host"
@@ -326,9 +364,11 @@ fn dummy_parent_for_a_network_without_parent() {
         .contains(&format!("{dummy} Some(\"dummy\")")));
     // Containers on it reach each other on the host; no default route (internal).
     let c = fx.ns();
-    fx.connect("d", &c).unwrap();
+    fx.attach("d", &c).unwrap();
     assert!(!fx.nl.calls().iter().any(|c| c.starts_with("route_add")));
-    fx.engine.disconnect("d", &c).unwrap();
+    fx.engine
+        .detach("d", &AttachmentKey::Namespace(c.to_string()), Detach::All)
+        .unwrap();
     fx.engine.remove_network("d").unwrap();
     assert!(!fx.links("host").iter().any(|l| l.starts_with("dm-")));
     // ipvlan: di- prefix.
@@ -378,7 +418,7 @@ fn missing_kernel_features_are_named_and_nothing_is_left() {
     let c = fx.ns();
     let before = fx.store();
     fx.nl.fail_next("link_add", libc::EOPNOTSUPP);
-    let e = fx.connect("i", &c).unwrap_err();
+    let e = fx.attach("i", &c).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("failed to create the ipvlan port: operation not supported"),
@@ -401,7 +441,7 @@ fn ipvlan_modes_routes_and_mac() {
     ])
     .unwrap();
     let c = fx.ns();
-    fx.connect("l3", &c).unwrap();
+    fx.attach("l3", &c).unwrap();
     let routes = fx.nl.routes(&NsRef::Path(c.clone().into())).unwrap();
     let default = routes
         .iter()
@@ -411,11 +451,9 @@ fn ipvlan_modes_routes_and_mac() {
     let c2 = fx.ns();
     let e = fx
         .engine
-        .connect(&ConnectRequest {
-            network: "l3".into(),
-            netns: c2,
+        .attach(&AttachRequest {
             mac: Some("02:00:00:00:00:01".into()),
-            ..Default::default()
+            ..AttachRequest::namespace("l3", &c2)
         })
         .unwrap_err();
     assert_eq!(
@@ -466,9 +504,9 @@ fn restore_finishes_or_undoes_cut_off_operations() {
     ])
     .unwrap();
     let (c1, c2, c3) = (fx.ns(), fx.ns(), fx.ns());
-    fx.connect("n", &c1).unwrap();
-    fx.connect("n", &c2).unwrap();
-    fx.connect("n", &c3).unwrap();
+    fx.attach("n", &c1).unwrap();
+    fx.attach("n", &c2).unwrap();
+    fx.attach("n", &c3).unwrap();
     // Cut off during attach of c1 and during detach of c2; c3 stays attached.
     fx.edit("n", |n| {
         for ep in n.endpoints.values_mut() {
@@ -507,7 +545,7 @@ fn restore_finishes_or_undoes_cut_off_operations() {
     assert_eq!(fx.engine.networks().unwrap().len(), 1);
     // The released addresses are handed out again, lowest first.
     assert_eq!(
-        fx.connect("n", &c1).unwrap().ipv4.unwrap().to_string(),
+        fx.attach("n", &c1).unwrap().ipv4.unwrap().to_string(),
         "10.1.0.2/24"
     );
 }
@@ -547,8 +585,8 @@ fn passthru_and_sharing_rules() {
     ])
     .unwrap();
     let (c1, c2) = (fx.ns(), fx.ns());
-    fx.connect("p", &c1).unwrap();
-    let e = fx.connect("p", &c2).unwrap_err();
+    fx.attach("p", &c1).unwrap();
+    let e = fx.attach("p", &c2).unwrap_err();
     assert!(
         e.to_string().contains("passthru") && e.to_string().contains("already has an endpoint"),
         "{e}"
@@ -583,14 +621,14 @@ fn exhaustion_names_the_network_and_pools_are_tried_in_order() {
     let mut got = Vec::new();
     for _ in 0..4 {
         let c = fx.ns();
-        got.push(fx.connect("n", &c).unwrap().ipv4.unwrap().to_string());
+        got.push(fx.attach("n", &c).unwrap().ipv4.unwrap().to_string());
     }
     assert_eq!(
         got,
         ["10.1.0.1/30", "10.1.0.2/30", "10.2.0.1/30", "10.2.0.2/30"]
     );
     let c = fx.ns();
-    let e = fx.connect("n", &c).unwrap_err();
+    let e = fx.attach("n", &c).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!("no available IPv4 addresses on this network's address pools: n ({id})")
@@ -604,7 +642,7 @@ fn busy_parent_gets_a_hint() {
         .unwrap();
     let c = fx.ns();
     fx.nl.fail_next("link_add", libc::EBUSY);
-    let e = fx.connect("n", &c).unwrap_err();
+    let e = fx.attach("n", &c).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("failed to create the macvlan port: device or resource busy"),
@@ -629,11 +667,7 @@ fn concurrent_engines_never_hand_out_an_address_twice() {
                     .iter()
                     .map(|c| {
                         engine
-                            .connect(&ConnectRequest {
-                                network: "n".into(),
-                                netns: c.clone(),
-                                ..Default::default()
-                            })
+                            .attach(&AttachRequest::namespace("n", c))
                             .unwrap()
                             .ipv4
                             .unwrap()
@@ -718,23 +752,17 @@ fn container_attachments_explicit_routes_and_checks() {
     ]);
     fx.engine.create_network(&r).unwrap();
     let c = fx.ns();
-    let attach = |ifname: &str| ConnectRequest {
-        network: "cni".into(),
-        netns: c.clone(),
-        ifname: Some(ifname.into()),
-        container_id: Some("abc".into()),
-        ..Default::default()
-    };
-    let a = fx.engine.connect(&attach("eth0")).unwrap();
+    let attach = |ifname: &str| AttachRequest::container("cni", "abc", ifname, &c);
+    let a = fx.engine.attach(&attach("eth0")).unwrap();
     assert_eq!(
         a.ipv4.unwrap().to_string(),
         "172.16.86.10/24",
         "rangeStart first"
     );
     // One container may hold two interfaces of one network; the same one twice is refused.
-    let b = fx.engine.connect(&attach("net1")).unwrap();
+    let b = fx.engine.attach(&attach("net1")).unwrap();
     assert_eq!(b.ipv4.unwrap().to_string(), "172.16.86.11/24");
-    let e = fx.engine.connect(&attach("eth0")).unwrap_err();
+    let e = fx.engine.attach(&attach("eth0")).unwrap_err();
     assert!(e.to_string().contains("already attached"), "{e}");
     let routes: Vec<String> = fx
         .nl
@@ -751,31 +779,34 @@ fn container_attachments_explicit_routes_and_checks() {
         routes.contains(&"10.0.0.0/8 Some(172.16.86.5)".to_string()),
         "{routes:?}"
     );
-    fx.engine.check_container("cni", "abc", "eth0").unwrap();
-    let e = fx.engine.check_container("cni", "abc", "eth9").unwrap_err();
+    fx.engine.check("cni", &cni_key("abc", "eth0")).unwrap();
+    let e = fx.engine.check("cni", &cni_key("abc", "eth9")).unwrap_err();
     assert_eq!(e.kind(), Kind::NotFound);
     // The link deleted behind our back: CHECK says so.
     let ns = NsRef::Path(c.clone().into());
     let idx = fx.nl.link_by_name(&ns, "net1").unwrap().unwrap().index;
     fx.nl.link_del(&ns, idx).unwrap();
-    let e = fx.engine.check_container("cni", "abc", "net1").unwrap_err();
+    let e = fx.engine.check("cni", &cni_key("abc", "net1")).unwrap_err();
     assert!(e.to_string().contains("interface net1 not found"), "{e}");
     // Detach by attachment; the second time there is nothing to do.
-    assert!(fx
-        .engine
-        .disconnect_container("cni", "abc", "net1")
-        .unwrap()
-        .is_some());
-    assert!(fx
-        .engine
-        .disconnect_container("cni", "abc", "net1")
-        .unwrap()
-        .is_none());
-    assert!(fx
-        .engine
-        .disconnect_container("cni", "abc", "eth0")
-        .unwrap()
-        .is_some());
+    assert!(matches!(
+        fx.engine
+            .detach("cni", &cni_key("abc", "net1"), Detach::All)
+            .unwrap(),
+        Detached::Done(_)
+    ));
+    assert_eq!(
+        fx.engine
+            .detach("cni", &cni_key("abc", "net1"), Detach::All)
+            .unwrap(),
+        Detached::Nothing
+    );
+    assert!(matches!(
+        fx.engine
+            .detach("cni", &cni_key("abc", "eth0"), Detach::All)
+            .unwrap(),
+        Detached::Done(_)
+    ));
     assert!(fx.engine.network("cni").unwrap().endpoints.is_empty());
     assert!(
         fx.links(&c).iter().all(|l| l.starts_with("lo ")),
@@ -794,10 +825,7 @@ fn external_ipam_addresses_are_used_and_never_pooled() {
     let c = fx.ns();
     let a = fx
         .engine
-        .connect(&ConnectRequest {
-            network: "ext".into(),
-            netns: c.clone(),
-            container_id: Some("x1".into()),
+        .attach(&AttachRequest {
             external: Some(ExternalIpam {
                 ipv4: Some("192.168.1.7/24".parse().unwrap()),
                 ipv6: None,
@@ -810,7 +838,7 @@ fn external_ipam_addresses_are_used_and_never_pooled() {
                     }],
                 },
             }),
-            ..Default::default()
+            ..AttachRequest::container("ext", "x1", "eth0", &c)
         })
         .unwrap();
     assert_eq!(a.gateway4, Some("192.168.1.1".parse().unwrap()));
@@ -822,23 +850,16 @@ fn external_ipam_addresses_are_used_and_never_pooled() {
     let c2 = fx.ns();
     let b = fx
         .engine
-        .connect(&ConnectRequest {
-            network: "ext".into(),
-            netns: c2,
-            container_id: Some("x2".into()),
-            ..Default::default()
-        })
+        .attach(&AttachRequest::container("ext", "x2", "eth0", &c2))
         .unwrap();
     assert_eq!((b.ipv4, b.ipv6), (None, None));
     // Static addresses belong to the other IPAM.
     let c3 = fx.ns();
     let e = fx
         .engine
-        .connect(&ConnectRequest {
-            network: "ext".into(),
-            netns: c3,
+        .attach(&AttachRequest {
             ip: Some("192.168.1.9".into()),
-            ..Default::default()
+            ..AttachRequest::namespace("ext", &c3)
         })
         .unwrap_err();
     assert!(
@@ -846,10 +867,8 @@ fn external_ipam_addresses_are_used_and_never_pooled() {
             .contains("takes its addresses from its IPAM plugin"),
         "{e}"
     );
-    fx.engine
-        .disconnect_container("ext", "x1", "eth0")
-        .unwrap()
-        .unwrap();
+    let d = fx.engine.detach("ext", &cni_key("x1", "eth0"), Detach::All);
+    assert!(matches!(d.unwrap(), Detached::Done(_)));
     // Bad explicit routes are refused up front.
     let mut r = req(&["bad", "macvlan", "subnet=10.9.0.0/24", "o=parent:eth1"]);
     r.routes = Some(vec![("0.0.0.0/0".into(), Some("2001:db8::1".into()))]);
@@ -866,19 +885,13 @@ fn a_detach_begun_is_finished_by_the_background_half_an_add_or_restore() {
     fx.create(&["bg", "macvlan", "subnet=10.5.0.0/24", "o=parent:eth0"])
         .unwrap();
     let c = fx.ns();
-    let attach = |ns: &str, cid: &str| ConnectRequest {
-        network: "bg".into(),
-        netns: ns.into(),
-        ifname: Some("eth0".into()),
-        container_id: Some(cid.into()),
-        ..Default::default()
-    };
-    let a = fx.engine.connect(&attach(&c, "a")).unwrap();
+    let attach = |ns: &str, cid: &str| AttachRequest::container("bg", cid, "eth0", ns);
+    let a = fx.engine.attach(&attach(&c, "a")).unwrap();
     // Begun: the record says detaching, the link and address are still there.
     let p = fx
         .engine
-        .begin_detach_container("bg", "a", "eth0")
-        .unwrap()
+        .detach("bg", &cni_key("a", "eth0"), Detach::Begin)
+        .map(pending)
         .unwrap();
     assert!(p.ifindex.is_some());
     let net = fx.engine.network("bg").unwrap();
@@ -888,14 +901,14 @@ fn a_detach_begun_is_finished_by_the_background_half_an_add_or_restore() {
     );
     assert!(net.ipam.is_allocated(a.ipv4.unwrap().addr()));
     assert!(
-        fx.engine.check_container("bg", "a", "eth0").is_err(),
+        fx.engine.check("bg", &cni_key("a", "eth0")).is_err(),
         "CHECK sees it gone"
     );
     // Begun twice is harmless; finished twice too.
     let p2 = fx
         .engine
-        .begin_detach_container("bg", "a", "eth0")
-        .unwrap()
+        .detach("bg", &cni_key("a", "eth0"), Detach::Begin)
+        .map(pending)
         .unwrap();
     fx.engine.finish_detach(&p).unwrap();
     fx.engine.finish_detach(&p2).unwrap();
@@ -906,13 +919,13 @@ fn a_detach_begun_is_finished_by_the_background_half_an_add_or_restore() {
 
     // An ADD of the same attachment finishes a pending detach first; the stale finisher
     // then leaves the new link alone (it deletes by the old index only).
-    fx.engine.connect(&attach(&c, "a")).unwrap();
+    fx.engine.attach(&attach(&c, "a")).unwrap();
     let stale = fx
         .engine
-        .begin_detach_container("bg", "a", "eth0")
-        .unwrap()
+        .detach("bg", &cni_key("a", "eth0"), Detach::Begin)
+        .map(pending)
         .unwrap();
-    let again = fx.engine.connect(&attach(&c, "a")).unwrap();
+    let again = fx.engine.attach(&attach(&c, "a")).unwrap();
     fx.engine.finish_detach(&stale).unwrap();
     assert!(
         fx.links(&c).iter().any(|l| l.starts_with("eth0 ")),
@@ -931,10 +944,11 @@ fn a_detach_begun_is_finished_by_the_background_half_an_add_or_restore() {
     );
 
     // A finisher that never ran: restore does its work.
-    fx.engine
-        .begin_detach_container("bg", "a", "eth0")
-        .unwrap()
-        .unwrap();
+    pending(
+        fx.engine
+            .detach("bg", &cni_key("a", "eth0"), Detach::Begin)
+            .unwrap(),
+    );
     fx.restart();
     fx.engine.restore().unwrap();
     assert!(fx.engine.network("bg").unwrap().endpoints.is_empty());
@@ -981,8 +995,9 @@ fn handoff_endpoints_follow_dockers_calls() {
     let addr: ipnet::IpNet = "172.16.86.10/24".parse().unwrap();
     let mac = fx
         .engine
-        .create_handoff_endpoint(DOCKER_NET, DOCKER_EP, Some(addr), None, None)
+        .attach(&reserve(DOCKER_NET, DOCKER_EP, Some(addr), None, None))
         .unwrap()
+        .mac
         .expect("a macvlan endpoint without MAC gets one");
     assert!(
         mac.parse::<netlink::Mac>().unwrap().0[0] & 0x03 == 0x02,
@@ -991,19 +1006,22 @@ fn handoff_endpoints_follow_dockers_calls() {
     // Asked again: the same answer.
     let again = fx
         .engine
-        .create_handoff_endpoint(DOCKER_NET, DOCKER_EP, Some(addr), None, None)
+        .attach(&reserve(DOCKER_NET, DOCKER_EP, Some(addr), None, None))
         .unwrap();
-    assert_eq!(again.as_deref(), Some(mac.as_str()));
+    assert_eq!(again.mac.as_deref(), Some(mac.as_str()));
     assert_eq!(fx.links("host"), host_before, "no link before Join");
 
     let c = fx.ns();
-    let j = fx.engine.join_handoff(DOCKER_NET, DOCKER_EP, &c).unwrap();
+    let j = fx
+        .engine
+        .attach(&handoff(DOCKER_NET, DOCKER_EP, &c))
+        .unwrap();
     assert_eq!(j.gateway4, Some("172.16.86.1".parse().unwrap()));
     assert_eq!(j.gateway6, None);
     assert!(j.routes.is_empty());
     let link = fx
         .nl
-        .link_by_name(&NsRef::Host, &j.src_name)
+        .link_by_name(&NsRef::Host, &j.ifname)
         .unwrap()
         .expect("the link waits on the host");
     assert_eq!(link.kind.as_deref(), Some("macvlan"));
@@ -1011,7 +1029,10 @@ fn handoff_endpoints_follow_dockers_calls() {
     let eth0 = fx.nl.link_by_name(&NsRef::Host, "eth0").unwrap().unwrap();
     assert_eq!(link.parent_index, Some(eth0.index));
     // Docker retries a Join it did not hear back from: the same link.
-    let j2 = fx.engine.join_handoff(DOCKER_NET, DOCKER_EP, &c).unwrap();
+    let j2 = fx
+        .engine
+        .attach(&handoff(DOCKER_NET, DOCKER_EP, &c))
+        .unwrap();
     assert_eq!(j2, j);
     let ep = &net_of(&fx, DOCKER_NET).endpoints[DOCKER_EP];
     assert_eq!(ep.state, EndpointState::Attached);
@@ -1025,20 +1046,40 @@ fn handoff_endpoints_follow_dockers_calls() {
         .unwrap();
     assert_eq!(fx.links("host"), host_before);
     fx.nl
-        .move_link(&ns, inside, &NsRef::Host, &j.src_name)
+        .move_link(&ns, inside, &NsRef::Host, &j.ifname)
         .unwrap();
-    fx.engine.leave_handoff(DOCKER_NET, DOCKER_EP).unwrap();
-    fx.engine.leave_handoff(DOCKER_NET, DOCKER_EP).unwrap();
+    fx.engine
+        .detach(
+            DOCKER_NET,
+            &AttachmentKey::Endpoint(DOCKER_EP.to_string()),
+            Detach::Link,
+        )
+        .unwrap();
+    fx.engine
+        .detach(
+            DOCKER_NET,
+            &AttachmentKey::Endpoint(DOCKER_EP.to_string()),
+            Detach::Link,
+        )
+        .unwrap();
     assert_eq!(fx.links("host"), host_before, "Leave deletes the link");
     assert_eq!(
         net_of(&fx, DOCKER_NET).endpoints[DOCKER_EP].state,
         EndpointState::Created
     );
     fx.engine
-        .delete_handoff_endpoint(DOCKER_NET, DOCKER_EP)
+        .detach(
+            DOCKER_NET,
+            &AttachmentKey::Endpoint(DOCKER_EP.to_string()),
+            Detach::All,
+        )
         .unwrap();
     fx.engine
-        .delete_handoff_endpoint(DOCKER_NET, DOCKER_EP)
+        .detach(
+            DOCKER_NET,
+            &AttachmentKey::Endpoint(DOCKER_EP.to_string()),
+            Detach::All,
+        )
         .unwrap();
     assert!(net_of(&fx, DOCKER_NET).endpoints.is_empty());
     fx.engine.delete_runtime_network(DOCKER_NET).unwrap();
@@ -1059,7 +1100,13 @@ fn a_failed_join_leaves_no_link_and_the_endpoint_as_it_was() {
         .unwrap();
     let addr = Some("172.16.86.2/24".parse().unwrap());
     fx.engine
-        .create_handoff_endpoint(DOCKER_NET, DOCKER_EP, addr, None, Some("02:42:ac:10:56:02"))
+        .attach(&reserve(
+            DOCKER_NET,
+            DOCKER_EP,
+            addr,
+            None,
+            Some("02:42:ac:10:56:02"),
+        ))
         .unwrap();
     let c = fx.ns();
     let host_before = fx.links("host");
@@ -1067,23 +1114,30 @@ fn a_failed_join_leaves_no_link_and_the_endpoint_as_it_was() {
         fx.nl.fail_next(method, libc::EPERM);
         let e = fx
             .engine
-            .join_handoff(DOCKER_NET, DOCKER_EP, &c)
+            .attach(&handoff(DOCKER_NET, DOCKER_EP, &c))
             .unwrap_err();
         assert_eq!(e.kind(), Kind::Kernel, "{method}: {e}");
         assert_eq!(fx.links("host"), host_before, "{method}");
         let ep = &net_of(&fx, DOCKER_NET).endpoints[DOCKER_EP];
         assert_eq!(ep.state, EndpointState::Created, "{method}");
     }
-    let j = fx.engine.join_handoff(DOCKER_NET, DOCKER_EP, &c).unwrap();
+    let j = fx
+        .engine
+        .attach(&handoff(DOCKER_NET, DOCKER_EP, &c))
+        .unwrap();
     let l = fx
         .nl
-        .link_by_name(&NsRef::Host, &j.src_name)
+        .link_by_name(&NsRef::Host, &j.ifname)
         .unwrap()
         .unwrap();
     assert_eq!(l.mac.unwrap().to_string(), "02:42:ac:10:56:02");
     // Docker never got the link (its sandbox failed): DeleteEndpoint takes it away.
     fx.engine
-        .delete_handoff_endpoint(DOCKER_NET, DOCKER_EP)
+        .detach(
+            DOCKER_NET,
+            &AttachmentKey::Endpoint(DOCKER_EP.to_string()),
+            Detach::All,
+        )
         .unwrap();
     assert_eq!(fx.links("host"), host_before);
 }
@@ -1108,7 +1162,7 @@ fn handoff_routes_macs_and_addresses_follow_the_driver() {
     let v6 = Some("2001:db8:9::5/64".parse().unwrap());
     let e = fx
         .engine
-        .create_handoff_endpoint(l3, "e1", v4, v6, Some("02:00:00:00:00:01"))
+        .attach(&reserve(l3, "e1", v4, v6, Some("02:00:00:00:00:01")))
         .unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -1116,12 +1170,16 @@ fn handoff_routes_macs_and_addresses_follow_the_driver() {
     );
     assert_eq!(
         fx.engine
-            .create_handoff_endpoint(l3, "e1", v4, v6, None)
-            .unwrap(),
+            .attach(&reserve(l3, "e1", v4, v6, None))
+            .unwrap()
+            .mac,
         None,
         "ipvlan links carry the parent's MAC"
     );
-    let j = fx.engine.join_handoff(l3, "e1", "/nonexistent").unwrap();
+    let j = fx
+        .engine
+        .attach(&handoff(l3, "e1", "/nonexistent"))
+        .unwrap();
     assert_eq!((j.gateway4, j.gateway6), (None, None));
     let dsts: Vec<String> = j.routes.iter().map(|r| format!("{}", r.dst)).collect();
     assert_eq!(dsts, ["0.0.0.0/0", "::/0"]);
@@ -1129,7 +1187,13 @@ fn handoff_routes_macs_and_addresses_follow_the_driver() {
 
     let e = fx
         .engine
-        .create_handoff_endpoint(l3, "e2", Some("10.8.0.5/24".parse().unwrap()), None, None)
+        .attach(&reserve(
+            l3,
+            "e2",
+            Some("10.8.0.5/24".parse().unwrap()),
+            None,
+            None,
+        ))
         .unwrap_err();
     assert!(
         e.to_string()
@@ -1146,17 +1210,17 @@ fn handoff_routes_macs_and_addresses_follow_the_driver() {
     r.internal = true;
     fx.engine.ensure_network(&r).unwrap();
     fx.engine
-        .create_handoff_endpoint(
+        .attach(&reserve(
             internal,
             "e3",
             Some("10.7.0.9/24".parse().unwrap()),
             None,
             None,
-        )
+        ))
         .unwrap();
     let j = fx
         .engine
-        .join_handoff(internal, "e3", "/nonexistent")
+        .attach(&handoff(internal, "e3", "/nonexistent"))
         .unwrap();
     assert_eq!(
         (j.gateway4, &j.routes),
@@ -1206,7 +1270,7 @@ fn other_front_doors_leave_dockers_networks_to_docker() {
         .unwrap();
     let c = fx.ns();
     let name = format!("docker-{}", &DOCKER_NET[..12]);
-    let e = fx.connect(&name, &c).unwrap_err();
+    let e = fx.attach(&name, &c).unwrap_err();
     assert_eq!(e.kind(), Kind::Conflict);
     assert_eq!(
         e.to_string(),
@@ -1214,7 +1278,7 @@ fn other_front_doors_leave_dockers_networks_to_docker() {
     );
     assert!(fx
         .engine
-        .disconnect(&name, &c)
+        .detach(&name, &AttachmentKey::Namespace(c.to_string()), Detach::All)
         .unwrap_err()
         .to_string()
         .contains("use `docker network disconnect`"));
@@ -1267,12 +1331,14 @@ fn restore_finishes_cut_off_joins_and_leaves_and_keeps_dockers_endpoints() {
     let addr = |i: u8| Some(format!("172.16.86.{i}/24").parse().unwrap());
     for (id, i) in [("joined", 2), ("cut", 3), ("created", 4)] {
         fx.engine
-            .create_handoff_endpoint(DOCKER_NET, id, addr(i), None, None)
+            .attach(&reserve(DOCKER_NET, id, addr(i), None, None))
             .unwrap();
     }
     let c = fx.ns();
-    fx.engine.join_handoff(DOCKER_NET, "joined", &c).unwrap();
-    let cut = fx.engine.join_handoff(DOCKER_NET, "cut", &c).unwrap();
+    fx.engine
+        .attach(&handoff(DOCKER_NET, "joined", &c))
+        .unwrap();
+    let cut = fx.engine.attach(&handoff(DOCKER_NET, "cut", &c)).unwrap();
     // "joined" went into the container; "cut" was killed before its outcome was written.
     let ns = NsRef::Path(PathBuf::from(&c));
     let joined_name = net_of(&fx, DOCKER_NET).endpoints["joined"].tmp_name.clone();
@@ -1295,7 +1361,7 @@ fn restore_finishes_cut_off_joins_and_leaves_and_keeps_dockers_endpoints() {
     fx.nl.remove_link(&NsRef::Host, vlan.index);
     assert!(fx
         .nl
-        .link_by_name(&NsRef::Host, &cut.src_name)
+        .link_by_name(&NsRef::Host, &cut.ifname)
         .unwrap()
         .is_none());
     fx.restart();
@@ -1335,7 +1401,7 @@ fn networks_stored_by_an_earlier_version_keep_working() {
         .unwrap();
     let a = fx.ns();
     let b = fx.ns();
-    let first = fx.connect("old", &a).unwrap();
+    let first = fx.attach("old", &a).unwrap();
     // Rewrite the store the way earlier versions kept it: endpoints and allocations inside
     // the network's document, no documents of their own.
     {
@@ -1361,7 +1427,7 @@ fn networks_stored_by_an_earlier_version_keep_working() {
     assert!(net.ipam.is_allocated(first.ipv4.unwrap().addr()));
     // A change waits for restore, which lays the network out anew once and keeps everything.
     let before = fx.store();
-    let e = fx.connect("old", &b).unwrap_err();
+    let e = fx.attach("old", &b).unwrap_err();
     assert_eq!(e.kind(), Kind::Conflict);
     assert!(
         e.message().contains("run `underlay network restore` once"),
@@ -1377,13 +1443,15 @@ fn networks_stored_by_an_earlier_version_keep_working() {
         "{report:?}"
     );
     assert_eq!(fx.engine.network("old").unwrap().endpoints.len(), 1);
-    let second = fx.connect("old", &b).unwrap();
+    let second = fx.attach("old", &b).unwrap();
     assert_ne!(
         second.ipv4, first.ipv4,
         "the old endpoint's address is still held"
     );
     assert_eq!(fx.engine.network("old").unwrap().endpoints.len(), 2);
-    fx.engine.disconnect("old", &a).unwrap();
+    fx.engine
+        .detach("old", &AttachmentKey::Namespace(a.to_string()), Detach::All)
+        .unwrap();
     assert!(fx.links(&a).iter().all(|l| l.starts_with("lo ")));
     let net = fx.engine.network("old").unwrap();
     assert_eq!(net.endpoints.len(), 1);
@@ -1406,7 +1474,7 @@ fn restore_frees_addresses_no_endpoint_holds() {
     fx.create(&["leak", "macvlan", "subnet=10.4.0.0/24", "o=parent:eth0"])
         .unwrap();
     let a = fx.ns();
-    fx.connect("leak", &a).unwrap();
+    fx.attach("leak", &a).unwrap();
     // Killed between reserving an address and recording the endpoint that holds it.
     fx.edit("leak", |n| {
         n.ipam.reserve("10.4.0.77".parse().unwrap()).unwrap()
@@ -1434,8 +1502,8 @@ fn restore_weighs_unreadable_documents_against_the_kernel() {
     fx.create(&["torn", "macvlan", "subnet=10.5.0.0/24", "o=parent:eth0"])
         .unwrap();
     let (a, b) = (fx.ns(), fx.ns());
-    let kept = fx.connect("torn", &a).unwrap();
-    let lost = fx.connect("torn", &b).unwrap();
+    let kept = fx.attach("torn", &a).unwrap();
+    let lost = fx.attach("torn", &b).unwrap();
     let net = fx.engine.network("torn").unwrap();
     let doc_of = |fx: &Fx, endpoint_id: &str| {
         fx.store()
@@ -1476,10 +1544,16 @@ fn restore_weighs_unreadable_documents_against_the_kernel() {
     assert!(net.ipam.is_allocated(kept.ipv4.unwrap().addr()));
     assert!(net.ipam.is_allocated(lost.ipv4.unwrap().addr()));
     let c = fx.ns();
-    let third = fx.connect("torn", &c).unwrap().ipv4.unwrap().addr();
+    let third = fx.attach("torn", &c).unwrap().ipv4.unwrap().addr();
     assert!(third != kept.ipv4.unwrap().addr() && third != lost.ipv4.unwrap().addr());
     assert!(fx.engine.restore().unwrap().lines.is_empty());
-    fx.engine.disconnect("torn", &b).unwrap();
+    fx.engine
+        .detach(
+            "torn",
+            &AttachmentKey::Namespace(b.to_string()),
+            Detach::All,
+        )
+        .unwrap();
     assert!(
         fx.links(&b).iter().all(|l| !l.contains("macvlan")),
         "adopted link deleted"
@@ -1513,16 +1587,10 @@ fn a_taken_interface_name_is_refused_and_the_link_in_the_way_stays() {
         .unwrap();
     let mut fx = fx;
     let c = fx.ns();
-    let attach = |cid: &str| ConnectRequest {
-        network: "iv".into(),
-        netns: c.clone(),
-        ifname: Some("eth0".into()),
-        container_id: Some(cid.into()),
-        ..Default::default()
-    };
-    let first = fx.engine.connect(&attach("one")).unwrap();
+    let attach = |cid: &str| AttachRequest::container("iv", cid, "eth0", &c);
+    let first = fx.engine.attach(&attach("one")).unwrap();
     let before = fx.links(&c);
-    let e = fx.engine.connect(&attach("two")).unwrap_err();
+    let e = fx.engine.attach(&attach("two")).unwrap_err();
     assert_eq!(e.kind(), Kind::Conflict, "{e}");
     assert!(
         e.to_string()
@@ -1551,15 +1619,13 @@ fn each_door_names_the_bad_field_its_own_way() {
         .unwrap();
     let mut fx = fx;
     let c = fx.ns();
-    let bad = |door: crate::Door, mac: &str, ip: &str| ConnectRequest {
-        network: "n".into(),
-        netns: c.clone(),
+    let bad = |door: crate::Door, mac: &str, ip: &str| AttachRequest {
         mac: Some(mac.into()),
         ip: Some(ip.into()),
         door,
-        ..Default::default()
+        ..AttachRequest::namespace("n", &c)
     };
-    let said = |r: ConnectRequest| fx.engine.connect(&r).unwrap_err().to_string();
+    let said = |r: AttachRequest| fx.engine.attach(&r).unwrap_err().to_string();
     assert!(
         said(bad(crate::Door::Cli, "zz", "10.6.0.9")).starts_with("invalid --mac-address \"zz\"")
     );
@@ -1579,15 +1645,13 @@ fn errors_carry_their_kind_field_and_the_kernels_errno_as_values() {
     let mut fx = fx!();
     fx.create(&["n", "macvlan", "subnet=10.9.0.0/24"]).unwrap();
     let (c1, c2) = (fx.ns(), fx.ns());
-    let ask = |ns: &str, f: &dyn Fn(&mut ConnectRequest)| {
-        let mut r = ConnectRequest {
-            network: "n".into(),
-            netns: ns.into(),
+    let ask = |ns: &str, f: &dyn Fn(&mut AttachRequest)| {
+        let mut r = AttachRequest {
             door: Door::Cni,
-            ..Default::default()
+            ..AttachRequest::namespace("n", ns)
         };
         f(&mut r);
-        fx.engine.connect(&r)
+        fx.engine.attach(&r)
     };
     // A bad value: the field that holds it, worded in the door's vocabulary.
     let e = ask(&c1, &|r| r.ip = Some("10.9.0".into())).unwrap_err();
@@ -1648,64 +1712,75 @@ fn a_declared_network_is_made_on_first_attach_remade_when_changed_and_refused_wh
             &format!("gateway={net}.1"),
             "o=parent:eth0",
         ]);
-        create.labels = vec![("cni.fp".into(), fingerprint.into())];
-        Declared {
+        create.labels = vec![(DECLARED_LABEL.into(), fingerprint.into())];
+        Some(Box::new(Declared {
             create,
-            label: "cni.fp".into(),
             fingerprints: vec![fingerprint.into()],
-        }
+        }))
     };
-    let attach = |ns: &str, cid: &str| ConnectRequest {
-        network: "conf".into(),
-        netns: ns.into(),
-        container_id: Some(cid.into()),
-        ifname: Some("eth0".into()),
+    let attach = |ns: &str, cid: &str, declared| AttachRequest {
         door: Door::Cni,
-        ..Default::default()
+        declared,
+        ..AttachRequest::container("conf", cid, "eth0", ns)
+    };
+    let fingerprint = |fx: &Fx| {
+        fx.engine
+            .declared_network("conf")
+            .unwrap()
+            .map(|n| n.labels[DECLARED_LABEL].clone())
     };
     let (c1, c2, c3) = (fx.ns(), fx.ns(), fx.ns());
     let v1 = declared("10.20.0", "one");
     // First attach: made, then attached.
-    let (r, made) = fx.engine.connect_declared(&v1, &attach(&c1, "a"));
-    assert!(made);
+    let r = fx.engine.attach(&attach(&c1, "a", v1.clone()));
     assert_eq!(r.unwrap().ipv4.unwrap().to_string(), "10.20.0.2/24");
+    assert_eq!(fingerprint(&fx).as_deref(), Some("one"));
     // Same configuration: found and used.
-    let (r, made) = fx.engine.connect_declared(&v1, &attach(&c2, "b"));
-    assert!(!made);
+    let r = fx.engine.attach(&attach(&c2, "b", v1.clone()));
     assert_eq!(r.unwrap().ipv4.unwrap().to_string(), "10.20.0.3/24");
     // Changed while attached: refused naming why, nothing changed.
     let v2 = declared("10.21.0", "two");
-    let (r, _) = fx.engine.connect_declared(&v2, &attach(&c3, "c"));
-    let e = r.unwrap_err();
+    let e = fx.engine.attach(&attach(&c3, "c", v2.clone())).unwrap_err();
     assert_eq!(e.kind(), Kind::Conflict, "{e}");
     assert!(
         e.message()
             .contains("changed while 2 container(s) are attached"),
         "{e}"
     );
+    assert_eq!(fingerprint(&fx).as_deref(), Some("one"));
     // Changed with nothing attached: remade from the new configuration.
-    fx.engine.disconnect_container("conf", "a", "eth0").unwrap();
-    fx.engine.disconnect_container("conf", "b", "eth0").unwrap();
-    let (r, made) = fx.engine.connect_declared(&v2, &attach(&c1, "a"));
-    assert!(made);
+    fx.engine
+        .detach("conf", &cni_key("a", "eth0"), Detach::All)
+        .unwrap();
+    fx.engine
+        .detach("conf", &cni_key("b", "eth0"), Detach::All)
+        .unwrap();
+    let r = fx.engine.attach(&attach(&c1, "a", v2.clone()));
     assert_eq!(r.unwrap().ipv4.unwrap().to_string(), "10.21.0.2/24");
-    // Removed with its last attachment when its attach made it and failed, or its parent
-    // is underlay's; kept otherwise.
-    fx.engine.disconnect_container("conf", "a", "eth0").unwrap();
-    fx.engine.remove_declared_if_unused("conf", "cni.fp", false);
-    assert!(
-        fx.engine.declared_network("conf").unwrap().is_some(),
-        "eth0 is not ours"
+    assert_eq!(fingerprint(&fx).as_deref(), Some("two"));
+    // Kept with its last attachment gone: eth0 is not underlay's.
+    fx.engine
+        .detach("conf", &cni_key("a", "eth0"), Detach::All)
+        .unwrap();
+    assert_eq!(fingerprint(&fx).as_deref(), Some("two"), "eth0 is not ours");
+    // Removed when the attach that made it failed.
+    fx.engine.remove_network("conf").unwrap();
+    let e = fx
+        .engine
+        .attach(&AttachRequest {
+            ip: Some("10.99.0.5".into()),
+            ..attach(&c1, "a", v1.clone())
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), Kind::InvalidParameter, "{e}");
+    assert_eq!(
+        fingerprint(&fx),
+        None,
+        "made by the failed attach, and gone with it"
     );
-    fx.engine.remove_declared_if_unused("conf", "cni.fp", true);
-    assert!(fx.engine.declared_network("conf").unwrap().is_none());
     // A network of that name made by hand is never taken over.
     fx.create(&["conf", "macvlan", "subnet=10.22.0.0/24"])
         .unwrap();
-    let (r, made) = fx.engine.connect_declared(&v1, &attach(&c1, "a"));
-    assert!(!made);
-    assert!(r
-        .unwrap_err()
-        .message()
-        .contains("made with `underlay network create`"));
+    let e = fx.engine.attach(&attach(&c1, "a", v1.clone())).unwrap_err();
+    assert!(e.message().contains("made with `underlay network create`"));
 }
