@@ -16,6 +16,10 @@
 //! 5 I/O, 6 decoding, 7 invalid configuration, 50 plugin not available; underlay's own:
 //! 100 conflict with existing state, 101 the kernel refused (everything rolled back),
 //! 102 something named does not exist.
+//!
+//! Public API: [`run`] (the binary's CNI mode), [`handle`] (one call, for tests), [`Env`],
+//! [`CniError`] and the spec's codes, [`NetConf`], [`CONFIG_LABEL`], [`CONTAINER_ID_MAX`],
+//! [`SUPPORTED_VERSIONS`], and [`detached_del`] (a DEL's second half, in a process of its own).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +29,7 @@ use serde_json::{json, Value};
 
 mod config;
 mod delegate;
+pub mod detached_del;
 
 use config::{parse_cni_args, IpamKind};
 pub use config::{NetConf, CONFIG_LABEL};
@@ -150,30 +155,6 @@ impl Env {
                 .map_err(|e| CniError::new(INVALID_ENV, e.to_string()))?;
         }
         Ok(())
-    }
-}
-
-/// Environment variable that makes the binary finish a detach begun by a DEL (see
-/// `Call::finish_in_background`).
-pub const FINISH_ENV: &str = "UNDERLAY_FINISH_DETACH";
-
-/// The background half of a DEL: delete the link, release the addresses. Exit status 0 on
-/// success; a failure leaves the endpoint in state detaching for `network restore`.
-pub fn finish_detach(payload: &str) -> i32 {
-    #[derive(serde::Deserialize)]
-    struct Job {
-        #[serde(rename = "stateDir")]
-        state_dir: String,
-        pending: engine::PendingDetach,
-    }
-    let Ok(job) = serde_json::from_str::<Job>(payload) else {
-        return 2;
-    };
-    match Engine::open_single_threaded(&PathBuf::from(&job.state_dir))
-        .and_then(|e| e.finish_detach(&job.pending))
-    {
-        Ok(()) => 0,
-        Err(_) => 1,
     }
 }
 
@@ -310,7 +291,7 @@ impl Call<'_> {
     }
 
     fn engine(&self) -> Result<Engine, CniError> {
-        Engine::open_single_threaded(&PathBuf::from(self.state_dir()))
+        Engine::open(&PathBuf::from(self.state_dir()))
             .map_err(|e| CniError::new(IO_FAILURE, e.to_string()))
     }
 
@@ -525,11 +506,11 @@ impl Call<'_> {
         let engine = self.engine()?;
         let ipam = self.conf.ipam_kind();
         if let Some(net) = self.find(&engine)? {
-            // The kernel takes tens of milliseconds to delete a link; the runtime need not
-            // wait for it (the engine says where it must). The addresses stay reserved until
-            // the link is gone.
+            // The engine says where the runtime need not wait for the link's deletion.
             match engine.detach(&net.id, &self.key(), Detach::Begin) {
-                Ok(Detached::Pending(pending)) => self.finish_in_background(&engine, &pending),
+                Ok(Detached::Pending(pending)) => {
+                    detached_del::finish(&engine, &self.state_dir(), &pending)
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == Kind::NotFound => {}
                 Err(e) => return Err(e.into()),
@@ -539,29 +520,6 @@ impl Call<'_> {
             self.delegate(&plugin, "DEL")?;
         }
         Ok(())
-    }
-
-    /// Hand the rest of a detach to a detached process of this binary (its own process group,
-    /// no stdio: the runtime sees this plugin's output end now); done here if that fails.
-    fn finish_in_background(&self, engine: &Engine, pending: &engine::PendingDetach) {
-        use std::os::unix::process::CommandExt;
-        use std::process::{Command, Stdio};
-        let payload = json!({"stateDir": self.state_dir(), "pending": pending}).to_string();
-        let spawned = std::env::current_exe().and_then(|exe| {
-            Command::new(exe)
-                .env_clear()
-                .env(FINISH_ENV, payload)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-        });
-        if spawned.is_err() {
-            if let Err(e) = engine.finish_detach(pending) {
-                eprintln!("underlay: {}", e);
-            }
-        }
     }
 
     fn check(&self) -> Result<(), CniError> {

@@ -17,8 +17,7 @@
 use std::time::Instant;
 
 use netlink::{
-    netns, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink, NsEntry, NsRef, NsScope,
-    RealNetlink, Route,
+    netns, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink, NsRef, NsScope, RealNetlink, Route,
 };
 
 fn main() {
@@ -31,10 +30,7 @@ fn main() {
     let ctr_file = netns::new_netns().expect("a namespace for the container");
     let host = NsRef::Path(netns::fd_path(&host_file));
     let ctr = NsRef::Path(netns::fd_path(&ctr_file));
-    // As a one-command process makes its sockets in other namespaces: on this thread.
-    let nl = RealNetlink::new()
-        .expect("netlink")
-        .with_ns_entry(NsEntry::CallingThread);
+    let nl = RealNetlink::new().expect("netlink");
     nl.link_add(
         &host,
         &NewLink {

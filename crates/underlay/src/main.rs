@@ -15,8 +15,8 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     // The background half of a CNI DEL.
-    if let Ok(job) = std::env::var(cni::FINISH_ENV) {
-        return ExitCode::from(cni::finish_detach(&job) as u8);
+    if let Ok(job) = std::env::var(cni::detached_del::FINISH_ENV) {
+        return ExitCode::from(cni::detached_del::run(&job) as u8);
     }
     // Run by a CNI runtime: the same binary is the CNI plugin (`"type": "underlay"`).
     if std::env::var_os("CNI_COMMAND").is_some() {
