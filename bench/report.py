@@ -245,6 +245,7 @@ def main():
         w("")
         w(f"Medians of {tricks[next(iter(tricks))]['n']} rounds each (`bash bench/tricks.sh`).")
         w("")
+        w(REMOVED_TRICKS)
     # ---------------------------------------------------------------- scale
     w("## At scale")
     w("")
@@ -295,8 +296,8 @@ def _tricks(out):
 TRICK_NAMES = {
     "shipped": "shipped (every trick)",
     "no-arena": "without the bump arena (`underlay/src/arena.rs`): musl's allocator",
-    "fresh-thread": "without the calling thread's namespace trip (`netlink/src/calling_thread.rs`): a thread per namespace socket",
     "no-in-place": "without the in-place overwrite (`store/src/in_place.rs`): every document renamed",
+    "inline-del": "without CNI DEL's detached second half (`cni/src/detached_del.rs`): the DEL waits for the link's deletion",
 }
 
 NOTES_TRICKS = """Each trick stays only where it wins a user-visible share (5% or more) of an operation as a
@@ -304,12 +305,24 @@ user or runtime sees it: one process per call, from its start to its exit. `benc
 builds the shipped binary and, beside it, builds that each lack one trick (a
 `--cfg underlay_bench_*` switch in the trick's own module), and times them taking turns in
 one lab. A figure in brackets is what the operation costs more without the trick. The
-disconnect is dominated by the kernel's deletion of the link (the netlink floor's detach).
-The calling thread's trip is the one at the threshold (about 5% of a connect or an ADD,
-within the noise of a DEL): it stays while it measures so, and goes if a run shows less. Not
-measured separately yet: SIOCGSKNS for the host namespace's handle, SIOCGIFINDEX for an
-index, the peeked receive size, the final name tried first, CNI DEL's detached second
-half.
+disconnect is dominated by the kernel's deletion of the link (the netlink floor's detach);
+a CNI DEL does not wait for it.
+"""
+
+REMOVED_TRICKS = """Removed because they won less than 5% of any operation (2026-12-03, `bench/tricks.sh`, 100
+rounds, each build without one of them against the binary that had them all; a negative
+figure is a build without the trick that was faster):
+
+| trick (what replaced it) | CLI connect | CLI disconnect | CNI ADD | CNI DEL |
+|---|---|---|---|---|
+| the receive size peeked at first (a fixed 32 KiB buffer) | -7% | -4% | +3% | +2% |
+| SIOCGSKNS for the host namespace's handle (`/proc/thread-self/ns/net`) | -3% | -5% | -3% | +5% |
+| SIOCGIFINDEX for a link's index (RTM_GETLINK by name) | +0% | +3% | -1% | -3% |
+| the link made under its final name first (a temporary name, renamed) | -0% | +0% | +4% | -2% |
+| the calling thread's trip into a namespace (a short-lived thread per socket) | +2% | -3% | +4% | -7% |
+
+The calling thread's trip had measured +6% of a connect and +5% of an ADD on 2026-12-02, and
+stayed then on the condition that it go if a run showed less.
 """
 
 
@@ -400,11 +413,8 @@ the rest. Measured away, in order of size (see the commit log): the store's atom
 rename cost this ext4 (no journal, mounted with discard) a writeback and a discard per document,
 so small unflushed documents are overwritten in place and an endpoint in a namespace is never
 flushed (a power loss takes its link too); the binary is static and not position-independent
-(a static-pie's 7,400 relocations were 30 copy-on-write faults per start); a socket in a
-container's namespace is made by the calling thread going there and back, not by a new thread;
-the host namespace's handle comes from the host socket (SIOCGSKNS), not from /proc; only an
-index is asked of the parent and of the new link (SIOCGIFINDEX), and a given interface name is
-checked by the kernel as the link is made; allocations come from a bump arena in the binary's
+(a static-pie's 7,400 relocations were 30 copy-on-write faults per start); allocations come
+from a bump arena in the binary's
 bss (musl's allocator mapped and unmapped memory dozens of times per call); random ids come
 from getrandom and the configuration's hash from soft SHA-256 (no cpuid, which traps in a VM);
 an ADD finds its network and attaches under one lock.
