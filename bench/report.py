@@ -296,6 +296,7 @@ def _tricks(out):
 TRICK_NAMES = {
     "shipped": "shipped (every trick)",
     "no-arena": "without the bump arena (`underlay/src/arena.rs`): musl's allocator",
+    "fresh-thread": "without the calling thread's namespace trip (`netlink/src/calling_thread.rs`): a thread per namespace socket",
     "no-in-place": "without the in-place overwrite (`store/src/in_place.rs`): every document renamed",
     "inline-del": "without CNI DEL's detached second half (`cni/src/detached_del.rs`): the DEL waits for the link's deletion",
 }
@@ -309,11 +310,11 @@ disconnect is dominated by the kernel's deletion of the link (the netlink floor'
 a CNI DEL does not wait for it.
 """
 
-REMOVED_TRICKS = """Removed because they won less than 5% of any operation (2026-12-03, `bench/tricks.sh`, 100
-rounds, each build without one of them against the binary that had them all; a negative
-figure is a build without the trick that was faster):
+REMOVED_TRICKS = """Measured one at a time (2026-12-03, `bench/tricks.sh`, 100 rounds, each build without one of
+them against the binary with all), five smaller tricks each moved an operation by less than
+5%, within this machine's noise:
 
-| trick (what replaced it) | CLI connect | CLI disconnect | CNI ADD | CNI DEL |
+| build without (what replaces it) | CLI connect | CLI disconnect | CNI ADD | CNI DEL |
 |---|---|---|---|---|
 | the receive size peeked at first (a fixed 32 KiB buffer) | -7% | -4% | +3% | +2% |
 | SIOCGSKNS for the host namespace's handle (`/proc/thread-self/ns/net`) | -3% | -5% | -3% | +5% |
@@ -321,8 +322,11 @@ figure is a build without the trick that was faster):
 | the link made under its final name first (a temporary name, renamed) | -0% | +0% | +4% | -2% |
 | the calling thread's trip into a namespace (a short-lived thread per socket) | +2% | -3% | +4% | -7% |
 
-The calling thread's trip had measured +6% of a connect and +5% of an ADD on 2026-12-02, and
-stayed then on the condition that it go if a run showed less.
+Taken out all together they are not noise: a build without all five took 9-10% longer per CLI
+connect and 12-19% per CNI ADD than builds with four of them (40 rounds, taking turns), and a
+whole `bench/run.sh` on that build missed the 3 ms connect target (3.36 ms). They stay, as a
+group: the receive, SIOCGSKNS and SIOCGIFINDEX in `netlink/src/real.rs`, the final name first
+in `engine/src/attach.rs`, the calling thread's trip in `netlink/src/calling_thread.rs`.
 """
 
 

@@ -14,9 +14,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 musl=x86_64-unknown-linux-musl
 # name and --cfg of each variant; "shipped" is the binary as scripts/build-static.sh makes it.
-variants=(shipped no-arena no-in-place inline-del)
-declare -A cfg=([no-arena]=underlay_bench_no_arena [no-in-place]=underlay_bench_no_in_place
-  [inline-del]=underlay_bench_inline_del)
+variants=(shipped no-arena fresh-thread no-in-place inline-del)
+declare -A cfg=([no-arena]=underlay_bench_no_arena [fresh-thread]=underlay_bench_fresh_thread
+  [no-in-place]=underlay_bench_no_in_place [inline-del]=underlay_bench_inline_del)
 declare -A bin
 bin[shipped]=$(bash scripts/build-static.sh)
 for v in "${variants[@]:1}"; do

@@ -145,7 +145,7 @@ pub enum NetworkCmd {
 }
 
 pub fn open(state_dir: &std::path::Path) -> Result<Engine, String> {
-    Engine::open(state_dir).map_err(|e| e.to_string())
+    Engine::open_single_threaded(state_dir).map_err(|e| e.to_string())
 }
 
 /// Run a parsed command line; `long_lived` is called before the daemon starts (the binary's

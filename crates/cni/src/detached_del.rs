@@ -53,7 +53,9 @@ pub fn run(payload: &str) -> i32 {
     let Ok(job) = serde_json::from_str::<Job>(payload) else {
         return 2;
     };
-    match Engine::open(&PathBuf::from(&job.state_dir)).and_then(|e| e.finish_detach(&job.pending)) {
+    match Engine::open_single_threaded(&PathBuf::from(&job.state_dir))
+        .and_then(|e| e.finish_detach(&job.pending))
+    {
         Ok(()) => 0,
         Err(_) => 1,
     }

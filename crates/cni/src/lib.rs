@@ -291,7 +291,7 @@ impl Call<'_> {
     }
 
     fn engine(&self) -> Result<Engine, CniError> {
-        Engine::open(&PathBuf::from(self.state_dir()))
+        Engine::open_single_threaded(&PathBuf::from(self.state_dir()))
             .map_err(|e| CniError::new(IO_FAILURE, e.to_string()))
     }
 

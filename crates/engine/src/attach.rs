@@ -1,7 +1,8 @@
 //! Attach: a namespace (or a CNI container's interface) joins a network. The request is
 //! checked, the attachment admitted under the store's lock, addresses reserved and the
-//! intent recorded before the kernel is touched; the link is made into the namespace under a
-//! temporary name, renamed there, addressed, brought up and given its routes. Any failure midway deletes the
+//! intent recorded before the kernel is touched; the link is made straight into the
+//! namespace under its final name where the kernel allows (else under a temporary one,
+//! renamed), addressed, brought up and given its routes. Any failure midway deletes the
 //! link and releases the addresses; a process killed midway is cleaned up by `restore`.
 
 use std::net::IpAddr;
@@ -463,6 +464,7 @@ impl Engine {
                 target_ns: target_ns.clone(),
                 mac,
                 mtu: ep.link_mtu(net),
+                up: false,
             };
             match self.new_port(net, made_in, port) {
                 Ok(()) => return Ok(name),
@@ -494,7 +496,7 @@ impl Engine {
             target_ns: port.target_ns,
             mac: port.mac,
             mtu: port.mtu,
-            up: false,
+            up: port.up,
         };
         self.nl.link_add(made_in, &req)
     }
@@ -538,58 +540,81 @@ impl Engine {
             (NsRef::Host, Some(ns.clone()))
         };
         let k = |what: &str, e| step_failed(ep, what, e);
-        // Made down under a temporary name (the final one may be taken on the host side),
+        // Straight under its final name and up, where the kernel takes it: two requests
+        // fewer. The kernel checks the name in the target namespace; some older ones also in
+        // the one the link is made from, and refuse with EEXIST: then under a temporary name,
         // renamed in the namespace, and brought up after its addresses.
-        let tmp = self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?;
+        let direct = Port {
+            name: &ep.ifname,
+            parent_index,
+            target_ns: target_ns.clone(),
+            mac,
+            mtu: ep.link_mtu(net),
+            up: true,
+        };
+        let named = match self.new_port(net, &made_in, direct) {
+            Ok(()) => None,
+            Err(e) if e.is_exists() => {
+                if self
+                    .ns_links(ns, &ep.place())?
+                    .iter()
+                    .any(|l| l.name == ep.ifname)
+                {
+                    return Err(Error::conflict(format!(
+                        "interface {} already exists in {}: {}",
+                        ep.ifname,
+                        ep.place(),
+                        door.other_ifname()
+                    )));
+                }
+                Some(self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?)
+            }
+            Err(e) => return Err(port_error(net, e)),
+        };
         *made = true;
+        let found = named.as_deref().unwrap_or(&ep.ifname);
         let index = self
             .nl
-            .link_index(ns, &tmp)
+            .link_index(ns, found)
             .map_err(|e| k("find the new link", e))?
-            .ok_or_else(|| Error::kernel(format!("link {tmp} vanished right after creation")))?;
-        let rename = LinkChange {
-            name: Some(ep.ifname.clone()),
-            ..Default::default()
-        };
-        self.nl.link_set(ns, index, &rename).map_err(|e| {
-            // Undone here, by index: the link the final name belongs to is someone else's.
-            *made = false;
-            if let Err(d) = self.nl.link_del(ns, index) {
-                eprintln!(
-                    "underlay: cannot delete {tmp} in {}: {}",
-                    ep.place(),
-                    kernel_reason(&d)
-                );
-            }
-            if e.is_exists() {
-                Error::conflict(format!(
-                    "interface {} already exists in {}: {}",
-                    ep.ifname,
-                    ep.place(),
-                    door.other_ifname()
-                ))
-            } else {
-                k(&format!("rename {tmp} to {}", ep.ifname), e)
-            }
-        })?;
-        self.configure_link(net, ep, ns, index)
+            .ok_or_else(|| Error::kernel(format!("link {found} vanished right after creation")))?;
+        self.configure_link(net, ep, ns, index, named.as_deref())
     }
 
-    /// The renamed link's addresses, up state and routes.
-    fn configure_link(&self, net: &Network, ep: &Endpoint, ns: &NsRef, index: u32) -> Result<()> {
+    /// The new link's name (from the temporary one it was made under, if it was), addresses,
+    /// up state and routes.
+    fn configure_link(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        ns: &NsRef,
+        index: u32,
+        named: Option<&str>,
+    ) -> Result<()> {
         let k = |what: &str, e| step_failed(ep, what, e);
+        if let Some(tmp) = named {
+            let rename = LinkChange {
+                name: Some(ep.ifname.clone()),
+                ..Default::default()
+            };
+            self.nl
+                .link_set(ns, index, &rename)
+                .map_err(|e| k(&format!("rename {tmp} to {}", ep.ifname), e))?;
+        }
         for addr in [ep.ipv4, ep.ipv6].into_iter().flatten() {
             self.nl
                 .addr_add(ns, index, addr)
                 .map_err(|e| k(&format!("add address {addr} to {}", ep.ifname), e))?;
         }
-        let up = LinkChange {
-            up: Some(true),
-            ..Default::default()
-        };
-        self.nl
-            .link_set(ns, index, &up)
-            .map_err(|e| k(&format!("bring {} up", ep.ifname), e))?;
+        if named.is_some() {
+            let up = LinkChange {
+                up: Some(true),
+                ..Default::default()
+            };
+            self.nl
+                .link_set(ns, index, &up)
+                .map_err(|e| k(&format!("bring {} up", ep.ifname), e))?;
+        }
         for route in self.routes_for(net, ep, index) {
             match self.nl.route_add(ns, &route) {
                 // The namespace already has a route to this destination (a default route of

@@ -354,9 +354,10 @@ pub(crate) struct Port<'a> {
     pub(crate) target_ns: Option<NsRef>,
     pub(crate) mac: Option<netlink::Mac>,
     pub(crate) mtu: Option<u32>,
+    pub(crate) up: bool,
 }
 
-/// Names a new link is tried under: the temporary name and its retry variants.
+/// Names the link may have: the temporary name, its retry variants, the final name.
 pub(crate) fn tmp_variants(tmp: &str) -> Vec<String> {
     vec![tmp.to_string(), format!("{tmp}1"), format!("{tmp}2")]
 }

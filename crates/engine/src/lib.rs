@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Public API:
-//! - [`Engine`]: [`Engine::open`] (the kernel and a state
+//! - [`Engine`]: [`Engine::open`] / [`Engine::open_single_threaded`] (the kernel and a state
 //!   directory) or [`Engine::new`] (any [`netlink::Netlink`] and [`store::Store`]);
 //!   networks: `create_network`, `networks`, `network_configs`, `network`,
 //!   `network_config`, `endpoint_count`, `remove_network`, `prune`, `declared_network`;
@@ -103,8 +103,24 @@ impl Engine {
 
     /// The engine as the product runs it: the kernel through netlink, state in `state_dir`.
     pub fn open(state_dir: &std::path::Path) -> Result<Self> {
+        Self::open_with(state_dir, netlink::NsEntry::FreshThread)
+    }
+
+    /// Like `open`, for a process that runs one command on the calling thread (the CLI, a CNI
+    /// call): sockets in containers' namespaces are made by this thread going there and back
+    /// instead of by a thread of their own.
+    pub fn open_single_threaded(state_dir: &std::path::Path) -> Result<Self> {
+        // `bench/tricks.sh` builds a binary without the trick, to measure what it wins.
+        if cfg!(underlay_bench_fresh_thread) {
+            return Self::open_with(state_dir, netlink::NsEntry::FreshThread);
+        }
+        Self::open_with(state_dir, netlink::NsEntry::CallingThread)
+    }
+
+    fn open_with(state_dir: &std::path::Path, entry: netlink::NsEntry) -> Result<Self> {
         let nl = netlink::RealNetlink::new()
-            .map_err(|e| Error::kernel(format!("cannot open a netlink socket: {e}")))?;
+            .map_err(|e| Error::kernel(format!("cannot open a netlink socket: {e}")))?
+            .with_ns_entry(entry);
         let store = store::DirStore::open(state_dir)?;
         Ok(Self::new(Arc::new(nl), Box::new(store)))
     }

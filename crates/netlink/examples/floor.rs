@@ -17,7 +17,8 @@
 use std::time::Instant;
 
 use netlink::{
-    netns, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink, NsRef, NsScope, RealNetlink, Route,
+    netns, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink, NsEntry, NsRef, NsScope,
+    RealNetlink, Route,
 };
 
 fn main() {
@@ -30,7 +31,10 @@ fn main() {
     let ctr_file = netns::new_netns().expect("a namespace for the container");
     let host = NsRef::Path(netns::fd_path(&host_file));
     let ctr = NsRef::Path(netns::fd_path(&ctr_file));
-    let nl = RealNetlink::new().expect("netlink");
+    // As a one-command process makes its sockets in other namespaces: on this thread.
+    let nl = RealNetlink::new()
+        .expect("netlink")
+        .with_ns_entry(NsEntry::CallingThread);
     nl.link_add(
         &host,
         &NewLink {

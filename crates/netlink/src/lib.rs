@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
+mod calling_thread;
 mod dry;
 mod fake;
 mod messages;
@@ -31,7 +32,7 @@ mod real;
 pub use dry::DryRun;
 pub use fake::FakeNetlink;
 pub use netns::{Holders, Namespace, NsId};
-pub use real::RealNetlink;
+pub use real::{NsEntry, RealNetlink};
 
 /// Which network namespace a request acts in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -222,7 +223,8 @@ pub trait Netlink: Send + Sync {
     fn links(&self, ns: &NsRef) -> Result<Vec<Link>>;
     /// The link called `name` in `ns`, or None.
     fn link_by_name(&self, ns: &NsRef, name: &str) -> Result<Option<Link>>;
-    /// Only the index of the link called `name` in `ns`, or None.
+    /// Only the index of the link called `name` in `ns`, or None: the cheapest question the
+    /// kernel answers about a link (no message to build or parse).
     fn link_index(&self, ns: &NsRef, name: &str) -> Result<Option<u32>>;
     /// Create a link; the request is sent in `ns` (where `parent_index` is resolved).
     fn link_add(&self, ns: &NsRef, link: &NewLink) -> Result<()>;

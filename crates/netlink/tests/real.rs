@@ -12,7 +12,7 @@ use std::time::Instant;
 use ipnet::IpNet;
 use netlink::{
     netns, IpvlanFlag, IpvlanMode, Link, LinkChange, LinkKind, MacvlanMode, Netlink, NewLink,
-    NsRef, NsScope, RealNetlink, Route,
+    NsEntry, NsRef, NsScope, RealNetlink, Route,
 };
 
 /// A namespace of the test's own, alive as long as this value.
@@ -752,19 +752,25 @@ fn host_dumps_parse_read_only() {
 
 #[test]
 #[ignore = "needs root (network namespaces): scripts/test.sh runs it"]
-fn link_index_answers_in_each_namespace_and_the_calling_thread_stays() {
+fn link_index_answers_in_each_namespace_and_the_calling_thread_comes_back() {
     need_root();
     let host_before = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
-    let nl = RealNetlink::new().unwrap();
-    let (a, b) = (TestNs::new(), TestNs::new());
-    let va = veth_pair(&nl, &a.ns);
-    assert_eq!(nl.link_index(&a.ns, "va").unwrap(), Some(va.index));
-    assert_eq!(nl.link_index(&a.ns, "lo").unwrap(), Some(1));
-    // Another namespace has its own links; a name nobody has, or none can have, is None.
-    assert_eq!(nl.link_index(&b.ns, "va").unwrap(), None);
-    assert_eq!(nl.link_index(&a.ns, "nosuchlink").unwrap(), None);
-    assert_eq!(nl.link_index(&a.ns, "a-name-far-too-long").unwrap(), None);
-    // The sockets in other namespaces were made without moving this thread.
-    let now = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
-    assert_eq!(now, host_before);
+    for entry in [NsEntry::FreshThread, NsEntry::CallingThread] {
+        let nl = RealNetlink::new().unwrap().with_ns_entry(entry);
+        let (a, b) = (TestNs::new(), TestNs::new());
+        let va = veth_pair(&nl, &a.ns);
+        assert_eq!(
+            nl.link_index(&a.ns, "va").unwrap(),
+            Some(va.index),
+            "{entry:?}"
+        );
+        assert_eq!(nl.link_index(&a.ns, "lo").unwrap(), Some(1));
+        // Another namespace has its own links; a name nobody has, or none can have, is None.
+        assert_eq!(nl.link_index(&b.ns, "va").unwrap(), None);
+        assert_eq!(nl.link_index(&a.ns, "nosuchlink").unwrap(), None);
+        assert_eq!(nl.link_index(&a.ns, "a-name-far-too-long").unwrap(), None);
+        // Whichever way the sockets were made, this thread is where it was.
+        let now = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+        assert_eq!(now, host_before, "{entry:?}");
+    }
 }
