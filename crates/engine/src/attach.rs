@@ -532,44 +532,12 @@ impl Engine {
         door: Door,
         made: &mut bool,
     ) -> Result<()> {
-        // A host parent's link is made on the host straight into the namespace; a parent
-        // inside the container has its link made right there.
-        let (made_in, target_ns) = if net.parent.in_container() {
-            (ns.clone(), None)
-        } else {
-            (NsRef::Host, Some(ns.clone()))
-        };
+        let (made_in, target_ns) = made_from(net, ns);
         let k = |what: &str, e| step_failed(ep, what, e);
-        // Straight under its final name and up, where the kernel takes it: two requests
-        // fewer. The kernel checks the name in the target namespace; some older ones also in
-        // the one the link is made from, and refuse with EEXIST: then under a temporary name,
-        // renamed in the namespace, and brought up after its addresses.
-        let direct = Port {
-            name: &ep.ifname,
-            parent_index,
-            target_ns: target_ns.clone(),
-            mac,
-            mtu: ep.link_mtu(net),
-            up: true,
-        };
-        let named = match self.new_port(net, &made_in, direct) {
-            Ok(()) => None,
-            Err(e) if e.is_exists() => {
-                if self
-                    .ns_links(ns, &ep.place())?
-                    .iter()
-                    .any(|l| l.name == ep.ifname)
-                {
-                    return Err(Error::conflict(format!(
-                        "interface {} already exists in {}: {}",
-                        ep.ifname,
-                        ep.place(),
-                        door.other_ifname()
-                    )));
-                }
-                Some(self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?)
-            }
-            Err(e) => return Err(port_error(net, e)),
+        let named = if self.port_under_final_name(net, ep, parent_index, ns, mac, door)? {
+            None
+        } else {
+            Some(self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?)
         };
         *made = true;
         let found = named.as_deref().unwrap_or(&ep.ifname);

@@ -51,6 +51,7 @@ mod detach;
 mod docs;
 mod endpoint;
 pub mod error;
+mod final_name_first;
 mod handoff;
 mod handover;
 mod ids;

@@ -25,9 +25,12 @@ use ipnet::IpNet;
 mod calling_thread;
 mod dry;
 mod fake;
+mod index_ioctl;
 mod messages;
 pub mod netns;
+mod peeked_receive;
 mod real;
+mod socket_namespace;
 
 pub use dry::DryRun;
 pub use fake::FakeNetlink;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,10 +21,6 @@ use crate::{Addr, Error, Link, LinkChange, LinkKind, Netlink, NewLink, NsRef, Re
 
 /// How often a dump the kernel flagged as interrupted (NLM_F_DUMP_INTR) is retried.
 const DUMP_RETRIES: usize = 3;
-/// Initial receive buffer: enough for an acknowledgement with the kernel's explanation, which
-/// is all most sockets ever receive; it grows to the size of the largest datagram seen (each
-/// is peeked at first).
-const RECV_BUF: usize = 1024;
 
 /// The kernel's rtnetlink, spoken synchronously over one cached socket per namespace.
 ///
@@ -87,7 +83,7 @@ impl Conn {
         Ok(Conn {
             sock,
             seq: 0,
-            buf: Vec::with_capacity(RECV_BUF),
+            buf: Vec::with_capacity(crate::peeked_receive::INITIAL_BUF),
         })
     }
 
@@ -122,34 +118,10 @@ impl Conn {
 
         let mut answer = messages::Answer::new(seq, dump);
         loop {
-            self.recv().map_err(Failure::Io)?;
+            crate::peeked_receive::recv(&self.sock, &mut self.buf).map_err(Failure::Io)?;
             if let Some(reply) = answer.read(&self.buf)? {
                 return Ok(reply);
             }
-        }
-    }
-
-    /// Receive one datagram into `self.buf`, growing the buffer first if it would not fit.
-    fn recv(&mut self) -> io::Result<()> {
-        // Peek at the size without copying anything.
-        let len = retry(|| {
-            let mut nothing: &mut [u8] = &mut [];
-            self.sock
-                .recv(&mut nothing, libc::MSG_PEEK | libc::MSG_TRUNC)
-        })?;
-        self.buf.clear();
-        self.buf.reserve(len);
-        retry(|| self.sock.recv(&mut self.buf, 0))?;
-        Ok(())
-    }
-}
-
-/// Retry a system call interrupted by a signal.
-fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    loop {
-        match f() {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r,
         }
     }
 }
@@ -165,17 +137,7 @@ impl RealNetlink {
             op: "open netlink socket".into(),
             source,
         })?;
-        // The socket's namespace is this thread's: SIOCGSKNS hands it over without a walk
-        // through /proc (Linux 4.9 and later; the path otherwise).
-        const SIOCGSKNS: libc::c_ulong = 0x894c;
-        // SAFETY: SIOCGSKNS takes no argument and returns a new file descriptor or -1.
-        let fd = unsafe { libc::ioctl(conn.sock.as_raw_fd(), SIOCGSKNS as _) };
-        let host_ns = if fd >= 0 {
-            // SAFETY: a descriptor the kernel just opened for us, owned by nobody else.
-            unsafe { File::from_raw_fd(fd) }
-        } else {
-            File::open("/proc/thread-self/ns/net").map_err(ns_err)?
-        };
+        let host_ns = crate::socket_namespace::of(&conn.sock).map_err(ns_err)?;
         let id = file_id(&host_ns).map_err(ns_err)?;
         let mut conns = HashMap::new();
         conns.insert(
@@ -442,28 +404,12 @@ impl Netlink for RealNetlink {
         if name.is_empty() || name.len() > 15 {
             return Ok(None); // no link can have such a name
         }
-        // SIOCGIFINDEX: the kernel answers it on any socket, in the socket's namespace.
-        // SAFETY: an all-zero ifreq is valid; the name fits with its terminating NUL.
-        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
-            *dst = src as libc::c_char;
-        }
         let conn = self.conn(ns)?;
         let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-        // SAFETY: SIOCGIFINDEX reads the name and writes the index into `req`, which lives
-        // across the call.
-        let r = unsafe { libc::ioctl(conn.sock.as_raw_fd(), libc::SIOCGIFINDEX as _, &mut req) };
-        if r == 0 {
-            // SAFETY: the kernel filled the index member of the union.
-            return Ok(Some(unsafe { req.ifr_ifru.ifru_ifindex } as u32));
-        }
-        match io::Error::last_os_error() {
-            e if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
-            source => Err(Error::Kernel {
-                op: format!("find link {name} in {ns}"),
-                source,
-            }),
-        }
+        crate::index_ioctl::index(&conn.sock, name).map_err(|source| Error::Kernel {
+            op: format!("find link {name} in {ns}"),
+            source,
+        })
     }
 
     fn link_add(&self, ns: &NsRef, link: &NewLink) -> Result<()> {
