@@ -183,7 +183,7 @@ fn connect(d: &Demo, c: &LabNs, ip: Option<&str>) -> Result<String, String> {
         "{} {} mac {}{}",
         a.ifname,
         addr,
-        a.mac.unwrap_or_default(),
+        a.mac.map(|m| m.to_string()).unwrap_or_default(),
         a.gateway4
             .map(|g| format!(", default via {g}"))
             .unwrap_or_default()

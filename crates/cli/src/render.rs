@@ -47,7 +47,7 @@ pub fn inspect(net: &Network) -> Value {
             let mut c = json!({
                 "Name": ep.name,
                 "EndpointID": ep.id,
-                "MacAddress": ep.mac.clone().unwrap_or_default(),
+                "MacAddress": ep.mac.map(|m| m.to_string()).unwrap_or_default(),
                 "IPv4Address": ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
                 "IPv6Address": ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
             });

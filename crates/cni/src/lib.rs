@@ -478,7 +478,7 @@ impl Call<'_> {
             "interfaces".into(),
             json!([{
                 "name": attached.ifname,
-                "mac": attached.mac.clone().unwrap_or_default(),
+                "mac": attached.mac.map(|m| m.to_string()).unwrap_or_default(),
                 "sandbox": self.env.netns,
             }]),
         );
@@ -571,11 +571,8 @@ impl Call<'_> {
                     format!("prevResult has no interface {}", self.env.ifname),
                 )
             })?;
-        if let (Some(want), Some(have)) = (
-            ifaces[idx].get("mac").and_then(Value::as_str),
-            ep.mac.as_deref(),
-        ) {
-            if !want.eq_ignore_ascii_case(have) {
+        if let (Some(want), Some(have)) = (ifaces[idx].get("mac").and_then(Value::as_str), ep.mac) {
+            if want.parse::<engine::Mac>() != Ok(have) {
                 return Err(CniError::new(
                     CONFLICT,
                     format!(

@@ -391,7 +391,7 @@ fn create_endpoint(engine: &Engine, driver: Driver, req: EndpointRef) -> Outcome
     }))?;
     // Docker takes the MAC only when it gave none (and refuses any other change).
     let iface = match reserved.mac.filter(|_| !given) {
-        Some(mac) => json!({ "MacAddress": mac }),
+        Some(mac) => json!({ "MacAddress": mac.to_string() }),
         None => Value::Null,
     };
     Ok((json!({ "Interface": iface }), None))

@@ -247,7 +247,7 @@ impl Engine {
             netns_id: ns.id,
             tmp_name: ids::tmp_link_name(),
             ifname,
-            mac: mac.as_ref().map(netlink::Mac::to_string),
+            mac,
             ipv4,
             ipv6,
             state: EndpointState::Attaching,
@@ -274,10 +274,7 @@ impl Engine {
             endpoint_id: ep.id.clone(),
             ifname: ep.ifname.clone(),
             // ipvlan and passthru links carry the parent's MAC.
-            mac: ep
-                .mac
-                .clone()
-                .or_else(|| parent_mac.as_ref().map(netlink::Mac::to_string)),
+            mac: ep.mac.or(parent_mac),
             ipv4: ep.ipv4,
             ipv6: ep.ipv6,
             gateway4: ep.ipv4.and_then(|a| ep.gateway_for(&net, a.addr())),

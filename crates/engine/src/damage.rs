@@ -326,7 +326,7 @@ fn adopted(s: &Stray, ptr: &Pointer) -> Endpoint {
         netns_id: s.ns_id,
         tmp_name: ids::tmp_link_name(),
         ifname: s.link.name.clone(),
-        mac: s.link.mac.as_ref().map(netlink::Mac::to_string),
+        mac: s.link.mac,
         ipv4: s.addrs.iter().find(|a| a.addr().is_ipv4()).copied(),
         ipv6: s.addrs.iter().find(|a| a.addr().is_ipv6()).copied(),
         state: EndpointState::Attached,

@@ -199,7 +199,7 @@ pub struct Attached {
     pub network_id: String,
     pub endpoint_id: String,
     pub ifname: String,
-    pub mac: Option<String>,
+    pub mac: Option<netlink::Mac>,
     pub ipv4: Option<IpNet>,
     pub ipv6: Option<IpNet>,
     pub gateway4: Option<IpAddr>,
@@ -401,8 +401,8 @@ pub(crate) fn parent_missing(net: &Network, shown: &str) -> Error {
 pub(crate) fn is_endpoint_link(net: &Network, ep: &Endpoint, link: &netlink::Link) -> bool {
     let kind_ok = link.kind.as_deref() == Some(net.driver().name());
     let name_ok = link.name == ep.ifname || tmp_variants(&ep.tmp_name).contains(&link.name);
-    let mac_ok = match (&ep.mac, &link.mac) {
-        (Some(want), Some(have)) => *want == have.to_string(),
+    let mac_ok = match (ep.mac, link.mac) {
+        (Some(want), Some(have)) => want == have,
         _ => true,
     };
     kind_ok && mac_ok && (name_ok || ep.mac.is_some())
@@ -435,18 +435,13 @@ pub(crate) fn refuse_mac_in_use(
     if net.parent.in_container() {
         return Ok(());
     }
-    let wanted = mac.to_string();
     for other in crate::on_parent(txn, &net.parent.index_key())? {
         let Some(other) = crate::load(txn, &other.id)? else {
             continue;
         };
-        if let Some(ep) = other
-            .endpoints
-            .values()
-            .find(|e| e.mac.as_deref() == Some(&wanted))
-        {
+        if let Some(ep) = other.endpoints.values().find(|e| e.mac == Some(*mac)) {
             return Err(Error::conflict(format!(
-                "invalid {} {wanted}: it is already in use on parent interface {} by {} (network {})",
+                "invalid {} {mac}: it is already in use on parent interface {} by {} (network {})",
                 door.name(Field::Mac),
                 net.parent.name(),
                 ep.name,

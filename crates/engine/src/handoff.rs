@@ -129,7 +129,7 @@ impl Engine {
             netns_id: netlink::NsId::default(),
             tmp_name: ids::tmp_link_name(),
             ifname: String::new(),
-            mac: mac.or(generated).as_ref().map(netlink::Mac::to_string),
+            mac: mac.or(generated),
             ipv4,
             ipv6,
             state: EndpointState::Created,
@@ -167,11 +167,7 @@ impl Engine {
         ep.state = EndpointState::Attaching;
         // Write-ahead: a process killed from here on leaves state attaching for `restore`.
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;
-        let mac = ep
-            .mac
-            .as_deref()
-            .and_then(|m| m.parse::<netlink::Mac>().ok());
-        match self.add_port(&net, &ep, parent.index, &NsRef::Host, None, mac) {
+        match self.add_port(&net, &ep, parent.index, &NsRef::Host, None, ep.mac) {
             Ok(name) => {
                 ep.state = EndpointState::Attached;
                 if let Err(e) = docs::put_ep(&mut *txn, &net.id, &ep, false) {
@@ -334,8 +330,8 @@ impl Engine {
         Ok(links.into_iter().find(|l| {
             names.contains(&l.name)
                 && l.kind.as_deref() == Some(net.driver().name())
-                && match (&ep.mac, &l.mac) {
-                    (Some(want), Some(have)) => *want == have.to_string(),
+                && match (ep.mac, l.mac) {
+                    (Some(want), Some(have)) => want == have,
                     _ => true,
                 }
         }))
@@ -366,7 +362,7 @@ fn reserved(net: &Network, ep: &Endpoint) -> Attached {
         network_id: net.id.clone(),
         endpoint_id: ep.id.clone(),
         ifname: String::new(),
-        mac: ep.mac.clone(),
+        mac: ep.mac,
         ipv4: ep.ipv4,
         ipv6: ep.ipv6,
         gateway4: None,

@@ -23,7 +23,7 @@
 //!   [`Declared`] and [`DECLARED_LABEL`], [`ExternalIpam`], [`Detached`], [`PendingDetach`],
 //!   [`Netns`], [`RestoreReport`], [`Damaged`]; the model: [`Network`], [`Endpoint`],
 //!   [`Driver`], [`Mode`], [`Parent`], [`NetState`], [`EndpointState`], [`Owner`],
-//!   [`RouteSpec`], [`ExternalAddrs`].
+//!   [`RouteSpec`], [`ExternalAddrs`]; a MAC address is a [`Mac`] (the kernel seam's).
 //! - Errors: [`Error`] (a `thiserror` enum: its [`Kind`], the [`Field`] at fault, the
 //!   [`Clash`] of a conflict, the kernel's or store's error as its source), [`Result`],
 //!   [`error::kernel_reason`]; the doors' vocabulary: [`Door`], [`Field`].
@@ -74,6 +74,7 @@ pub use model::{
     Driver, Endpoint, EndpointState, ExternalAddrs, Mode, NetState, Network, Owner, Parent,
     RestoreReport, RouteSpec,
 };
+pub use netlink::Mac;
 pub use store::DEFAULT_STATE_DIR;
 pub use vocab::{Door, Field};
 

@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use netlink::{IpvlanFlag, IpvlanMode, MacvlanMode, NsId};
+use netlink::{IpvlanFlag, IpvlanMode, Mac, MacvlanMode, NsId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,7 +364,9 @@ pub struct Endpoint {
     /// Temporary name the link is created under before being renamed to `ifname`.
     pub tmp_name: String,
     pub ifname: String,
-    pub mac: Option<String>,
+    /// Stored as text (`aa:bb:cc:dd:ee:ff`).
+    #[serde(default, with = "mac_text")]
+    pub mac: Option<Mac>,
     pub ipv4: Option<IpNet>,
     pub ipv6: Option<IpNet>,
     pub state: EndpointState,
@@ -398,6 +400,25 @@ pub fn slot_ns(netns_id: NsId) -> String {
 }
 
 /// A namespace identity as documents keep it: `[dev, ino]`.
+/// An optional MAC address as its text in documents.
+pub(crate) mod mac_text {
+    use netlink::Mac;
+    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(mac: &Option<Mac>, s: S) -> Result<S::Ok, S::Error> {
+        mac.map(|m| m.to_string()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mac>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| D::Error::custom(format!("invalid MAC address {t:?}")))
+            })
+            .transpose()
+    }
+}
+
 pub(crate) mod ns_id_pair {
     use netlink::NsId;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -509,5 +530,35 @@ impl RestoreReport {
     pub fn problem(&mut self, line: String) {
         self.problems.push(line.clone());
         self.lines.push(line);
+    }
+}
+
+#[cfg(test)]
+mod mac_text_tests {
+    use super::Mac;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Deserialize, Serialize)]
+    struct Doc {
+        #[serde(default, with = "super::mac_text")]
+        mac: Option<Mac>,
+    }
+
+    #[test]
+    fn a_mac_is_text_in_documents() {
+        let d: Doc = serde_json::from_str(r#"{"mac":"02:42:AC:10:56:02"}"#).unwrap();
+        assert_eq!(d.mac, Some(Mac([0x02, 0x42, 0xac, 0x10, 0x56, 0x02])));
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"mac":"02:42:ac:10:56:02"}"#
+        );
+        for none in [r#"{"mac":null}"#, "{}"] {
+            assert_eq!(serde_json::from_str::<Doc>(none).unwrap().mac, None);
+        }
+        let e = serde_json::from_str::<Doc>(r#"{"mac":"02:42:zz"}"#).unwrap_err();
+        assert!(
+            e.to_string().contains(r#"invalid MAC address "02:42:zz""#),
+            "{e}"
+        );
     }
 }

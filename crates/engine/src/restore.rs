@@ -255,11 +255,7 @@ impl Engine {
             ));
             return false;
         };
-        let mac = ep
-            .mac
-            .as_deref()
-            .and_then(|m| m.parse::<netlink::Mac>().ok());
-        match self.attach_link(net, ep, parent_index, &ns, mac, crate::Door::Cli) {
+        match self.attach_link(net, ep, parent_index, &ns, ep.mac, crate::Door::Cli) {
             Ok(()) => report.lines.push(format!(
                 "network {}: recreated {} in {} ({})",
                 net.name,
