@@ -259,8 +259,7 @@ impl Engine {
             aliases: dedup(&req.aliases),
         };
         net.ipam = ipam;
-        let ep =
-            self.record_and_attach(&mut *txn, &mut net, ep, parent_index, &nsref, mac, req.door)?;
+        let ep = self.record_and_attach(&mut *txn, &mut net, ep, parent_index, &nsref, req.door)?;
         if parent.is_none() {
             let (at, name) = parent_place(&net, &nsref);
             parent = self.nl.link_by_name(&at, name).ok().flatten();
@@ -371,7 +370,6 @@ impl Engine {
     /// attached. The addresses are reserved first and the intent written second, before the
     /// kernel is touched: a process killed between the two leaves an address reserved that
     /// no endpoint holds (restore frees it), never one held twice. A failure undoes each.
-    #[allow(clippy::too_many_arguments)] // the attachment's parts, as connect has them
     pub(crate) fn record_and_attach(
         &self,
         txn: &mut dyn store::Txn,
@@ -379,7 +377,6 @@ impl Engine {
         mut ep: Endpoint,
         parent_index: u32,
         ns: &NsRef,
-        mac: Option<netlink::Mac>,
         door: Door,
     ) -> Result<Endpoint> {
         docs::save_alloc(txn, net)?;
@@ -388,7 +385,7 @@ impl Engine {
             let _ = docs::save_alloc(txn, net);
             return Err(e);
         }
-        match self.attach_link(net, &ep, parent_index, ns, mac, door) {
+        match self.attach_link(net, &ep, parent_index, ns, door) {
             Ok(()) => {
                 ep.state = EndpointState::Attached;
                 docs::put_ep(txn, &net.id, &ep, false).inspect_err(|_| {
@@ -452,14 +449,13 @@ impl Engine {
         parent_index: u32,
         made_in: &NsRef,
         target_ns: Option<NsRef>,
-        mac: Option<netlink::Mac>,
     ) -> Result<String> {
         for name in tmp_variants(&ep.tmp_name) {
             let port = Port {
                 name: &name,
                 parent_index,
                 target_ns: target_ns.clone(),
-                mac,
+                mac: ep.mac,
                 mtu: ep.link_mtu(net),
                 up: false,
             };
@@ -506,11 +502,10 @@ impl Engine {
         ep: &Endpoint,
         parent_index: u32,
         ns: &NsRef,
-        mac: Option<netlink::Mac>,
         door: Door,
     ) -> Result<()> {
         let mut made = false;
-        let r = self.make_link(net, ep, parent_index, ns, mac, door, &mut made);
+        let r = self.make_link(net, ep, parent_index, ns, door, &mut made);
         if r.is_err() && made {
             self.remove_endpoint_link(net, ep);
         }
@@ -518,23 +513,21 @@ impl Engine {
     }
 
     /// `attach_link`'s steps; `made` is set once the link exists.
-    #[allow(clippy::too_many_arguments)] // attach_link's, and `made`: its undo needs to know
     fn make_link(
         &self,
         net: &Network,
         ep: &Endpoint,
         parent_index: u32,
         ns: &NsRef,
-        mac: Option<netlink::Mac>,
         door: Door,
         made: &mut bool,
     ) -> Result<()> {
         let (made_in, target_ns) = made_from(net, ns);
         let k = |what: &str, e| step_failed(ep, what, e);
-        let named = if self.port_under_final_name(net, ep, parent_index, ns, mac, door)? {
+        let named = if self.port_under_final_name(net, ep, parent_index, ns, door)? {
             None
         } else {
-            Some(self.add_port(net, ep, parent_index, &made_in, target_ns, mac)?)
+            Some(self.add_port(net, ep, parent_index, &made_in, target_ns)?)
         };
         *made = true;
         let found = named.as_deref().unwrap_or(&ep.ifname);

@@ -25,7 +25,6 @@ impl Engine {
         ep: &Endpoint,
         parent_index: u32,
         ns: &NsRef,
-        mac: Option<netlink::Mac>,
         door: Door,
     ) -> Result<bool> {
         let (made_in, target_ns) = made_from(net, ns);
@@ -33,7 +32,7 @@ impl Engine {
             name: &ep.ifname,
             parent_index,
             target_ns,
-            mac,
+            mac: ep.mac,
             mtu: ep.link_mtu(net),
             up: true,
         };

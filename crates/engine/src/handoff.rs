@@ -167,7 +167,7 @@ impl Engine {
         ep.state = EndpointState::Attaching;
         // Write-ahead: a process killed from here on leaves state attaching for `restore`.
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;
-        match self.add_port(&net, &ep, parent.index, &NsRef::Host, None, ep.mac) {
+        match self.add_port(&net, &ep, parent.index, &NsRef::Host, None) {
             Ok(name) => {
                 ep.state = EndpointState::Attached;
                 if let Err(e) = docs::put_ep(&mut *txn, &net.id, &ep, false) {

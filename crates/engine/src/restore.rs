@@ -255,7 +255,7 @@ impl Engine {
             ));
             return false;
         };
-        match self.attach_link(net, ep, parent_index, &ns, ep.mac, crate::Door::Cli) {
+        match self.attach_link(net, ep, parent_index, &ns, crate::Door::Cli) {
             Ok(()) => report.lines.push(format!(
                 "network {}: recreated {} in {} ({})",
                 net.name,
