@@ -399,7 +399,6 @@ pub fn slot_ns(netns_id: NsId) -> String {
     format!("ns-{netns_id}")
 }
 
-/// A namespace identity as documents keep it: `[dev, ino]`.
 /// An optional MAC address as its text in documents.
 pub(crate) mod mac_text {
     use netlink::Mac;
@@ -419,6 +418,7 @@ pub(crate) mod mac_text {
     }
 }
 
+/// A namespace identity as documents keep it: `[dev, ino]`.
 pub(crate) mod ns_id_pair {
     use netlink::NsId;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
