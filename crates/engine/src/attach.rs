@@ -522,13 +522,8 @@ impl Engine {
         door: Door,
         made: &mut bool,
     ) -> Result<()> {
-        let (made_in, target_ns) = made_from(net, ns);
         let k = |what: &str, e| step_failed(ep, what, e);
-        let named = if self.port_under_final_name(net, ep, parent_index, ns, door)? {
-            None
-        } else {
-            Some(self.add_port(net, ep, parent_index, &made_in, target_ns)?)
-        };
+        let named = self.make_port(net, ep, parent_index, ns, door)?;
         *made = true;
         let found = named.as_deref().unwrap_or(&ep.ifname);
         let index = self

@@ -362,17 +362,6 @@ pub(crate) fn tmp_variants(tmp: &str) -> Vec<String> {
     vec![tmp.to_string(), format!("{tmp}1"), format!("{tmp}2")]
 }
 
-/// The namespace a link for `ns` is made from, and where it is moved: a host parent's link
-/// is made on the host straight into the namespace; a parent inside the container has its
-/// link made right there.
-pub(crate) fn made_from(net: &Network, ns: &NsRef) -> (NsRef, Option<NsRef>) {
-    if net.parent.in_container() {
-        (ns.clone(), None)
-    } else {
-        (NsRef::Host, Some(ns.clone()))
-    }
-}
-
 /// Where the network's parent link lives for an endpoint in `ns`, and its name.
 pub(crate) fn parent_place<'a>(net: &'a Network, ns: &NsRef) -> (NsRef, &'a str) {
     let at = if net.parent.in_container() {

@@ -8,36 +8,41 @@
 
 use netlink::NsRef;
 
-use crate::endpoint::{made_from, port_error, Port};
+use crate::endpoint::{port_error, Port};
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Network};
 use crate::vocab::Door;
 use crate::Engine;
 
 impl Engine {
-    /// Make `ep`'s link in `ns` under its final name, up. True when it was made; false when
-    /// the kernel refused the name though `ns` has no link called so (the caller makes it
-    /// under a temporary name). A link of that name already in `ns` is refused as a conflict,
-    /// in the words of `door`, and left alone.
-    pub(crate) fn port_under_final_name(
+    /// Make `ep`'s link for `ns`: under its final name and up where the kernel takes it
+    /// (None), else under a temporary name, down (that name). A link of the final name
+    /// already in `ns` is refused as a conflict, in the words of `door`, and left alone.
+    pub(crate) fn make_port(
         &self,
         net: &Network,
         ep: &Endpoint,
         parent_index: u32,
         ns: &NsRef,
         door: Door,
-    ) -> Result<bool> {
-        let (made_in, target_ns) = made_from(net, ns);
+    ) -> Result<Option<String>> {
+        // A host parent's link is made on the host straight into the namespace; a parent
+        // inside the container has its link made right there.
+        let (made_in, target_ns) = if net.parent.in_container() {
+            (ns.clone(), None)
+        } else {
+            (NsRef::Host, Some(ns.clone()))
+        };
         let direct = Port {
             name: &ep.ifname,
             parent_index,
-            target_ns,
+            target_ns: target_ns.clone(),
             mac: ep.mac,
             mtu: ep.link_mtu(net),
             up: true,
         };
         match self.new_port(net, &made_in, direct) {
-            Ok(()) => Ok(true),
+            Ok(()) => Ok(None),
             Err(e) if e.is_exists() => {
                 let taken = self
                     .ns_links(ns, &ep.place())?
@@ -51,7 +56,8 @@ impl Engine {
                         door.other_ifname()
                     )));
                 }
-                Ok(false)
+                self.add_port(net, ep, parent_index, &made_in, target_ns)
+                    .map(Some)
             }
             Err(e) => Err(port_error(net, e)),
         }
