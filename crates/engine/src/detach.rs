@@ -19,6 +19,7 @@ impl Engine {
         let _scope = NsScope::new(&*self.nl, &ns);
         let links = match self.nl.links(&ns) {
             Ok(l) => l,
+            Err(e) if self.went_with_namespace(&e, ep.netns_id, &ep.netns) => return None,
             Err(e) => {
                 return Some(format!(
                     "cannot list links in {}: {}",
@@ -30,7 +31,7 @@ impl Engine {
         let target = links.iter().find(|l| is_endpoint_link(net, ep, l));
         if let Some(link) = target {
             if let Err(e) = self.nl.link_del(&ns, link.index) {
-                if !e.is_not_found() {
+                if !self.went_with_namespace(&e, ep.netns_id, &ep.netns) {
                     return Some(format!(
                         "cannot delete {} in {}: {}",
                         link.name,
@@ -41,6 +42,13 @@ impl Engine {
             }
         }
         None
+    }
+
+    /// Whether a kernel call's failure to reach a link means the link is gone: it was not
+    /// found, or its namespace died meanwhile (a runtime may unmount it while a detach runs;
+    /// Podman does right after CNI DEL returns), taking the link with it.
+    fn went_with_namespace(&self, e: &netlink::Error, id: netlink::NsId, hint: &str) -> bool {
+        e.is_not_found() || self.locate(id, hint).is_none()
     }
 
     /// Detach: the one verb every door's detach goes through. The attachment `key` names on
@@ -181,7 +189,7 @@ impl Engine {
                 let ns = NsRef::Path(path);
                 let _scope = NsScope::new(&*self.nl, &ns);
                 if let Err(e) = self.nl.link_del(&ns, index) {
-                    if !e.is_not_found() {
+                    if !self.went_with_namespace(&e, p.netns_id, &p.netns) {
                         return Err(Error::kernel_from(format!(
                             "cannot delete link {index} in {}: {}; `underlay network restore` retries",
                             p.netns,

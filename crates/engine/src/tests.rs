@@ -955,6 +955,56 @@ fn a_detach_begun_is_finished_by_the_background_half_an_add_or_restore() {
     assert!(fx.links(&c).iter().all(|l| l.starts_with("lo ")));
 }
 
+#[test]
+fn a_namespace_unmounted_while_a_detach_deletes_its_link_still_ends_the_detach() {
+    let mut fx = fx!();
+    fx.create(&["um", "macvlan", "subnet=10.5.1.0/24", "o=parent:eth0"])
+        .unwrap();
+    let c = fx.ns();
+    let att = |cid: &str| AttachRequest::container("um", cid, "eth0", &c);
+    let a = fx.engine.attach(&att("a")).unwrap();
+    let p = fx
+        .engine
+        .detach("um", &cni_key("a", "eth0"), Detach::Begin)
+        .map(pending)
+        .unwrap();
+    // Podman unmounts the namespace while the background half deletes the link.
+    let ns = NsRef::Path(PathBuf::from(&c));
+    fx.nl.unmount_during_next("link_del", ns.clone());
+    fx.engine.finish_detach(&p).unwrap();
+    let net = fx.engine.network("um").unwrap();
+    assert!(net.endpoints.is_empty(), "{:?}", net.endpoints);
+    assert!(!net.ipam.is_allocated(a.ipv4.unwrap().addr()));
+
+    // The same failure while the namespace lives on is a failure: the record stays.
+    let c2 = fx.ns();
+    let b = fx
+        .engine
+        .attach(&AttachRequest::container("um", "b", "eth0", &c2))
+        .unwrap();
+    let p = fx
+        .engine
+        .detach("um", &cni_key("b", "eth0"), Detach::Begin)
+        .map(pending)
+        .unwrap();
+    fx.nl.fail_next("link_del", libc::EINVAL);
+    let e = fx.engine.finish_detach(&p).unwrap_err();
+    assert!(e.to_string().contains("underlay network restore"), "{e}");
+    let net = fx.engine.network("um").unwrap();
+    assert_eq!(net.endpoints.len(), 1);
+    assert!(net.ipam.is_allocated(b.ipv4.unwrap().addr()));
+
+    // And a detach in one step (CLI, CNI DEL in the foreground) is spared the same race.
+    let c3 = fx.ns();
+    fx.engine
+        .attach(&AttachRequest::container("um", "c", "eth0", &c3))
+        .unwrap();
+    fx.nl
+        .unmount_during_next("links", NsRef::Path(PathBuf::from(&c3)));
+    let d = fx.engine.detach("um", &cni_key("c", "eth0"), Detach::All);
+    assert!(matches!(d.unwrap(), Detached::Done(_)));
+}
+
 const DOCKER_NET: &str = "6814fe04f9236011d175ff6c5146712f9419d7b963d0dbe83442dcad0d9988a6";
 const DOCKER_EP: &str = "faa8a0a8e261af485ec32b1780e7be2841f18b16a61a08569a52e40db54d58ee";
 

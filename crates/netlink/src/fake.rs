@@ -80,6 +80,9 @@ struct State {
     unsupported: HashSet<String>,
     calls: Vec<String>,
     failures: HashMap<String, VecDeque<i32>>,
+    /// Namespaces a runtime unmounts during the next call of a method (see
+    /// [`FakeNetlink::unmount_during_next`]).
+    unmounts: HashMap<String, NsRef>,
     /// The inode the next namespace gets.
     next_ino: u64,
     /// How many scopes hold each namespace (see [`FakeNetlink::held`]).
@@ -242,6 +245,14 @@ impl State {
     /// Log the call and take an injected failure for `method`, if one is queued.
     fn begin(&mut self, method: &str, line: String) -> Result<()> {
         self.calls.push(line);
+        if let Some(ns) = self.unmounts.remove(method) {
+            // What is left at the path is the empty file the mount was on: setns refuses it.
+            self.remove_namespace(&ns);
+            return Err(Error::Namespace {
+                ns: ns.to_string(),
+                source: io::Error::from_raw_os_error(libc::EINVAL),
+            });
+        }
         match self.failures.get_mut(method).and_then(|q| q.pop_front()) {
             Some(0) | None => Ok(()),
             Some(e) => Err(errno(format!("{method} (injected failure)"), e)),
@@ -895,6 +906,13 @@ impl FakeNetlink {
             .entry(method.to_string())
             .or_default()
             .push_back(errno);
+    }
+
+    /// A runtime unmounts `ns` while the next call of `method` enters it (Podman removes a
+    /// container's namespace right after CNI DEL returns): the namespace dies, taking its links,
+    /// and the call fails with EINVAL, as setns does on the empty file a mount leaves behind.
+    pub fn unmount_during_next(&self, method: &str, ns: NsRef) {
+        self.lock().unmounts.insert(method.to_string(), ns);
     }
 }
 
