@@ -8,6 +8,11 @@ command -v nsenter >/dev/null || missing+=(util-linux)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
 # The CNI reference plugins (macvlan, ipvlan, host-local): the CNI tests compare with them.
 [ -x /usr/lib/cni/macvlan ] || missing+=(containernetworking-plugins)
+# The cluster store: etcd-client's build compiles etcd's protocol with protoc; the cluster
+# store's tests start Debian's etcd 3.4 on loopback.
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
+command -v etcd >/dev/null || missing+=(etcd-server)
 if ((${#missing[@]})); then
   echo "deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

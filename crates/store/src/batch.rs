@@ -5,7 +5,8 @@ use std::fmt;
 
 /// A document's version, opaque to callers: it changes whenever the document does, and a
 /// batch may require it to be unchanged. The embedded store derives it from the document's
-/// bytes; an etcd backend would use the key's `mod_revision`.
+/// bytes (so a document changed and changed back has its old version again, which its lock
+/// makes harmless); the etcd backend uses the key's `mod_revision`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Version(pub(crate) u64);
 
@@ -102,8 +103,9 @@ impl Op {
 /// any operation is applied; one that fails refuses the whole batch with
 /// [`Error::Conflict`](crate::Error::Conflict)).
 ///
-/// Operations are applied in their order. An etcd backend applies a batch as one transaction
-/// (none or all); the embedded store document by document, so a process killed during a
+/// Operations are applied in their order. The etcd backend applies a batch as one transaction
+/// (none or all; a batch of more than 128 operations, etcd's default limit, as several, the
+/// first with the expectations); the embedded store document by document, so a process killed during a
 /// commit, or a power loss during a [`Durability::SurvivesPowerLoss`] commit, leaves a prefix
 /// of the operations applied. Either way a caller may order its steps inside one batch; one
 /// that must not see a prefix makes each step a batch of its own.

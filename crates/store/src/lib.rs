@@ -7,23 +7,29 @@
 //! atomically, so a process killed at any instant leaves each one before or after a commit.
 //!
 //! Backends: [`DirStore`], the embedded store (a directory of JSON documents under a lock
-//! file), and [`Overlay`], whose commits stay in memory (a dry run). An etcd backend maps a
-//! snapshot onto a revision-pinned range read and a commit onto one transaction with a compare
-//! clause per expectation.
+//! file); [`EtcdStore`] (feature `etcd`, on by default), what a cluster of hosts shares, which
+//! maps a snapshot onto revision-pinned range reads and a commit onto one etcd transaction
+//! with a compare clause per expectation; and [`Overlay`], whose commits stay in memory (a dry
+//! run). `tests/contract.rs` holds every backend to the same contract.
 //!
 //! Public API: [`Store`], [`Snapshot`], [`Txn`], [`Batch`], [`Op`], [`Expect`],
-//! [`Durability`], [`Version`], [`Doc`], [`DirStore`], [`Overlay`], [`Error`], [`Result`],
-//! [`DEFAULT_STATE_DIR`], [`DEFAULT_LOCK_TIMEOUT`].
+//! [`Durability`], [`Version`], [`Doc`], [`DirStore`], [`EtcdStore`], [`EtcdConfig`],
+//! [`Overlay`], [`Error`], [`Result`], [`DEFAULT_STATE_DIR`], [`DEFAULT_LOCK_TIMEOUT`],
+//! [`DEFAULT_ETCD_TIMEOUT`].
 
 #![forbid(unsafe_code)]
 
 mod batch;
 mod dir;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod in_place;
 mod overlay;
 
 pub use batch::{Batch, Doc, Durability, Expect, Op, Version};
 pub use dir::{DirStore, DEFAULT_LOCK_TIMEOUT};
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdConfig, EtcdStore, DEFAULT_ETCD_TIMEOUT};
 pub use overlay::Overlay;
 
 use std::io;
@@ -48,6 +54,17 @@ pub enum Error {
         holder: String,
         secs: u64,
     },
+    /// The cluster store did not answer, or refused.
+    #[error("cluster store {url}: {what}: {reason}; check that etcd runs and that this host reaches it (the cluster store's address, its credentials)")]
+    Cluster {
+        url: String,
+        what: String,
+        reason: String,
+    },
+    #[error(
+        "invalid cluster store {value:?}: {why}; expected etcd://HOST:PORT[,HOST:PORT...][/ROOT]"
+    )]
+    BadUrl { value: String, why: String },
     /// A batch's expectation did not hold: the document changed since it was read. Nothing of
     /// the batch was applied.
     #[error("state document {key} changed since it was read (expected {expected}, found {})", found.map_or("it absent".to_string(), |v| format!("version {v}")))]
@@ -77,8 +94,9 @@ pub trait Snapshot {
 
 /// A writer's view: a snapshot that sees its own commits, and commits batches. The embedded
 /// store holds its exclusive lock for as long as a `Txn` lives, so no other writer's commit
-/// can come between a read and a commit; a shared backend refuses such a commit instead,
-/// where the batch expects what was read.
+/// can come between a read and a commit; the etcd backend locks nothing and refuses such a
+/// commit instead, where the batch expects what was read (after a commit of its own, an etcd
+/// writer reads at the revision it made, which may show others' earlier commits too).
 pub trait Txn: Snapshot {
     /// Check the batch's expectations, then apply its operations in order (see [`Batch`]).
     fn commit(&mut self, batch: Batch) -> Result<()>;
@@ -91,7 +109,7 @@ pub trait Txn: Snapshot {
 
 /// A store: hands out snapshots and writers.
 pub trait Store: Send + Sync {
-    /// A writer's view (exclusive: one writer at a time).
+    /// A writer's view (embedded store: exclusive, one writer at a time; etcd: optimistic).
     fn begin(&self) -> Result<Box<dyn Txn + '_>>;
     /// A reader's view, which creates nothing and works on read-only state.
     fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>>;

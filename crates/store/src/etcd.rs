@@ -1,0 +1,478 @@
+//! The etcd backend: documents a cluster of hosts shares, in etcd v3 (3.4 or later).
+//!
+//! A document is the etcd key `ROOT KEY` (the root is `/underlay/` unless the cluster store's
+//! address names another), its version the key's `mod_revision`. A snapshot reads at one
+//! revision: the first read takes the newest, every later read of the snapshot asks for that
+//! revision, so no commit of another writer shows while it is held. A writer does not lock
+//! anything: its batch is one etcd transaction whose compare clauses are the batch's
+//! expectations (absent: `create_revision == 0`; a version: `mod_revision == v`), so a commit
+//! that another writer's came between is refused as [`Error::Conflict`], naming the key and
+//! the version found there (read back in the same transaction). After its own commit, a
+//! writer reads at the revision that commit made.
+//!
+//! Both durabilities hold for every commit: etcd answers once a majority of its members has
+//! the transaction in its log on disk.
+//!
+//! The client is asynchronous (gRPC); this store calls it from any thread, including one of
+//! another tokio runtime's, by running each request on a small runtime of its own and waiting
+//! for the answer.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn as EtcdTxn, TxnOp};
+
+use crate::{check_key, Batch, Doc, Error, Expect, Op, Result, Snapshot, Store, Txn, Version};
+
+/// How long one request to etcd may take (connecting included) unless told otherwise.
+pub const DEFAULT_ETCD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most operations etcd takes in one transaction by default (`--max-txn-ops`).
+const MAX_TXN_OPS: usize = 128;
+
+/// Where a cluster store is and how to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcdConfig {
+    /// `HOST:PORT` of each member to try.
+    pub endpoints: Vec<String>,
+    /// What every key starts with, `/`-framed: `/underlay/` by default.
+    pub root: String,
+    /// etcd's user and password, where etcd has authentication enabled.
+    pub user: Option<(String, String)>,
+    /// How long one request may take.
+    pub timeout: Duration,
+}
+
+impl EtcdConfig {
+    /// The cluster store at `url`: `etcd://HOST:PORT[,HOST:PORT...][/ROOT]`.
+    pub fn parse(url: &str) -> Result<Self> {
+        let bad = |why: String| Error::BadUrl {
+            value: url.to_string(),
+            why,
+        };
+        let rest = url
+            .strip_prefix("etcd://")
+            .ok_or_else(|| bad("it does not start with etcd://".into()))?;
+        let (hosts, root) = match rest.split_once('/') {
+            Some((h, r)) => (h, r.trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        let mut endpoints = Vec::new();
+        for hp in hosts.split(',') {
+            let Some((host, port)) = hp.rsplit_once(':') else {
+                return Err(bad(format!("{hp:?} has no :PORT")));
+            };
+            let host_ok = !host.is_empty()
+                && (host.starts_with('[') && host.ends_with(']')
+                    || host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+            if !host_ok {
+                return Err(bad(format!("{host:?} is not a host name or address")));
+            }
+            if port.parse::<u16>().map_or(true, |p| p == 0) {
+                return Err(bad(format!("port {port:?} is not 1-65535")));
+            }
+            endpoints.push(hp.to_string());
+        }
+        let root = if root.is_empty() { "underlay" } else { root };
+        if check_key(root).is_err() {
+            return Err(bad(format!(
+                "root {root:?} is not lowercase letters, digits, '-', '_' and '/'"
+            )));
+        }
+        Ok(EtcdConfig {
+            endpoints,
+            root: format!("/{root}/"),
+            user: None,
+            timeout: DEFAULT_ETCD_TIMEOUT,
+        })
+    }
+
+    /// The address as a user writes it, for messages.
+    pub fn url(&self) -> String {
+        let root = self.root.trim_matches('/');
+        format!("etcd://{}/{root}", self.endpoints.join(","))
+    }
+}
+
+/// The etcd backend of [`Store`].
+pub struct EtcdStore {
+    client: Client,
+    /// Runs the client's requests; `None` only while dropping.
+    rt: Option<tokio::runtime::Runtime>,
+    config: EtcdConfig,
+}
+
+impl EtcdStore {
+    /// A store on the etcd cluster `config` names. An unreachable cluster shows here or at a
+    /// later request, as [`Error::Cluster`].
+    pub fn open(config: EtcdConfig) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("underlay-etcd")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Cluster {
+                url: config.url(),
+                what: "starting its client".into(),
+                reason: e.to_string(),
+            })?;
+        let mut options = ConnectOptions::new()
+            .with_timeout(config.timeout)
+            .with_connect_timeout(config.timeout)
+            .with_require_leader(true);
+        if let Some((user, password)) = &config.user {
+            options = options.with_user(user.clone(), password.clone());
+        }
+        let urls: Vec<String> = config
+            .endpoints
+            .iter()
+            .map(|e| format!("http://{e}"))
+            .collect();
+        let connect = async move { Client::connect(urls, Some(options)).await };
+        let client = match call(&rt, &config, "connecting", connect) {
+            Ok(c) => c,
+            Err(e) => {
+                rt.shutdown_background();
+                return Err(e);
+            }
+        };
+        Ok(EtcdStore {
+            client,
+            rt: Some(rt),
+            config,
+        })
+    }
+
+    /// Run one request of the client and wait for its answer.
+    fn call<T, F>(&self, what: &str, request: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = std::result::Result<T, etcd_client::Error>> + Send + 'static,
+    {
+        let rt = self
+            .rt
+            .as_ref()
+            .expect("the runtime lives as long as the store");
+        call(rt, &self.config, what, request)
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.config.root)
+    }
+
+    /// The documents at `key` (or under it, with `prefix`), at `rev` (0: the newest), and the
+    /// revision they were read at.
+    fn range(
+        &self,
+        key: &str,
+        prefix: bool,
+        keys_only: bool,
+        rev: i64,
+    ) -> Result<(Vec<(String, Doc)>, i64)> {
+        let mut options = GetOptions::new().with_revision(rev);
+        if prefix {
+            options = options.with_prefix();
+        }
+        if keys_only {
+            options = options.with_keys_only();
+        }
+        let mut kv = self.client.kv_client();
+        let full = self.full(key);
+        let what = format!("reading {key}");
+        let resp = self.call(&what, async move { kv.get(full, Some(options)).await })?;
+        let rev_read = resp.header().map_or(rev, |h| h.revision());
+        let root = self.config.root.as_bytes();
+        let docs = resp
+            .kvs()
+            .iter()
+            .filter_map(|kv| {
+                let key = std::str::from_utf8(kv.key().strip_prefix(root)?).ok()?;
+                Some((
+                    key.to_string(),
+                    Doc {
+                        value: kv.value().to_vec(),
+                        version: Version(kv.mod_revision() as u64),
+                    },
+                ))
+            })
+            .collect();
+        Ok((docs, rev_read))
+    }
+}
+
+/// Run `request` on `rt` and wait for its answer, at most the configured timeout.
+fn call<T, F>(
+    rt: &tokio::runtime::Runtime,
+    config: &EtcdConfig,
+    what: &str,
+    request: F,
+) -> Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = std::result::Result<T, etcd_client::Error>> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let timeout = config.timeout;
+    rt.spawn(async move {
+        let answer = match tokio::time::timeout(timeout, request).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f32())),
+        };
+        let _ = tx.send(answer);
+    });
+    let answer = rx
+        .recv()
+        .unwrap_or_else(|_| Err("its client stopped".to_string()));
+    answer.map_err(|reason| Error::Cluster {
+        url: config.url(),
+        what: what.to_string(),
+        reason,
+    })
+}
+
+impl Drop for EtcdStore {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which a tokio thread (the daemon's) must not: let it go.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A view at one revision (0 until its first read).
+struct View<'a> {
+    store: &'a EtcdStore,
+    rev: Cell<i64>,
+}
+
+impl View<'_> {
+    fn range(&self, key: &str, prefix: bool, keys_only: bool) -> Result<Vec<(String, Doc)>> {
+        let (docs, rev) = self.store.range(key, prefix, keys_only, self.rev.get())?;
+        if self.rev.get() == 0 {
+            self.rev.set(rev);
+        }
+        Ok(docs)
+    }
+}
+
+impl Snapshot for View<'_> {
+    fn doc(&self, key: &str) -> Result<Option<Doc>> {
+        check_key(key)?;
+        let docs = self.range(key, false, false)?;
+        Ok(docs.into_iter().find(|(k, _)| k == key).map(|(_, d)| d))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        check_key(prefix)?;
+        let dir = format!("{prefix}/");
+        let docs = self.range(&dir, true, false)?;
+        Ok(docs
+            .into_iter()
+            .filter(|(k, _)| k.strip_prefix(&dir).is_some_and(|n| !n.contains('/')))
+            .map(|(k, d)| (k, d.value))
+            .collect())
+    }
+
+    fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        check_key(prefix)?;
+        let dir = format!("{prefix}/");
+        let docs = self.range(&dir, true, true)?;
+        Ok(docs.into_iter().map(|(k, _)| k).collect())
+    }
+}
+
+impl Txn for View<'_> {
+    fn commit(&mut self, batch: Batch) -> Result<()> {
+        for op in batch.ops() {
+            check_key(op.key())?;
+        }
+        for (key, _) in batch.expects() {
+            check_key(key)?;
+        }
+        let ops = last_op_per_key(batch.ops());
+        let mut chunks = ops.chunks(MAX_TXN_OPS);
+        let first = chunks.next().unwrap_or(&[]);
+        self.commit_first(batch.expects(), first)?;
+        // A batch of more operations than etcd takes at once goes in consecutive
+        // transactions: a failure may leave a prefix applied, as the embedded store may.
+        for chunk in chunks {
+            self.commit_ops(chunk)?;
+        }
+        Ok(())
+    }
+}
+
+impl View<'_> {
+    fn txn_op(&self, op: &Op) -> TxnOp {
+        match op {
+            Op::Put { key, value } => TxnOp::put(self.store.full(key), value.clone(), None),
+            Op::Delete { key } => TxnOp::delete(self.store.full(key), None),
+        }
+    }
+
+    /// The batch's expectations and its first operations in one transaction; on a refusal,
+    /// the first expectation that does not hold, with what was found.
+    fn commit_first(&mut self, expects: &[(String, Expect)], ops: &[&Op]) -> Result<()> {
+        let compares: Vec<Compare> = expects
+            .iter()
+            .map(|(key, e)| match e {
+                Expect::Absent => {
+                    Compare::create_revision(self.store.full(key), CompareOp::Equal, 0)
+                }
+                Expect::Version(v) => {
+                    Compare::mod_revision(self.store.full(key), CompareOp::Equal, v.0 as i64)
+                }
+            })
+            .collect();
+        let reads: Vec<TxnOp> = expects
+            .iter()
+            .map(|(key, _)| {
+                TxnOp::get(
+                    self.store.full(key),
+                    Some(GetOptions::new().with_keys_only()),
+                )
+            })
+            .collect();
+        let txn = EtcdTxn::new()
+            .when(compares)
+            .and_then(ops.iter().map(|op| self.txn_op(op)).collect::<Vec<_>>())
+            .or_else(reads);
+        let mut kv = self.store.client.kv_client();
+        let resp = self
+            .store
+            .call("committing", async move { kv.txn(txn).await })?;
+        if let Some(h) = resp.header() {
+            self.rev.set(h.revision());
+        }
+        if resp.succeeded() {
+            return Ok(());
+        }
+        let found: Vec<Option<Version>> = resp
+            .op_responses()
+            .into_iter()
+            .map(|r| match r {
+                etcd_client::TxnOpResponse::Get(g) => {
+                    g.kvs().first().map(|kv| Version(kv.mod_revision() as u64))
+                }
+                _ => None,
+            })
+            .collect();
+        for ((key, expected), found) in expects.iter().zip(found) {
+            if !expected.holds(found) {
+                return Err(Error::Conflict {
+                    key: key.clone(),
+                    expected: *expected,
+                    found,
+                });
+            }
+        }
+        // Refused, yet every expectation holds when read back: the cluster changed between
+        // the two (another writer undid its change); the caller reads again as for a conflict.
+        let (key, expected) = expects.first().cloned().expect("a refusal has a compare");
+        Err(Error::Conflict {
+            key,
+            expected,
+            found: None,
+        })
+    }
+
+    fn commit_ops(&mut self, ops: &[&Op]) -> Result<()> {
+        let txn = EtcdTxn::new().and_then(ops.iter().map(|op| self.txn_op(op)).collect::<Vec<_>>());
+        let mut kv = self.store.client.kv_client();
+        let resp = self
+            .store
+            .call("committing", async move { kv.txn(txn).await })?;
+        if let Some(h) = resp.header() {
+            self.rev.set(h.revision());
+        }
+        Ok(())
+    }
+}
+
+/// The operations that decide a batch's outcome: each key's last (etcd refuses a transaction
+/// that names a key twice; applied in order, an earlier operation of a key is overwritten).
+fn last_op_per_key(ops: &[Op]) -> Vec<&Op> {
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        last.insert(op.key(), i);
+    }
+    ops.iter()
+        .enumerate()
+        .filter(|(i, op)| last[op.key()] == *i)
+        .map(|(_, op)| op)
+        .collect()
+}
+
+impl Store for EtcdStore {
+    /// A writer's view. Nothing is locked: a commit whose expectations another writer's
+    /// commit broke is refused instead.
+    fn begin(&self) -> Result<Box<dyn Txn + '_>> {
+        Ok(Box::new(View {
+            store: self,
+            rev: Cell::new(0),
+        }))
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn Snapshot + '_>> {
+        Ok(Box::new(View {
+            store: self,
+            rev: Cell::new(0),
+        }))
+    }
+
+    fn location(&self) -> String {
+        format!("cluster store {}", self.config.url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_store_address_names_its_members_and_root() {
+        let c = EtcdConfig::parse("etcd://10.0.0.1:2379,etcd-b.lan:2379").unwrap();
+        assert_eq!(c.endpoints, ["10.0.0.1:2379", "etcd-b.lan:2379"]);
+        assert_eq!(c.root, "/underlay/");
+        assert_eq!(c.url(), "etcd://10.0.0.1:2379,etcd-b.lan:2379/underlay");
+        let c = EtcdConfig::parse("etcd://[2001:db8::1]:2379/lab-3/").unwrap();
+        assert_eq!(c.endpoints, ["[2001:db8::1]:2379"]);
+        assert_eq!(c.root, "/lab-3/");
+    }
+
+    #[test]
+    fn a_bad_cluster_store_address_is_named_with_what_is_expected() {
+        for (url, why) in [
+            ("consul://h:1", "does not start with etcd://"),
+            ("etcd://h", "\"h\" has no :PORT"),
+            ("etcd://h:0", "port \"0\" is not 1-65535"),
+            ("etcd://h:x", "port \"x\" is not 1-65535"),
+            ("etcd://:2379", "\"\" is not a host name"),
+            ("etcd://h:1,", "\"\" has no :PORT"),
+            ("etcd://h:1/Big", "root \"Big\""),
+        ] {
+            let e = EtcdConfig::parse(url).unwrap_err().to_string();
+            assert!(e.contains(why), "{url}: {e}");
+            assert!(e.contains(url), "{url}: {e}");
+            assert!(e.contains("expected etcd://HOST:PORT"), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn only_each_keys_last_operation_reaches_etcd() {
+        let ops = vec![
+            Op::Put {
+                key: "a".into(),
+                value: b"1".to_vec(),
+            },
+            Op::Delete { key: "b".into() },
+            Op::Delete { key: "a".into() },
+        ];
+        let last: Vec<&Op> = last_op_per_key(&ops);
+        assert_eq!(last, [&ops[1], &ops[2]]);
+    }
+}
