@@ -43,6 +43,9 @@ pub enum Expect {
     Absent,
     /// The document exists with this version (it has not changed since it was read).
     Version(Version),
+    /// No document exists under the key (`KEY/...`, at any depth). Refused, the conflict
+    /// names the first document found there.
+    NoneUnder,
 }
 
 impl fmt::Display for Expect {
@@ -50,15 +53,17 @@ impl fmt::Display for Expect {
         match self {
             Expect::Absent => f.write_str("absent"),
             Expect::Version(v) => write!(f, "version {v}"),
+            Expect::NoneUnder => f.write_str("no document under it"),
         }
     }
 }
 
 impl Expect {
-    /// Whether a document that is `found` (its version, or None when absent) meets this.
+    /// Whether a document that is `found` (its version, or None when absent) meets this;
+    /// for [`Expect::NoneUnder`], `found` is the first document under the key.
     pub fn holds(&self, found: Option<Version>) -> bool {
         match self {
-            Expect::Absent => found.is_none(),
+            Expect::Absent | Expect::NoneUnder => found.is_none(),
             Expect::Version(v) => found == Some(*v),
         }
     }

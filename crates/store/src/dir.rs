@@ -339,7 +339,7 @@ impl Snapshot for DirView<'_> {
 
 impl Txn for DirView<'_> {
     fn commit(&mut self, batch: Batch) -> Result<()> {
-        check_batch(&batch, |key| Ok(self.doc(key)?.map(|d| d.version)))?;
+        check_batch(&batch, &*self)?;
         let durable = batch.durability() == Durability::SurvivesPowerLoss;
         let mut staged = Staged::new(self.root);
         let r = self.apply(&batch, durable, &mut staged);

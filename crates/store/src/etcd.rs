@@ -317,6 +317,7 @@ impl View<'_> {
     /// The batch's expectations and its first operations in one transaction; on a refusal,
     /// the first expectation that does not hold, with what was found.
     fn commit_first(&mut self, expects: &[(String, Expect)], ops: &[&Op]) -> Result<()> {
+        let under = |key: &str| format!("{}/", self.store.full(key));
         let compares: Vec<Compare> = expects
             .iter()
             .map(|(key, e)| match e {
@@ -326,15 +327,28 @@ impl View<'_> {
                 Expect::Version(v) => {
                     Compare::mod_revision(self.store.full(key), CompareOp::Equal, v.0 as i64)
                 }
+                // Over a range: every key in it has (none: the zero key has) revision 0.
+                Expect::NoneUnder => {
+                    Compare::create_revision(under(key), CompareOp::Equal, 0).with_prefix()
+                }
             })
             .collect();
         let reads: Vec<TxnOp> = expects
             .iter()
-            .map(|(key, _)| {
-                TxnOp::get(
+            .map(|(key, e)| match e {
+                Expect::NoneUnder => TxnOp::get(
+                    under(key),
+                    Some(
+                        GetOptions::new()
+                            .with_prefix()
+                            .with_keys_only()
+                            .with_limit(1),
+                    ),
+                ),
+                _ => TxnOp::get(
                     self.store.full(key),
                     Some(GetOptions::new().with_keys_only()),
-                )
+                ),
             })
             .collect();
         let txn = EtcdTxn::new()
@@ -351,22 +365,33 @@ impl View<'_> {
         if resp.succeeded() {
             return Ok(());
         }
-        let found: Vec<Option<Version>> = resp
+        let root = self.store.config.root.as_bytes();
+        let found: Vec<Option<(String, Version)>> = resp
             .op_responses()
             .into_iter()
             .map(|r| match r {
-                etcd_client::TxnOpResponse::Get(g) => {
-                    g.kvs().first().map(|kv| Version(kv.mod_revision() as u64))
-                }
+                etcd_client::TxnOpResponse::Get(g) => g.kvs().first().and_then(|kv| {
+                    let key = std::str::from_utf8(kv.key().strip_prefix(root)?).ok()?;
+                    Some((key.to_string(), Version(kv.mod_revision() as u64)))
+                }),
                 _ => None,
             })
             .collect();
         for ((key, expected), found) in expects.iter().zip(found) {
-            if !expected.holds(found) {
+            let (at, version) = match found {
+                Some((at, v)) => (at, Some(v)),
+                None => (key.clone(), None),
+            };
+            if !expected.holds(version) {
+                let key = if *expected == Expect::NoneUnder {
+                    at
+                } else {
+                    key.clone()
+                };
                 return Err(Error::Conflict {
-                    key: key.clone(),
+                    key,
                     expected: *expected,
-                    found,
+                    found: version,
                 });
             }
         }

@@ -46,7 +46,7 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("invalid store key {0:?}: keys are lowercase letters, digits, '-', '_' and '/' separated names")]
+    #[error("invalid store key {0:?}: keys are '/'-separated names of lowercase letters, digits, '-', '_', '.' and ':', none starting with '.'")]
     BadKey(String),
     #[error("state directory {path} is locked by {holder}, which did not let go within {secs} s; set UNDERLAY_LOCK_TIMEOUT (seconds) to wait longer")]
     Busy {
@@ -117,14 +117,16 @@ pub trait Store: Send + Sync {
     fn location(&self) -> String;
 }
 
-/// Keys are `/`-separated names of lowercase letters, digits, `-` and `_`.
+/// Keys are `/`-separated names of lowercase letters, digits, `-`, `_`, `.` and `:` (an IP
+/// address or a host name may be one), none starting with a dot.
 pub(crate) fn check_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.split('/').all(|part| {
             !part.is_empty()
+                && !part.starts_with('.')
                 && part
                     .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.:".contains(&b))
         });
     if ok {
         Ok(())
@@ -133,21 +135,28 @@ pub(crate) fn check_key(key: &str) -> Result<()> {
     }
 }
 
-/// Check a batch's keys and expectations against `current` (a key's version now), before
-/// anything is applied: what every backend does first.
-pub(crate) fn check_batch(
-    batch: &Batch,
-    current: impl Fn(&str) -> Result<Option<Version>>,
-) -> Result<()> {
+/// Check a batch's keys and expectations against `now` (the store as the batch would find
+/// it), before anything is applied: what every backend but etcd (which checks them in its
+/// transaction) does first.
+pub(crate) fn check_batch(batch: &Batch, now: &dyn Snapshot) -> Result<()> {
     for op in batch.ops() {
         check_key(op.key())?;
     }
     for (key, expected) in batch.expects() {
         check_key(key)?;
-        let found = current(key)?;
+        let (key, found) = match expected {
+            Expect::NoneUnder => match now.keys(key)?.into_iter().next() {
+                Some(first) => {
+                    let v = now.doc(&first)?.map(|d| d.version);
+                    (first, v)
+                }
+                None => (key.clone(), None),
+            },
+            _ => (key.clone(), now.doc(key)?.map(|d| d.version)),
+        };
         if !expected.holds(found) {
             return Err(Error::Conflict {
-                key: key.clone(),
+                key,
                 expected: *expected,
                 found,
             });

@@ -88,7 +88,7 @@ impl Snapshot for OverlayTxn<'_> {
 
 impl Txn for OverlayTxn<'_> {
     fn commit(&mut self, batch: Batch) -> Result<()> {
-        check_batch(&batch, |key| Ok(self.doc(key)?.map(|d| d.version)))?;
+        check_batch(&batch, &*self)?;
         for op in batch.ops {
             match op {
                 Op::Put { key, value } => self.changes.insert(key, Some(value)),

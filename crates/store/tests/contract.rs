@@ -17,6 +17,56 @@ fn contract(fresh: &dyn Fn() -> Box<dyn Store>) {
     deletes_and_puts_apply_in_order(&*fresh());
     one_of_racing_claims_wins(Arc::from(fresh()));
     refuses_bad_keys(&*fresh());
+    expects_nothing_under_a_key(&*fresh());
+}
+
+fn expects_nothing_under_a_key(s: &dyn Store) {
+    let mut t = s.begin().unwrap();
+    // Addresses and host names are keys too.
+    t.commit(
+        Batch::new(D)
+            .put("claims/n1/172.16.86.2", *b"a")
+            .put("claims/n1/2001:db8::2", *b"b")
+            .put("nodes/node-1.lab", *b"c")
+            .expect("claims/n1", Expect::NoneUnder),
+    )
+    .unwrap();
+    assert_eq!(
+        t.keys("claims/n1").unwrap(),
+        ["claims/n1/172.16.86.2", "claims/n1/2001:db8::2"]
+    );
+    let v = t.doc("claims/n1/172.16.86.2").unwrap().unwrap().version;
+    let e = t
+        .commit(
+            Batch::new(D)
+                .delete("nodes/node-1.lab")
+                .expect("claims/n1", Expect::NoneUnder),
+        )
+        .unwrap_err();
+    match e {
+        Error::Conflict {
+            key,
+            expected,
+            found,
+        } => {
+            assert_eq!(key, "claims/n1/172.16.86.2", "the first document under it");
+            assert_eq!(expected, Expect::NoneUnder);
+            assert_eq!(found, Some(v));
+        }
+        other => panic!("not a conflict: {other}"),
+    }
+    assert!(
+        t.get("nodes/node-1.lab").unwrap().is_some(),
+        "nothing applied"
+    );
+    // A key that merely starts like the prefix is not under it.
+    t.commit(
+        Batch::new(D)
+            .put("claims/n10/x", *b"1")
+            .expect("claims/n2", Expect::NoneUnder)
+            .expect("claims/n", Expect::NoneUnder),
+    )
+    .unwrap();
 }
 
 fn reads_what_was_committed(s: &dyn Store) {
@@ -177,7 +227,9 @@ fn one_of_racing_claims_wins(s: Arc<dyn Store>) {
 
 fn refuses_bad_keys(s: &dyn Store) {
     let mut t = s.begin().unwrap();
-    for key in ["", "A", "a//b", "/a", "a/", "a b", "a/../b"] {
+    for key in [
+        "", "A", "a//b", "/a", "a/", "a b", "a/../b", "a/.tmp", ".", "a/b\\c",
+    ] {
         let e = t.commit(Batch::new(D).put(key, *b"1")).unwrap_err();
         assert!(matches!(e, Error::BadKey(_)), "{key:?}: {e}");
         assert!(e.to_string().contains("invalid store key"), "{e}");
