@@ -23,6 +23,17 @@ impl Version {
     }
 }
 
+impl Version {
+    /// The version as a number, to keep it in a document of another store.
+    pub fn to_u64(self) -> u64 {
+        self.0
+    }
+    /// A version kept as [`to_u64`](Self::to_u64) gave it.
+    pub fn from_u64(v: u64) -> Self {
+        Version(v)
+    }
+}
+
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)

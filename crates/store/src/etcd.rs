@@ -247,6 +247,8 @@ impl Drop for EtcdStore {
 struct View<'a> {
     store: &'a EtcdStore,
     rev: Cell<i64>,
+    /// The keys the last commit put, and that commit's revision.
+    put: (std::collections::HashSet<String>, i64),
 }
 
 impl View<'_> {
@@ -294,6 +296,7 @@ impl Txn for View<'_> {
             check_key(key)?;
         }
         let ops = last_op_per_key(batch.ops());
+        self.put.0.clear();
         let mut chunks = ops.chunks(MAX_TXN_OPS);
         let first = chunks.next().unwrap_or(&[]);
         self.commit_first(batch.expects(), first)?;
@@ -302,7 +305,21 @@ impl Txn for View<'_> {
         for chunk in chunks {
             self.commit_ops(chunk)?;
         }
+        self.put = (
+            ops.iter()
+                .filter(|op| matches!(op, Op::Put { .. }))
+                .map(|op| op.key().to_string())
+                .collect(),
+            self.rev.get(),
+        );
         Ok(())
+    }
+
+    fn version_put(&self, key: &str, _value: &[u8]) -> Option<Version> {
+        self.put
+            .0
+            .contains(key)
+            .then_some(Version(self.put.1 as u64))
     }
 }
 
@@ -439,6 +456,7 @@ impl Store for EtcdStore {
         Ok(Box::new(View {
             store: self,
             rev: Cell::new(0),
+            put: Default::default(),
         }))
     }
 
@@ -446,6 +464,7 @@ impl Store for EtcdStore {
         Ok(Box::new(View {
             store: self,
             rev: Cell::new(0),
+            put: Default::default(),
         }))
     }
 

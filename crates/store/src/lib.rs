@@ -100,6 +100,14 @@ pub trait Snapshot {
 pub trait Txn: Snapshot {
     /// Check the batch's expectations, then apply its operations in order (see [`Batch`]).
     fn commit(&mut self, batch: Batch) -> Result<()>;
+    /// The version of the document this writer's last commit put at `key` with `value`,
+    /// without reading it back (a claim is released at the version it was made with).
+    /// Backends whose versions follow the bytes (the embedded store, the overlay) derive it;
+    /// etcd gives the revision of that commit.
+    fn version_put(&self, key: &str, value: &[u8]) -> Option<Version> {
+        let _ = key;
+        Some(Version::of(value))
+    }
     /// A backend's housekeeping after crashes (the embedded store removes temporary files
     /// that writers killed mid-write left behind, which no read ever sees). `restore` calls it.
     fn tidy(&mut self) -> Result<()> {

@@ -164,8 +164,11 @@ fn refuses_a_batch_whose_expectation_fails_and_applies_none_of_it(s: &dyn Store)
 
 fn versions_change_with_the_document(s: &dyn Store) {
     let mut t = s.begin().unwrap();
-    t.commit(Batch::new(D).put("v/a", *b"one")).unwrap();
+    t.commit(Batch::new(D).put("v/a", *b"one").put("v/b", *b"b"))
+        .unwrap();
     let v1 = t.doc("v/a").unwrap().unwrap().version;
+    // A writer knows the version of what it put without reading it.
+    assert_eq!(t.version_put("v/a", b"one"), Some(v1));
     t.commit(Batch::new(D).put("v/a", *b"two")).unwrap();
     let v2 = t.doc("v/a").unwrap().unwrap().version;
     assert_ne!(v1, v2);
