@@ -154,7 +154,7 @@ fn walkthrough(d: &mut Demo) -> Result<(), String> {
     step("underlay network inspect pub_net");
     let net = d.engine.network("pub_net").map_err(e)?;
     indent(&crate::render::pretty(&serde_json::Value::Array(vec![
-        crate::render::inspect(&net),
+        crate::render::inspect(&net, &Default::default(), None),
     ])));
 
     for c in [&c1, &c2] {

@@ -115,7 +115,7 @@ impl Filters {
             && self.matches("name", &net.name)
             && self.matches("id", &net.id)
             && self.labels_hold("label", &net.labels)
-            && self.exact("scope", "local")
+            && self.exact("scope", net.scope.name())
             && dangling.is_none_or(|d| d == (endpoints == 0))
             && (!self.has("type") || self.get("type").iter().any(|t| t == "custom"))
     }

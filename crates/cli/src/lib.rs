@@ -33,6 +33,21 @@ pub struct Cli {
     /// Where underlay keeps its state.
     #[arg(long, global = true, env = "UNDERLAY_STATE_DIR", default_value = engine::DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
+    /// The cluster store this host shares with the others on its LAN: global networks and
+    /// unique addresses across hosts (etcd://HOST:PORT[,HOST:PORT...][/ROOT]).
+    #[arg(long, global = true, env = "UNDERLAY_CLUSTER_STORE")]
+    cluster_store: Option<String>,
+    /// This host's name in the cluster store (default: its host name, lowercased).
+    #[arg(long, global = true, env = "UNDERLAY_NODE")]
+    node: Option<String>,
+    /// etcd's user and password (USER:PASSWORD), where etcd has authentication enabled.
+    #[arg(
+        long,
+        global = true,
+        env = "UNDERLAY_CLUSTER_USER",
+        hide_env_values = true
+    )]
+    cluster_user: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -148,12 +163,53 @@ pub fn open(state_dir: &std::path::Path) -> Result<Engine, String> {
     Engine::open_single_threaded(state_dir).map_err(|e| e.to_string())
 }
 
+/// The engine for a command line: the state directory and, where given, the cluster store.
+fn open_for(cli: &Cli) -> Result<Engine, String> {
+    let engine = open(&cli.state_dir)?;
+    let Some(url) = cli.cluster_store.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(engine);
+    };
+    Ok(engine.with_cluster(cluster(
+        url,
+        cli.node.as_deref(),
+        cli.cluster_user.as_deref(),
+    )?))
+}
+
+/// The cluster store at `url` with this host as `node` (default: its host name), in the
+/// CLI's words.
+pub fn cluster(
+    url: &str,
+    node: Option<&str>,
+    user: Option<&str>,
+) -> Result<engine::cluster::Cluster, String> {
+    let user = match user {
+        Some(u) => Some(
+            u.split_once(':')
+                .map(|(n, p)| (n.to_string(), p.to_string()))
+                .ok_or_else(|| "invalid --cluster-user: expected USER:PASSWORD".to_string())?,
+        ),
+        None => None,
+    };
+    engine::cluster::Cluster::connect(url, node, user).map_err(|e| {
+        e.to_string()
+            .replace("invalid cluster store", "invalid --cluster-store")
+            .replace("invalid node name", "invalid --node")
+    })
+}
+
 /// Run a parsed command line; `long_lived` is called before the daemon starts (the binary's
 /// allocator gives memory back to the kernel from then on).
 pub fn dispatch(cli: Cli, long_lived: fn()) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Network(cmd) => network::run(&open(&cli.state_dir)?, cmd),
-        Command::Run(args) => run::run(&open(&cli.state_dir)?, args),
+        Command::Network(_) | Command::Run(_) => {
+            let engine = open_for(&cli)?;
+            match cli.command {
+                Command::Network(cmd) => network::run(&engine, cmd),
+                Command::Run(args) => run::run(&engine, args),
+                _ => unreachable!("matched above"),
+            }
+        }
         Command::Demo(args) => demo::demo(&args).map(|()| ExitCode::SUCCESS),
         Command::Version(a) => meta::version(&cli.state_dir, &a).map(|()| ExitCode::SUCCESS),
         Command::Completion(a) => {

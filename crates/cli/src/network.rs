@@ -15,6 +15,10 @@ pub struct CreateArgs {
     /// Driver to manage the network: macvlan or ipvlan.
     #[arg(short, long, default_value = "macvlan")]
     driver: String,
+    /// local (this host's) or global (defined in the cluster store for every node, its
+    /// addresses unique across them; needs --cluster-store).
+    #[arg(long, default_value = "local")]
+    scope: String,
     /// Subnet in CIDR format that represents a network segment (repeatable).
     #[arg(long)]
     subnet: Vec<String>,
@@ -173,6 +177,7 @@ fn create(engine: &Engine, a: CreateArgs) -> Result<(), String> {
         options: split_all("--opt", &a.opt)?,
         ipam_options: ipam_options.clone(),
         attachable: a.attachable,
+        scope: engine::cluster::Scope::parse(&a.scope).map_err(e)?,
         ..Default::default()
     };
     let created = engine.create_network(&req).map_err(e)?;
@@ -211,7 +216,10 @@ fn ls(engine: &Engine, a: LsArgs) -> Result<(), String> {
         render::LS_FIELDS,
         true,
     )?;
-    let (nets, damaged) = engine.network_configs().map_err(e)?;
+    let (mut nets, damaged) = engine.network_configs().map_err(e)?;
+    // Global networks this node has no part of yet are listed too.
+    nets.extend(engine.global_only().map_err(e)?);
+    nets.sort_by(|a, b| a.name.cmp(&b.name));
     let counted = !filters.get("dangling").is_empty();
     let mut rows = Vec::with_capacity(nets.len());
     for n in &nets {
@@ -241,8 +249,20 @@ fn inspect(engine: &Engine, format: Option<&str>, networks: &[String]) -> Result
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for n in networks {
-        match engine.network(n) {
-            Ok(net) => out.push(render::inspect(&net)),
+        let found = match engine.network(n) {
+            Err(err) if err.kind() == Kind::NotFound => match engine.global_network(n) {
+                Ok(Some(net)) => Ok(net),
+                Ok(None) => Err(err),
+                Err(other) => Err(other),
+            },
+            other => other,
+        };
+        let shown = found.and_then(|net| {
+            let holders = engine.holders(&net)?;
+            Ok(render::inspect(&net, &holders, engine.node_name()))
+        });
+        match shown {
+            Ok(v) => out.push(v),
             Err(err) => missing.push(err.to_string()),
         }
     }

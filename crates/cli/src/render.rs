@@ -14,8 +14,13 @@ pub fn pretty(v: &Value) -> String {
     String::from_utf8(buf).expect("serde_json writes UTF-8")
 }
 
-/// One network as `docker network inspect` shows it.
-pub fn inspect(net: &Network) -> Value {
+/// One network as `docker network inspect` shows it; a global network's endpoints on every
+/// node (`holders`: who holds each address in the cluster store), each with its node.
+pub fn inspect(
+    net: &Network,
+    holders: &BTreeMap<std::net::IpAddr, engine::cluster::ClaimHolder>,
+    node: Option<&str>,
+) -> Value {
     let config: Vec<Value> = net
         .ipam
         .pools()
@@ -40,7 +45,7 @@ pub fn inspect(net: &Network) -> Value {
             Value::Object(c)
         })
         .collect();
-    let containers: Map<String, Value> = net
+    let mut containers: Map<String, Value> = net
         .endpoints
         .values()
         .map(|ep| {
@@ -55,10 +60,14 @@ pub fn inspect(net: &Network) -> Value {
             if !ep.aliases.is_empty() {
                 c["Aliases"] = json!(ep.aliases);
             }
+            if let (Some(node), true) = (node, net.scope == engine::cluster::Scope::Global) {
+                c["Node"] = json!(node);
+            }
             // Keyed like Docker's: by the container's id where the runtime has one.
             (ep.container_id.clone().unwrap_or_else(|| ep.id.clone()), c)
         })
         .collect();
+    other_nodes(net, holders, &mut containers);
     let mut options = net.options.clone();
     options
         .entry("parent".to_string())
@@ -67,7 +76,7 @@ pub fn inspect(net: &Network) -> Value {
         "Name": net.name,
         "Id": net.id,
         "Created": net.created,
-        "Scope": "local",
+        "Scope": net.scope.name(),
         "Driver": net.driver().name(),
         "EnableIPv6": net.enable_ipv6,
         "IPAM": {
@@ -84,6 +93,36 @@ pub fn inspect(net: &Network) -> Value {
         "Options": options,
         "Labels": net.labels,
     })
+}
+
+/// The endpoints of a global network that other nodes hold (this node's are its own).
+fn other_nodes(
+    net: &Network,
+    holders: &BTreeMap<std::net::IpAddr, engine::cluster::ClaimHolder>,
+    containers: &mut Map<String, Value>,
+) {
+    for (addr, h) in holders {
+        if net.endpoints.contains_key(&h.endpoint) {
+            continue;
+        }
+        let len = net.ipam.pool_for(*addr).map_or(0, |p| p.prefix_len());
+        let entry = containers.entry(h.endpoint.clone()).or_insert_with(|| {
+            json!({
+                "Name": h.container,
+                "EndpointID": h.endpoint,
+                "MacAddress": h.mac.clone().unwrap_or_default(),
+                "IPv4Address": "",
+                "IPv6Address": "",
+                "Node": h.node,
+            })
+        });
+        let family = if addr.is_ipv4() {
+            "IPv4Address"
+        } else {
+            "IPv6Address"
+        };
+        entry[family] = json!(format!("{addr}/{len}"));
+    }
 }
 
 /// `docker network ls`'s default table, and its `raw` format.
@@ -123,7 +162,7 @@ pub fn ls_row(n: &Network, trunc: bool) -> (gotmpl::Value, BTreeMap<String, Stri
         "Internal": n.internal.to_string(),
         "Labels": labels.join(","),
         "Name": n.name,
-        "Scope": "local",
+        "Scope": n.scope.name(),
     });
     (crate::format::value(&row), n.labels.clone())
 }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netlink::{IpvlanMode, LinkChange, LinkKind, NewLink, NsRef, NsScope, Route};
 
+use crate::cluster::ClaimHolder;
 use crate::create::check_ifname;
 use crate::docs;
 use crate::endpoint::*;
@@ -18,12 +19,17 @@ use crate::model::*;
 use crate::{ids, Door, Engine, Field};
 
 /// What an attach request asks for, parsed and checked before anything is read or changed.
-struct Asked {
-    ip4: Option<IpAddr>,
-    ip6: Option<IpAddr>,
+pub(crate) struct Asked {
+    pub(crate) ip4: Option<IpAddr>,
+    pub(crate) ip6: Option<IpAddr>,
     mac: Option<netlink::Mac>,
     routes: Option<Vec<RouteSpec>>,
 }
+
+/// An endpoint's addresses as `reserve` takes them: the pools with them taken, each family's.
+pub(crate) type Reserved = (ipam::NetworkIpam, Option<IpNet>, Option<IpNet>);
+/// The same, with their claims in the cluster store (global networks).
+pub(crate) type Taken = (Reserved, Vec<Claim>);
 
 impl Asked {
     pub(crate) fn parse(req: &AttachRequest) -> Result<Self> {
@@ -94,11 +100,7 @@ fn refuse_what_it_cannot_give(net: &Network, req: &AttachRequest, asked: &Asked)
 /// The endpoint's addresses, with the pools they were taken from: another IPAM's as handed
 /// over, else each family's asked-for address reserved or its lowest free one taken (the
 /// pools are a copy: nothing is held until the caller records them).
-fn reserve(
-    net: &Network,
-    req: &AttachRequest,
-    asked: &Asked,
-) -> Result<(ipam::NetworkIpam, Option<IpNet>, Option<IpNet>)> {
+pub(crate) fn reserve(net: &Network, req: &AttachRequest, asked: &Asked) -> Result<Reserved> {
     let mut ipam = net.ipam.clone();
     if let Some(ext) = &req.external {
         return Ok((ipam, ext.ipv4, ext.ipv6));
@@ -213,6 +215,7 @@ impl Engine {
     /// the kernel is touched, the link made, the endpoint recorded attached.
     pub(crate) fn connect(&self, req: &AttachRequest) -> Result<Attached> {
         let ns = self.resolve_netns(req.netns())?;
+        self.adopt_if_global(&req.network)?;
         // The host's own namespace is no container: its addresses and routes are the host's.
         if self.nl.ns_own().ok() == Some(ns.id) {
             return Err(Error::invalid(format!(
@@ -238,11 +241,13 @@ impl Engine {
         };
         let parent_mac = parent.as_ref().and_then(|p| p.mac);
         let ifname = self.ifname_for(req, &nsref)?;
-        let (ipam, ipv4, ipv6) = reserve(&net, req, &asked)?;
         let mac = link_mac(&net, asked.mac);
+        let holder = self.holder(req, mac);
+        let ((ipam, ipv4, ipv6), claims) =
+            self.take_addresses(&mut *txn, &mut net, req, &asked, &holder)?;
         let ep = Endpoint {
-            id: ids::endpoint_id(),
-            name: req.name.clone().unwrap_or_else(|| req.netns().to_string()),
+            id: holder.endpoint,
+            name: holder.container,
             netns: ns.path.display().to_string(),
             netns_id: ns.id,
             tmp_name: ids::tmp_link_name(),
@@ -257,6 +262,7 @@ impl Engine {
             routes: asked.routes,
             mtu: req.mtu,
             aliases: dedup(&req.aliases),
+            claims,
         };
         net.ipam = ipam;
         let ep = self.record_and_attach(&mut *txn, &mut net, ep, parent_index, &nsref, req.door)?;
@@ -281,6 +287,21 @@ impl Engine {
             routes: Vec::new(),
             warnings,
         })
+    }
+
+    /// Who an attach's addresses are claimed for: this node, a new endpoint id, the
+    /// container as shown, the MAC.
+    fn holder(&self, req: &AttachRequest, mac: Option<netlink::Mac>) -> ClaimHolder {
+        ClaimHolder {
+            node: self
+                .cluster
+                .as_deref()
+                .map_or(String::new(), |c| c.node().to_string()),
+            endpoint: ids::endpoint_id(),
+            container: req.name.clone().unwrap_or_else(|| req.netns().to_string()),
+            mac: mac.map(|m| m.to_string()),
+            since: ids::now_rfc3339(),
+        }
     }
 
     /// The network `req` names, for writing, if this attachment may be made on it: it carries
@@ -379,10 +400,12 @@ impl Engine {
         ns: &NsRef,
         door: Door,
     ) -> Result<Endpoint> {
-        docs::save_alloc(txn, net)?;
-        if let Err(e) = docs::put_ep(txn, &net.id, &ep, true) {
+        let recorded =
+            docs::save_alloc(txn, net).and_then(|()| docs::put_ep(txn, &net.id, &ep, true));
+        if let Err(e) = recorded {
             release_addrs(net, &ep);
             let _ = docs::save_alloc(txn, net);
+            self.release_claims(net, &ep);
             return Err(e);
         }
         match self.attach_link(net, &ep, parent_index, ns, door) {
@@ -396,6 +419,9 @@ impl Engine {
                 .and_then(|()| {
                     release_addrs(net, &ep);
                     docs::save_alloc(txn, net)
+                })
+                .map(|()| {
+                    self.release_claims(net, &ep);
                 })
                 .and(Err(e)),
         }?;

@@ -52,6 +52,8 @@ pub struct CreateRequest {
     pub attachable: bool,
     /// The door the request came through: messages name its fields its way.
     pub door: crate::Door,
+    /// `global`: the network is defined in the cluster store for every node (`--scope`).
+    pub scope: crate::cluster::Scope,
 }
 
 /// What `create` hands back.
@@ -116,7 +118,7 @@ fn parse_vlan(parent: &str) -> Result<(String, u16)> {
 }
 
 /// Parsed and checked `-o` options.
-struct Options {
+pub(crate) struct Options {
     mode: Mode,
     parent: Option<String>,
     mtu: Option<u32>,
@@ -416,6 +418,57 @@ fn in_container_parent(driver: Driver, name: Option<&str>) -> Result<Parent> {
     })
 }
 
+/// The network a request describes, every check that needs neither the store nor the
+/// kernel passed: its id, and its parent as this host has it, still to be worked out (a
+/// network without parent is internal, on a dummy link); the options parsed; warnings.
+pub(crate) fn described(req: &CreateRequest) -> Result<(Network, Options, Vec<String>)> {
+    let driver = driver_of(&req.driver)?;
+    check_network_name(&req.name)?;
+    let opts = parse_options(driver, &req.options)?;
+    let labels = kv_map("label", &req.labels)?;
+    let options = kv_map("option", &req.options)?;
+    let pools = pools_of(req)?;
+    let routes = req.routes.as_deref().map(parse_routes).transpose()?;
+    let mut warnings = Vec::new();
+    let has_v6 = check_subnets(req, &pools, &mut warnings)?;
+    let no_parent = opts.parent.is_none() && !req.parent_in_container;
+    let net = Network {
+        id: String::new(),
+        name: req.name.clone(),
+        created: ids::now_rfc3339(),
+        mode: opts.mode,
+        parent: match &opts.parent {
+            Some(name) => Parent::Existing { name: name.clone() },
+            None => dummy_parent(driver, ""),
+        },
+        mtu: opts.mtu,
+        internal: req.internal || no_parent,
+        enable_ipv6: req.ipv6 || has_v6,
+        labels,
+        options,
+        ipam: ipam::NetworkIpam::new(pools),
+        routes,
+        external_ipam: req.external_ipam,
+        owner: req.owner,
+        ipam_driver: None,
+        ipam_options: req.ipam_options.iter().cloned().collect(),
+        attachable: req.attachable,
+        scope: req.scope,
+        definition_version: None,
+        endpoints: BTreeMap::new(),
+        legacy: false,
+        state: NetState::Creating,
+    };
+    Ok((net, opts, warnings))
+}
+
+/// The dummy link a network without parent gets (named by the network's id).
+fn dummy_parent(driver: Driver, id: &str) -> Parent {
+    Parent::Dummy {
+        name: format!("{}{}", driver.dummy_prefix(), &id[..12.min(id.len())]),
+    }
+}
+
 /// The longest network name: its index entry is named by it (as hex), and a file name has at
 /// most 255 bytes.
 pub const NETWORK_NAME_MAX: usize = 120;
@@ -424,72 +477,64 @@ impl Engine {
     /// Create a network. Every check happens before anything changes; a kernel failure rolls
     /// back what was made (the parent link) and the store record.
     pub fn create_network(&self, req: &CreateRequest) -> Result<Created> {
-        let driver = driver_of(&req.driver)?;
-        check_network_name(&req.name)?;
-        let opts = parse_options(driver, &req.options)?;
-        let labels = kv_map("label", &req.labels)?;
-        let mut options = kv_map("option", &req.options)?;
-        let pools = pools_of(req)?;
-        let routes = req.routes.as_deref().map(parse_routes).transpose()?;
-        let mut warnings = Vec::new();
-        let has_v6 = check_subnets(req, &pools, &mut warnings)?;
-        let ipam = ipam::NetworkIpam::new(pools);
+        self.create(req, None)
+    }
+
+    /// Create a network; `adopting`: this node's part of a global network another node
+    /// defined (its definition's version and creation time), else a network of this node's
+    /// own, published in the cluster store when global.
+    pub(crate) fn create(
+        &self,
+        req: &CreateRequest,
+        adopting: Option<(u64, String)>,
+    ) -> Result<Created> {
+        if req.scope == crate::cluster::Scope::Global {
+            self.cluster("a network of scope global")?;
+        }
+        let (mut net, opts, mut warnings) = described(req)?;
+        let driver = net.driver();
         if driver == Driver::Ipvlan {
             self.probe_ipvlan()?;
         }
         let mut txn = self.store.begin()?;
         let replaced = replaced(&*txn, req)?;
-        let id = claim_name_and_id(&*txn, req, replaced.as_ref())?;
-        let mut internal = req.internal;
-        let parent = match &opts.parent {
+        net.id = claim_name_and_id(&*txn, req, replaced.as_ref())?;
+        let id = net.id.clone();
+        net.parent = match &opts.parent {
             _ if req.parent_in_container => in_container_parent(driver, opts.parent.as_deref())?,
-            None => {
-                internal = true;
-                Parent::Dummy {
-                    name: format!("{}{}", driver.dummy_prefix(), &id[..12]),
-                }
-            }
+            None => dummy_parent(driver, &id),
             Some(given) => {
                 let (parent, renamed) = self.host_parent(&*txn, req, driver, given)?;
                 if let Some(name) = renamed {
                     warnings.push(format!(
                         "parent {given} is an alternative name of {name}: using {name}"
                     ));
-                    options.insert("parent".to_string(), name);
+                    net.options.insert("parent".to_string(), name);
                 }
                 parent
             }
         };
-        let mut existing = crate::on_parent(&*txn, &parent.index_key())?;
+        let mut existing = crate::on_parent(&*txn, &net.parent.index_key())?;
         existing.retain(|n| replaced.as_ref().map(|o| &o.id) != Some(&n.id));
-        if !parent.in_container() {
+        if !net.parent.in_container() {
             // Each container has its own link of that name: nothing is shared on the host.
-            self.check_parent_sharing(&existing, &opts.mode, &parent, &ipam)?;
+            self.check_parent_sharing(&existing, &opts.mode, &net.parent, &net.ipam)?;
         }
-        self.check_mtu(opts.mtu, &parent)?;
-        let net = Network {
-            id: id.clone(),
-            name: req.name.clone(),
-            created: ids::now_rfc3339(),
-            mode: opts.mode,
-            parent,
-            mtu: opts.mtu,
-            internal,
-            enable_ipv6: req.ipv6 || has_v6,
-            labels,
-            options,
-            ipam,
-            routes,
-            external_ipam: req.external_ipam,
-            owner: req.owner,
-            ipam_driver: None,
-            ipam_options: req.ipam_options.iter().cloned().collect(),
-            attachable: req.attachable,
-            endpoints: BTreeMap::new(),
-            legacy: false,
-            state: NetState::Creating,
-        };
-        self.record_and_make(&mut *txn, net, replaced.as_ref(), &existing)?;
+        self.check_mtu(opts.mtu, &net.parent)?;
+        if let Some((v, created)) = adopting {
+            (net.definition_version, net.created) = (Some(v), created);
+        }
+        let publish =
+            net.scope == crate::cluster::Scope::Global && net.definition_version.is_none();
+        if publish {
+            net.definition_version = Some(self.publish(req, &net)?);
+        }
+        self.record_and_make(&mut *txn, net.clone(), replaced.as_ref(), &existing)
+            .inspect_err(|_| {
+                if publish {
+                    self.unpublish_new(req, &net);
+                }
+            })?;
         Ok(Created { id, warnings })
     }
 

@@ -339,6 +339,7 @@ fn adopted(s: &Stray, ptr: &Pointer) -> Endpoint {
         routes: None,
         mtu: None,
         aliases: Vec::new(),
+        claims: Vec::new(),
     }
 }
 

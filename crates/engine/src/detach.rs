@@ -214,7 +214,9 @@ impl Engine {
             Some(ep) if ep.id == p.endpoint_id && ep.state == EndpointState::Detaching => {
                 docs::del_ep(&mut *txn, &net.id, &ep)?;
                 release_addrs(&mut net, &ep);
-                docs::save_alloc(&mut *txn, &net)
+                docs::save_alloc(&mut *txn, &net)?;
+                self.release_claims(&net, &ep);
+                Ok(())
             }
             _ => Ok(()),
         }
@@ -239,6 +241,7 @@ impl Engine {
         docs::del_ep(txn, &net.id, &ep)?;
         release_addrs(net, &ep);
         docs::save_alloc(txn, net)?;
+        self.release_claims(net, &ep);
         self.hand_over_default_routes(&*txn, net, &ep);
         Ok(())
     }

@@ -139,6 +139,7 @@ impl Engine {
             routes: None,
             mtu: None,
             aliases: Vec::new(),
+            claims: Vec::new(),
         };
         docs::put_ep(&mut *txn, &net.id, &ep, true)?;
         Ok(reserved(&net, &ep))

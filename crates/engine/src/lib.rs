@@ -44,6 +44,7 @@ pub(crate) use docs::{
 
 mod attach;
 mod check;
+pub mod cluster;
 mod create;
 mod damage;
 mod declared;
@@ -52,6 +53,7 @@ mod docs;
 mod endpoint;
 pub mod error;
 mod final_name_first;
+mod global;
 mod handoff;
 mod handover;
 mod ids;
@@ -82,6 +84,8 @@ pub use vocab::{Door, Field};
 pub struct Engine {
     nl: Arc<dyn Netlink>,
     store: Arc<dyn Store>,
+    /// The cluster store, where one is given: global networks and their address claims.
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl Engine {
@@ -89,7 +93,23 @@ impl Engine {
         Self {
             nl,
             store: store.into(),
+            cluster: None,
         }
+    }
+
+    /// The same engine, a node of the cluster `cluster` names.
+    pub fn with_cluster(mut self, cluster: cluster::Cluster) -> Self {
+        self.cluster = Some(Arc::new(cluster));
+        self
+    }
+
+    /// The cluster store, or the error for a request that needs one.
+    pub(crate) fn cluster(&self, what: &str) -> Result<&cluster::Cluster> {
+        self.cluster.as_deref().ok_or_else(|| {
+            Error::invalid(format!(
+                "{what} needs a cluster store: give --cluster-store etcd://HOST:PORT (or set UNDERLAY_CLUSTER_STORE) on every host"
+            ))
+        })
     }
 
     /// What `restore` would do, told by running it against a dry run of the kernel (asked,
@@ -99,6 +119,8 @@ impl Engine {
         let dry = Engine {
             nl: Arc::new(netlink::DryRun::new(self.nl.clone())),
             store: Arc::new(store::Overlay::new(self.store.clone())),
+            // The cluster store is only read by restore's checks.
+            cluster: self.cluster.clone(),
         };
         dry.restore()
     }
@@ -179,7 +201,13 @@ impl Engine {
     /// underlay created it and no other network uses it.
     pub fn remove_network(&self, key: &str) -> Result<String> {
         let mut txn = self.store.begin()?;
-        let net = find_net(&*txn, key)?;
+        let net = match find_net(&*txn, key) {
+            Err(e) if e.kind() == Kind::NotFound && self.cluster.is_some() => {
+                // A global network this node never used: removed from the cluster store.
+                return self.remove_global(key, None).and_then(|id| id.ok_or(e));
+            }
+            other => other?,
+        };
         refuse_if_owned(&net, "rm")?;
         if !net.endpoints.is_empty() {
             let list: Vec<String> = net
@@ -202,6 +230,9 @@ impl Engine {
             )));
         }
         let id = net.id.clone();
+        if net.scope == cluster::Scope::Global {
+            self.remove_global(&net.id, Some(&net))?;
+        }
         self.remove_document(&mut *txn, net)?;
         Ok(id)
     }
@@ -265,5 +296,7 @@ pub(crate) fn refuse_if_owned(net: &Network, verb: &str) -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod tests;

@@ -287,6 +287,13 @@ pub struct Network {
     /// `--attachable`: recorded and shown, as Docker does for a local network.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attachable: bool,
+    /// `global`: defined in the cluster store, its addresses claimed there (see `cluster`).
+    #[serde(default, skip_serializing_if = "is_local")]
+    pub scope: crate::cluster::Scope,
+    /// The version of the cluster store's definition this node made its part from: every
+    /// claim expects it unchanged (a network removed by another node claims nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition_version: Option<u64>,
     /// The endpoints by id. Stored in documents of their own (see `docs`); read with the
     /// network by the calls that need them all.
     #[serde(default)]
@@ -392,6 +399,21 @@ pub struct Endpoint {
     /// Other names of the container on this network (`connect --alias`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// On a global network: its addresses' claims in the cluster store, released at these
+    /// versions only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<Claim>,
+}
+
+/// An address claimed in the cluster store, with the version of the claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub addr: std::net::IpAddr,
+    pub version: u64,
+}
+
+fn is_local(s: &crate::cluster::Scope) -> bool {
+    *s == crate::cluster::Scope::Local
 }
 
 /// The name of an endpoint's document: what operations look it up by.

@@ -382,6 +382,12 @@ impl View<'_> {
         if resp.succeeded() {
             return Ok(());
         }
+        Err(self.refusal(&resp, expects))
+    }
+
+    /// The conflict a refused commit meets: the first expectation that does not hold, as
+    /// the refusal's reads found it.
+    fn refusal(&self, resp: &etcd_client::TxnResponse, expects: &[(String, Expect)]) -> Error {
         let root = self.store.config.root.as_bytes();
         let found: Vec<Option<(String, Version)>> = resp
             .op_responses()
@@ -405,21 +411,21 @@ impl View<'_> {
                 } else {
                     key.clone()
                 };
-                return Err(Error::Conflict {
+                return Error::Conflict {
                     key,
                     expected: *expected,
                     found: version,
-                });
+                };
             }
         }
         // Refused, yet every expectation holds when read back: the cluster changed between
         // the two (another writer undid its change); the caller reads again as for a conflict.
         let (key, expected) = expects.first().cloned().expect("a refusal has a compare");
-        Err(Error::Conflict {
+        Error::Conflict {
             key,
             expected,
             found: None,
-        })
+        }
     }
 
     fn commit_ops(&mut self, ops: &[&Op]) -> Result<()> {

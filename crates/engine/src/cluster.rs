@@ -1,0 +1,527 @@
+//! The cluster's share, with a cluster store (etcd): what many hosts on one LAN must agree
+//! on. The local store keeps what is this host's (endpoints, intents); the cluster store
+//! keeps global networks' definitions, each node's registration and one claim per address:
+//!
+//! ```text
+//! nodes/NODE                 registration: its token (which state directory made it)
+//! names/HEX(NAME)            a global network's id, by name
+//! networks/ID                its definition: the create request every node makes its part from
+//! claims/ID/ADDRESS          who holds the address: node, endpoint, container, MAC
+//! ```
+//!
+//! An address is claimed with create-if-absent in one commit that also expects the node's
+//! registration and the network's definition unchanged (so a node an operator forgot, or a
+//! network removed meanwhile, claims nothing), and released only at the version this node
+//! wrote (a stale release is refused, never deleting another node's claim). No lock is taken
+//! and no lease or TTL ever frees an address. Nodes do not queue behind each other: one
+//! whose candidate another node took learns the claimed set and tries the next.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use store::{Batch, Durability, Expect, Store, Txn, Version};
+
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::CreateRequest;
+
+/// Every commit to the cluster store is durable on a majority of etcd's members.
+const DURABLE: Durability = Durability::SurvivesPowerLoss;
+
+/// Where this host's registration is kept in its local store.
+const REGISTRATION_KEY: &str = "cluster/registration";
+
+/// How many candidates an allocation tries before it gives up on a pool others keep taking.
+pub(crate) const CLAIM_TRIES: usize = 100;
+
+/// The cluster store as this host uses it: the store and this node's name in it.
+pub struct Cluster {
+    store: Box<dyn Store>,
+    node: String,
+}
+
+/// A network's scope, as Docker names it: `local` (this host's) or `global` (defined in the
+/// cluster store, used by every node).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    #[default]
+    Local,
+    Global,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Local => "local",
+            Scope::Global => "global",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "local" | "" => Ok(Scope::Local),
+            "global" => Ok(Scope::Global),
+            other => Err(Error::invalid(format!(
+                "invalid scope {other:?}: expected local or global (swarm scope is Docker's own)"
+            ))),
+        }
+    }
+}
+
+/// A global network's definition: the create request as its creator gave it, its id and
+/// when and where it was created. Every node makes its own part (its parent link, its
+/// record) from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Definition {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub created_by: String,
+    pub driver: String,
+    pub subnets: Vec<String>,
+    pub gateways: Vec<String>,
+    pub ip_ranges: Vec<String>,
+    pub aux_addresses: Vec<(String, String)>,
+    pub ipv6: bool,
+    pub internal: bool,
+    pub labels: Vec<(String, String)>,
+    pub options: Vec<(String, String)>,
+    pub range_bounds: Vec<(Option<String>, Option<String>)>,
+    pub ipam_options: Vec<(String, String)>,
+    pub attachable: bool,
+}
+
+impl Definition {
+    pub(crate) fn of(req: &CreateRequest, id: &str, created: &str, node: &str) -> Self {
+        Definition {
+            id: id.to_string(),
+            name: req.name.clone(),
+            created: created.to_string(),
+            created_by: node.to_string(),
+            driver: req.driver.clone(),
+            subnets: req.subnets.clone(),
+            gateways: req.gateways.clone(),
+            ip_ranges: req.ip_ranges.clone(),
+            aux_addresses: req.aux_addresses.clone(),
+            ipv6: req.ipv6,
+            internal: req.internal,
+            labels: req.labels.clone(),
+            options: req.options.clone(),
+            range_bounds: req.range_bounds.clone(),
+            ipam_options: req.ipam_options.clone(),
+            attachable: req.attachable,
+        }
+    }
+
+    /// The request this node creates its part of the network with.
+    pub(crate) fn request(&self) -> CreateRequest {
+        CreateRequest {
+            name: self.name.clone(),
+            driver: self.driver.clone(),
+            subnets: self.subnets.clone(),
+            gateways: self.gateways.clone(),
+            ip_ranges: self.ip_ranges.clone(),
+            aux_addresses: self.aux_addresses.clone(),
+            ipv6: self.ipv6,
+            internal: self.internal,
+            labels: self.labels.clone(),
+            options: self.options.clone(),
+            range_bounds: self.range_bounds.clone(),
+            ipam_options: self.ipam_options.clone(),
+            attachable: self.attachable,
+            id: Some(self.id.clone()),
+            scope: Scope::Global,
+            ..CreateRequest::default()
+        }
+    }
+}
+
+/// Who holds an address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimHolder {
+    pub node: String,
+    pub endpoint: String,
+    /// The container (or namespace) as its node shows it.
+    pub container: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    pub since: String,
+}
+
+/// A node's registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct NodeDoc {
+    name: String,
+    /// Made by the state directory that registered it: two hosts given one node name are
+    /// told apart by it.
+    token: String,
+    registered: String,
+}
+
+/// This host's registration as its local store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Registration {
+    node: String,
+    token: String,
+    /// The version of `nodes/NODE` it wrote: every claim expects it unchanged.
+    version: u64,
+}
+
+/// Why a claim was refused.
+pub(crate) enum Refused {
+    /// Another endpoint (of this node or another) holds this address.
+    Taken(IpAddr),
+    /// This node's registration changed: an operator forgot the node.
+    Fenced,
+    /// The network's definition is gone: another node removed the network.
+    Removed,
+}
+
+fn claims_dir(net_id: &str) -> String {
+    format!("claims/{net_id}")
+}
+
+fn claim_key(net_id: &str, addr: IpAddr) -> String {
+    format!("claims/{net_id}/{addr}")
+}
+
+fn node_key(node: &str) -> String {
+    format!("nodes/{node}")
+}
+
+fn network_key(id: &str) -> String {
+    format!("networks/{id}")
+}
+
+fn name_key(name: &str) -> String {
+    format!("names/{}", crate::docs::hex(name))
+}
+
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("cluster documents serialize")
+}
+
+fn parse<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::store(format!("cluster store document {key} cannot be read: {e}")))
+}
+
+/// A node name: what `--node` (default: the host name, lowercased) may be.
+pub fn check_node_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid node name {name:?}: expected up to 253 lowercase letters, digits, '-', '_' and '.', starting with a letter or digit (a host name)"
+        )))
+    }
+}
+
+impl Cluster {
+    /// This host as node `node` of the cluster `store` holds.
+    pub fn new(store: Box<dyn Store>, node: &str) -> Result<Self> {
+        check_node_name(node)?;
+        Ok(Cluster {
+            store,
+            node: node.to_string(),
+        })
+    }
+
+    /// The etcd cluster at `url` (`etcd://HOST:PORT[,HOST:PORT...][/ROOT]`), with this host
+    /// as `node` (default: its host name, lowercased) and etcd's `user` and password.
+    pub fn connect(url: &str, node: Option<&str>, user: Option<(String, String)>) -> Result<Self> {
+        let mut config = store::EtcdConfig::parse(url)?;
+        config.user = user;
+        let node = match node {
+            Some(n) => n.to_string(),
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map_err(|e| {
+                    Error::invalid(format!(
+                        "cannot read this host's name for its node name ({e}): give one"
+                    ))
+                })?
+                .trim()
+                .to_lowercase(),
+        };
+        check_node_name(&node)?;
+        Self::new(Box::new(store::EtcdStore::open(config)?), &node)
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn location(&self) -> String {
+        self.store.location()
+    }
+
+    /// This node's registration: the one the local store keeps, or a new one written to the
+    /// cluster store (create-if-absent) and kept. A registration of this node name by
+    /// another state directory is refused: two hosts must not share a node name.
+    fn registration(&self, local: &mut dyn Txn) -> Result<Registration> {
+        if let Some(bytes) = local.get(REGISTRATION_KEY)? {
+            let reg: Registration = parse(REGISTRATION_KEY, &bytes)?;
+            if reg.node == self.node {
+                return Ok(reg);
+            }
+        }
+        self.register(local)
+    }
+
+    fn register(&self, local: &mut dyn Txn) -> Result<Registration> {
+        let key = node_key(&self.node);
+        let mut txn = self.store.begin()?;
+        let token = match local.get(REGISTRATION_KEY)? {
+            Some(b) => parse::<Registration>(REGISTRATION_KEY, &b)?.token,
+            None => crate::ids::endpoint_id()[..32].to_string(),
+        };
+        if let Some(doc) = txn.doc(&key)? {
+            let theirs: NodeDoc = parse(&key, &doc.value)?;
+            if theirs.token != token {
+                return Err(Error::conflict(format!(
+                    "node name {} is registered in {} by another host (or by this host before its state directory was reset): give this host another --node, or, if {} is this host and its old state is gone, run `underlay cluster forget {}` first",
+                    self.node,
+                    self.store.location(),
+                    self.node,
+                    self.node
+                )));
+            }
+            return self.keep(local, token, doc.version);
+        }
+        let value = json(&NodeDoc {
+            name: self.node.clone(),
+            token: token.clone(),
+            registered: crate::ids::now_rfc3339(),
+        });
+        txn.commit(
+            Batch::new(DURABLE)
+                .put(key.clone(), value.clone())
+                .expect(key.clone(), Expect::Absent),
+        )?;
+        let version = txn.version_put(&key, &value).ok_or_else(|| {
+            Error::store("the cluster store did not tell the registration's version")
+        })?;
+        self.keep(local, token, version)
+    }
+
+    fn keep(&self, local: &mut dyn Txn, token: String, version: Version) -> Result<Registration> {
+        let reg = Registration {
+            node: self.node.clone(),
+            token,
+            version: version.to_u64(),
+        };
+        local.commit(Batch::new(DURABLE).put(REGISTRATION_KEY, json(&reg)))?;
+        Ok(reg)
+    }
+
+    /// Claim `addrs` for endpoint `ep` of global network `net`, all or none: the version of
+    /// each claim, or why it was refused. `local` is the host's store (for the registration).
+    pub(crate) fn claim(
+        &self,
+        local: &mut dyn Txn,
+        net: &Network,
+        ep: &ClaimHolder,
+        addrs: &[IpAddr],
+    ) -> Result<std::result::Result<Vec<Claim>, Refused>> {
+        let reg = self.registration(local)?;
+        let def_version = net.definition_version.ok_or_else(|| {
+            Error::store(format!(
+                "global network {} has no definition version",
+                net.name
+            ))
+        })?;
+        let value = json(ep);
+        let mut batch = Batch::new(DURABLE)
+            .expect(
+                node_key(&self.node),
+                Expect::Version(Version::from_u64(reg.version)),
+            )
+            .expect(
+                network_key(&net.id),
+                Expect::Version(Version::from_u64(def_version)),
+            );
+        for a in addrs {
+            batch.push_put(claim_key(&net.id, *a), value.clone());
+            batch = batch.expect(claim_key(&net.id, *a), Expect::Absent);
+        }
+        let mut txn = self.store.begin()?;
+        match txn.commit(batch) {
+            Ok(()) => {}
+            Err(store::Error::Conflict { key, .. }) => {
+                let refused = if key == node_key(&self.node) {
+                    let _ = local.commit(Batch::new(DURABLE).delete(REGISTRATION_KEY));
+                    Refused::Fenced
+                } else if key == network_key(&net.id) {
+                    Refused::Removed
+                } else {
+                    let addr = key.rsplit('/').next().and_then(|a| a.parse().ok());
+                    match addr {
+                        Some(a) => Refused::Taken(a),
+                        None => return Err(Error::store(format!("unexpected conflict on {key}"))),
+                    }
+                };
+                return Ok(Err(refused));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let claims = addrs
+            .iter()
+            .map(|a| {
+                let v = txn.version_put(&claim_key(&net.id, *a), &value);
+                Claim {
+                    addr: *a,
+                    version: v.map_or(0, Version::to_u64),
+                }
+            })
+            .collect();
+        Ok(Ok(claims))
+    }
+
+    /// Give back the claims an endpoint held, each only at the version it was made with: one
+    /// that changed since is another's now and stays. What cannot be reached is an error (the
+    /// caller keeps it to retry).
+    pub(crate) fn release(&self, net_id: &str, claims: &[Claim]) -> Result<()> {
+        let mut txn = self.store.begin()?;
+        for c in claims {
+            let key = claim_key(net_id, c.addr);
+            let batch = Batch::new(DURABLE)
+                .delete(key.clone())
+                .expect(key, Expect::Version(Version::from_u64(c.version)));
+            match txn.commit(batch) {
+                Ok(()) | Err(store::Error::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Who holds each claimed address of network `net_id`.
+    pub(crate) fn claims(&self, net_id: &str) -> Result<BTreeMap<IpAddr, ClaimHolder>> {
+        let snap = self.store.snapshot()?;
+        let mut out = BTreeMap::new();
+        for (key, bytes) in snap.list(&claims_dir(net_id))? {
+            let Some(addr) = key.rsplit('/').next().and_then(|a| a.parse().ok()) else {
+                continue;
+            };
+            out.insert(addr, parse(&key, &bytes)?);
+        }
+        Ok(out)
+    }
+
+    /// The addresses of network `net_id` that are claimed (keys only: cheap for a big pool).
+    pub(crate) fn claimed(&self, net_id: &str) -> Result<Vec<IpAddr>> {
+        let snap = self.store.snapshot()?;
+        Ok(snap
+            .keys(&claims_dir(net_id))?
+            .iter()
+            .filter_map(|k| k.rsplit('/').next()?.parse().ok())
+            .collect())
+    }
+
+    /// Who holds `addr` of network `net_id`, if anyone.
+    pub(crate) fn holder(&self, net_id: &str, addr: IpAddr) -> Result<Option<ClaimHolder>> {
+        let key = claim_key(net_id, addr);
+        let snap = self.store.snapshot()?;
+        snap.get(&key)?.map(|b| parse(&key, &b)).transpose()
+    }
+
+    /// Publish a global network's definition: its name and id taken cluster-wide, or the
+    /// error Docker gives for a name in use. The definition's version, which claims expect.
+    pub(crate) fn publish(&self, def: &Definition) -> Result<u64> {
+        let (nk, dk) = (name_key(&def.name), network_key(&def.id));
+        let value = json(def);
+        let mut txn = self.store.begin()?;
+        let batch = Batch::new(DURABLE)
+            .put(nk.clone(), def.id.clone())
+            .put(dk.clone(), value.clone())
+            .expect(nk.clone(), Expect::Absent)
+            .expect(dk.clone(), Expect::Absent);
+        match txn.commit(batch) {
+            Ok(()) => {}
+            Err(store::Error::Conflict { .. }) => {
+                return Err(Error::network_exists(format!(
+                    "network with name {} already exists (in {})",
+                    def.name,
+                    self.store.location()
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let v = txn.version_put(&dk, &value).ok_or_else(|| {
+            Error::store("the cluster store did not tell the definition's version")
+        })?;
+        Ok(v.to_u64())
+    }
+
+    /// The definition of the global network called (or with the id) `key`, with its version.
+    pub(crate) fn definition(&self, key: &str) -> Result<Option<(Definition, u64)>> {
+        let snap = self.store.snapshot()?;
+        let id = match snap.get(&name_key(key))? {
+            Some(id) => String::from_utf8_lossy(&id).into_owned(),
+            None if crate::ids::is_network_id(key) => key.to_string(),
+            None => return Ok(None),
+        };
+        let dk = network_key(&id);
+        match snap.doc(&dk)? {
+            Some(doc) => Ok(Some((parse(&dk, &doc.value)?, doc.version.to_u64()))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every global network's definition.
+    pub(crate) fn definitions(&self) -> Result<Vec<Definition>> {
+        let snap = self.store.snapshot()?;
+        snap.list("networks")?
+            .iter()
+            .map(|(k, b)| parse(k, b))
+            .collect()
+    }
+
+    /// Remove a global network's definition, only while no node holds an address of it and
+    /// the definition is the one `version` names. The holders when some remain.
+    pub(crate) fn unpublish(&self, def: &Definition, version: u64) -> Result<()> {
+        let (nk, dk) = (name_key(&def.name), network_key(&def.id));
+        let mut txn = self.store.begin()?;
+        let batch = Batch::new(DURABLE)
+            .delete(dk.clone())
+            .delete(nk)
+            .expect(dk, Expect::Version(Version::from_u64(version)))
+            .expect(claims_dir(&def.id), Expect::NoneUnder);
+        let committed = txn.commit(batch);
+        drop(txn);
+        match committed {
+            Ok(()) => Ok(()),
+            Err(store::Error::Conflict { .. }) => Err(self.in_use(def)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The error for a global network some node still has endpoints on, naming the nodes.
+    pub(crate) fn in_use(&self, def: &Definition) -> Error {
+        let mut nodes: BTreeMap<String, usize> = BTreeMap::new();
+        for holder in self.claims(&def.id).unwrap_or_default().into_values() {
+            *nodes.entry(holder.node).or_default() += 1;
+        }
+        let list: Vec<String> = nodes
+            .iter()
+            .map(|(n, c)| format!("{n} ({c} address{})", if *c == 1 { "" } else { "es" }))
+            .collect();
+        Error::conflict(format!(
+            "error while removing network: network {} id {} has active endpoints on nodes {}: disconnect them there first",
+            def.name,
+            def.id,
+            if list.is_empty() { "that just attached".to_string() } else { list.join(", ") }
+        ))
+    }
+}

@@ -1,0 +1,243 @@
+//! Global networks on this node: publishing one's definition, making this node's part of one
+//! another node defined (adopting it), claiming and releasing its addresses in the cluster
+//! store around the local steps (see `cluster` for the rules).
+
+use std::net::IpAddr;
+
+use crate::cluster::{ClaimHolder, Cluster, Definition, Refused, Scope, CLAIM_TRIES};
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::Engine;
+
+impl Engine {
+    /// Before an attach to `network`: if this node has no network of that name but the
+    /// cluster store defines one, make this node's part of it (its parent, its record).
+    pub(crate) fn adopt_if_global(&self, network: &str) -> Result<()> {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return Ok(());
+        };
+        match crate::find_head(&*self.store.snapshot()?, network) {
+            Err(e) if e.kind() == crate::Kind::NotFound => {}
+            other => return other.map(|_| ()),
+        }
+        let Some((def, version)) = cluster.definition(network)? else {
+            return Ok(());
+        };
+        match self.create(&def.request(), Some((version, def.created.clone()))) {
+            Ok(_) => Ok(()),
+            // Another process of this node made it first.
+            Err(e) if e.clash() == Some(crate::Clash::NetworkExists) => Ok(()),
+            Err(e) => Err(e.prefixed(&format!(
+                "global network {} cannot be used on node {}: ",
+                def.name,
+                cluster.node()
+            ))),
+        }
+    }
+
+    /// The global networks the cluster store defines that this node has no part of yet, as
+    /// defined (their parents as named), sorted by name.
+    pub fn global_only(&self) -> Result<Vec<Network>> {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let snap = self.store.snapshot()?;
+        let mut out = Vec::new();
+        for def in cluster.definitions()? {
+            if crate::load_head(&*snap, &def.id)?.is_none() {
+                out.push(as_defined(&def)?);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Global network `key` as the cluster store defines it (for a node with no part of it).
+    pub fn global_network(&self, key: &str) -> Result<Option<Network>> {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return Ok(None);
+        };
+        cluster
+            .definition(key)?
+            .map(|(def, _)| as_defined(&def))
+            .transpose()
+    }
+
+    /// Who holds each address of global network `net`, on every node (none for a local one).
+    pub fn holders(
+        &self,
+        net: &Network,
+    ) -> Result<std::collections::BTreeMap<IpAddr, ClaimHolder>> {
+        match (net.scope, self.cluster.as_deref()) {
+            (Scope::Global, Some(cluster)) => cluster.claims(&net.id),
+            _ => Ok(Default::default()),
+        }
+    }
+
+    /// This host's node name in the cluster store, where it has one.
+    pub fn node_name(&self) -> Option<&str> {
+        self.cluster.as_deref().map(Cluster::node)
+    }
+
+    /// Publish a global network this node creates, once every local check has passed: its
+    /// definition's version.
+    pub(crate) fn publish(&self, req: &crate::CreateRequest, net: &Network) -> Result<u64> {
+        let cluster = self.cluster("a network of scope global")?;
+        cluster.publish(&Definition::of(req, &net.id, &net.created, cluster.node()))
+    }
+
+    /// Undo a publish whose local part failed (best effort: nobody else can hold an address
+    /// of a network this young, and a definition left behind is a network nobody uses yet).
+    pub(crate) fn unpublish_new(&self, req: &crate::CreateRequest, net: &Network) {
+        if let (Some(cluster), Some(v)) = (self.cluster.as_deref(), net.definition_version) {
+            let def = Definition::of(req, &net.id, &net.created, cluster.node());
+            let _ = cluster.unpublish(&def, v);
+        }
+    }
+
+    /// Remove global network `key` from the cluster store, refused while any node holds an
+    /// address of it (naming the nodes); `local`: this node's part, which goes next. The
+    /// network's id, or None when the cluster store has no such network.
+    pub(crate) fn remove_global(
+        &self,
+        key: &str,
+        local: Option<&Network>,
+    ) -> Result<Option<String>> {
+        let cluster = self.cluster("a network of scope global")?;
+        let Some((def, version)) = cluster.definition(key)? else {
+            // Removed by another node already: only this node's part is left.
+            return Ok(local.map(|n| n.id.clone()));
+        };
+        if local.is_some_and(|n| n.id != def.id) {
+            return Ok(local.map(|n| n.id.clone()));
+        }
+        cluster.unpublish(&def, version)?;
+        Ok(Some(def.id))
+    }
+
+    /// The endpoint's addresses: reserved in the network's pools and, on a global network,
+    /// claimed in the cluster store (a candidate another node took is skipped, with the
+    /// claimed set learned from the cluster store). The pools as they are now, the addresses
+    /// and their claims.
+    pub(crate) fn take_addresses(
+        &self,
+        txn: &mut dyn store::Txn,
+        net: &mut Network,
+        req: &crate::AttachRequest,
+        asked: &crate::attach::Asked,
+        holder: &ClaimHolder,
+    ) -> Result<crate::attach::Taken> {
+        if net.scope != Scope::Global || req.external.is_some() {
+            return crate::attach::reserve(net, req, asked).map(|t| (t, Vec::new()));
+        }
+        let cluster = self.cluster("an attach to a global network")?;
+        let statics: Vec<IpAddr> = [asked.ip4, asked.ip6].into_iter().flatten().collect();
+        if !statics.is_empty() {
+            // The local view of what others hold may be old; the claim decides.
+            learn_claimed(cluster, net)?;
+            for ip in &statics {
+                let _ = net.ipam.release(*ip);
+            }
+        }
+        for _ in 0..CLAIM_TRIES {
+            let taken = crate::attach::reserve(net, req, asked)?;
+            let addrs: Vec<IpAddr> = [taken.1, taken.2]
+                .into_iter()
+                .flatten()
+                .map(|a| a.addr())
+                .collect();
+            match cluster.claim(txn, net, holder, &addrs)? {
+                Ok(claims) => return Ok((taken, claims)),
+                Err(Refused::Taken(a)) if statics.contains(&a) => {
+                    return Err(held_elsewhere(cluster, net, a, req.door))
+                }
+                Err(Refused::Taken(_)) => learn_claimed(cluster, net)?,
+                Err(Refused::Fenced) => return Err(fenced(cluster)),
+                Err(Refused::Removed) => {
+                    return Err(Error::not_found(format!(
+                        "network {} was removed from {} (by another node); `underlay network rm {}` removes this node's part",
+                        net.name,
+                        cluster.location(),
+                        net.name
+                    )))
+                }
+            }
+        }
+        Err(Error::conflict(format!(
+            "no address of network {} could be claimed in {} tries: other nodes keep taking the candidates; try again",
+            net.name, CLAIM_TRIES
+        )))
+    }
+
+    /// Give back an endpoint's claims after its record is gone (forget before release). A
+    /// cluster store that cannot be reached leaves them for `restore` to release (an address
+    /// of this node's that no endpoint holds).
+    pub(crate) fn release_claims(&self, net: &Network, ep: &Endpoint) -> Option<String> {
+        if ep.claims.is_empty() {
+            return None;
+        }
+        let cluster = self.cluster.as_deref()?;
+        cluster.release(&net.id, &ep.claims).err().map(|e| {
+            format!(
+                "the addresses of {} stay claimed in {} until `underlay network restore` can reach it: {e}",
+                ep.name,
+                cluster.location()
+            )
+        })
+    }
+}
+
+/// A global network as its definition describes it.
+fn as_defined(def: &Definition) -> Result<Network> {
+    let (mut net, _, _) = crate::create::described(&def.request())?;
+    net.id = def.id.clone();
+    net.created = def.created.clone();
+    net.state = NetState::Ready;
+    if let Parent::Dummy { name } = &mut net.parent {
+        *name = format!("{}{}", net.mode.driver().dummy_prefix(), &def.id[..12]);
+    }
+    Ok(net)
+}
+
+/// Replace the network's view of what is taken with the cluster store's claims.
+fn learn_claimed(cluster: &Cluster, net: &mut Network) -> Result<()> {
+    let mut ipam = net.ipam.without_allocations();
+    for ip in cluster.claimed(&net.id)? {
+        let _ = ipam.reserve(ip);
+    }
+    net.ipam = ipam;
+    Ok(())
+}
+
+/// Docker's words for an address in use, with who holds it.
+fn held_elsewhere(cluster: &Cluster, net: &Network, a: IpAddr, door: crate::Door) -> Error {
+    let field = if a.is_ipv4() {
+        crate::Field::Ip
+    } else {
+        crate::Field::Ip6
+    };
+    let who = match cluster.holder(&net.id, a) {
+        Ok(Some(h)) => format!(
+            "held by node {} (container {}, endpoint {})",
+            h.node,
+            h.container,
+            &h.endpoint[..12.min(h.endpoint.len())]
+        ),
+        _ => "held by another endpoint".to_string(),
+    };
+    Error::conflict(format!(
+        "Address already in use: {} {a} on network {} is {who}",
+        door.name(field),
+        net.name
+    ))
+    .on(field)
+}
+
+fn fenced(cluster: &Cluster) -> Error {
+    Error::conflict(format!(
+        "node {}'s registration in {} changed (an operator ran `underlay cluster forget {}`?): this node claims nothing until `underlay network restore` has registered it again and reconciled its addresses",
+        cluster.node(),
+        cluster.location(),
+        cluster.node()
+    ))
+}

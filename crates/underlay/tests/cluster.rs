@@ -1,0 +1,351 @@
+//! Many hosts, one VLAN: "nodes" are network namespaces on one bridged segment, each with a
+//! state directory of its own, all reaching one real etcd (Debian's etcd-server 3.4) over a
+//! management bridge, as in `../shared/peers/etcd_lab.sh`. The CLI runs inside each node.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Lab;
+
+const ETCD_PORT: u16 = 23790;
+
+/// The lab: a segment (bridge `br0` in namespace `lan`, router 172.16.86.1), a management
+/// bridge `mg` (10.250.0.1, where etcd listens), and nodes `n1..nN`, each with `eth0` on the
+/// segment and `mgmt0` on the management bridge.
+struct Cluster {
+    lab: Lab,
+    etcd: Option<Child>,
+    etcd_dir: tempfile::TempDir,
+    nodes: Vec<(String, tempfile::TempDir)>,
+}
+
+impl Cluster {
+    fn new(nodes: usize) -> Self {
+        let mut lab = Lab::new("cl");
+        let lan = lab.add_ns("lan");
+        for (br, addr) in [("br0", "172.16.86.1/24"), ("mg", "10.250.0.1/24")] {
+            lab.ip(&lan, &["link", "add", br, "type", "bridge"]);
+            lab.ip(&lan, &["link", "set", br, "up"]);
+            lab.ip(&lan, &["addr", "add", addr, "dev", br]);
+        }
+        let mut names = Vec::new();
+        for i in 1..=nodes {
+            let node = lab.add_ns(&format!("n{i}"));
+            for (dev, br, peer, addr) in [
+                ("eth0", "br0", format!("s{i}"), None),
+                (
+                    "mgmt0",
+                    "mg",
+                    format!("m{i}"),
+                    Some(format!("10.250.0.{}/24", 10 + i)),
+                ),
+            ] {
+                lab.ip(
+                    &node,
+                    &[
+                        "link", "add", dev, "type", "veth", "peer", "name", &peer, "netns", &lan,
+                    ],
+                );
+                lab.ip(&node, &["link", "set", dev, "up"]);
+                if let Some(a) = addr {
+                    lab.ip(&node, &["addr", "add", &a, "dev", dev]);
+                }
+                lab.ip(&lan, &["link", "set", &peer, "master", br, "up"]);
+            }
+            names.push((format!("n{i}"), tempfile::tempdir().unwrap()));
+        }
+        let mut c = Cluster {
+            lab,
+            etcd: None,
+            etcd_dir: tempfile::tempdir().unwrap(),
+            nodes: names,
+        };
+        c.start_etcd();
+        c
+    }
+
+    fn start_etcd(&mut self) {
+        let client = format!("http://10.250.0.1:{ETCD_PORT}");
+        let peer = format!("http://127.0.0.1:{}", ETCD_PORT + 1);
+        let log = std::fs::File::create(self.etcd_dir.path().join("log")).unwrap();
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.lab.ns("lan")))
+            .args(["etcd", "--name", "lan", "--data-dir"])
+            .arg(self.etcd_dir.path().join("data"))
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &format!("lan={peer}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd (Debian's etcd-server, installed by scripts/deps.sh)");
+        self.etcd = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.etcd_answers() {
+            assert!(Instant::now() < deadline, "etcd never answered");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn etcd_answers(&self) -> bool {
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.lab.ns("n1")))
+            .args([
+                "etcdctl",
+                "--endpoints",
+                &format!("http://10.250.0.1:{ETCD_PORT}"),
+            ])
+            .args(["endpoint", "health"])
+            .env("ETCDCTL_API", "3")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn stop_etcd(&mut self) {
+        if let Some(mut c) = self.etcd.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `underlay ARGS` on node `i` (0-based).
+    fn command(&self, i: usize, args: &[&str]) -> Command {
+        let (name, dir) = &self.nodes[i];
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.lab.ns(name)))
+            .arg(common::bin())
+            .args(args)
+            .env("UNDERLAY_STATE_DIR", dir.path())
+            .env(
+                "UNDERLAY_CLUSTER_STORE",
+                format!("etcd://10.250.0.1:{ETCD_PORT}"),
+            )
+            .env("UNDERLAY_NODE", name);
+        c
+    }
+
+    fn ul(&self, i: usize, args: &[&str]) -> common::Run {
+        let out = self.command(i, args).output().expect("run underlay");
+        common::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn inspect(&self, i: usize, net: &str) -> serde_json::Value {
+        let out = self.ul(i, &["network", "inspect", net]).ok();
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
+    }
+
+    /// Every endpoint of `net` as node `i` shows it: (container, node, IPv4 address).
+    fn endpoints(&self, i: usize, net: &str) -> Vec<(String, String, String)> {
+        let v = self.inspect(i, net);
+        v["Containers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|c| {
+                (
+                    c["Name"].as_str().unwrap().to_string(),
+                    c["Node"].as_str().unwrap_or_default().to_string(),
+                    c["IPv4Address"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop_etcd();
+    }
+}
+
+fn create_lan(c: &Cluster) {
+    c.ul(
+        0,
+        &[
+            "network",
+            "create",
+            "--scope",
+            "global",
+            "--subnet",
+            "172.16.86.0/24",
+            "--gateway",
+            "172.16.86.1",
+            "-o",
+            "parent=eth0",
+            "lan",
+        ],
+    )
+    .ok();
+}
+
+#[test]
+#[ignore = "needs root and etcd (Debian's etcd-server): scripts/test.sh runs it"]
+fn four_nodes_attaching_at_once_never_share_an_address() {
+    need_root!();
+    let mut c = Cluster::new(5);
+    create_lan(&c);
+    // Every node lists and inspects it before it has used it.
+    for i in 0..5 {
+        let ls = c.ul(i, &["network", "ls"]).ok();
+        assert!(
+            ls.contains("lan") && ls.contains("global"),
+            "node {i}: {ls}"
+        );
+    }
+    let mut containers = Vec::new();
+    for i in 0..4 {
+        for k in 0..25 {
+            containers.push((i, c.lab.container(&format!("c{i}-{k}"))));
+        }
+    }
+    let running: Vec<_> = containers
+        .iter()
+        .map(|(i, ns)| {
+            let mut cmd = c.command(*i, &["network", "connect", "lan", ns]);
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+            (ns.clone(), cmd.spawn().unwrap())
+        })
+        .collect();
+    for (ns, child) in running {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{ns}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // One address each, as the containers' own links hold them and as every node shows them.
+    let mut held = BTreeSet::new();
+    for (_, ns) in &containers {
+        let a = c.lab.ip(ns, &["-br", "-4", "addr", "show", "dev", "eth0"]);
+        let addr = a.split_whitespace().nth(2).unwrap().to_string();
+        assert!(held.insert(addr.clone()), "{addr} is held twice");
+    }
+    assert_eq!(held.len(), 100);
+    for i in 0..5 {
+        let eps = c.endpoints(i, "lan");
+        assert_eq!(eps.len(), 100, "node {i} shows every node's endpoints");
+        let shown: BTreeSet<String> = eps.iter().map(|e| e.2.clone()).collect();
+        assert_eq!(shown, held);
+        let own = eps.iter().filter(|e| e.1 == format!("n{}", i + 1)).count();
+        assert_eq!(own, if i < 4 { 25 } else { 0 });
+    }
+    // Containers on two hosts reach each other over the segment.
+    let dst = c
+        .endpoints(0, "lan")
+        .into_iter()
+        .find(|e| e.1 == "n2")
+        .unwrap()
+        .2;
+    let dst = dst.split('/').next().unwrap();
+    assert!(c.lab.ping(&containers[0].1, dst));
+    // A node cannot remove it while others have endpoints on it, and says which.
+    let e = c.ul(4, &["network", "rm", "lan"]).err();
+    assert!(
+        e.contains("active endpoints on nodes n1 (25 addresses), n2 (25 addresses), n3 (25 addresses), n4 (25 addresses)"),
+        "{e}"
+    );
+    assert!(
+        c.ul(4, &["network", "ls"]).ok().contains("lan"),
+        "still there"
+    );
+    c.stop_etcd();
+}
+
+#[test]
+#[ignore = "needs root and etcd (Debian's etcd-server): scripts/test.sh runs it"]
+fn a_static_address_raced_by_two_nodes_goes_to_one_and_the_other_is_told_who_has_it() {
+    need_root!();
+    let mut c = Cluster::new(2);
+    create_lan(&c);
+    let (x, y) = (c.lab.container("x"), c.lab.container("y"));
+    let racers: Vec<_> = [(0, &x), (1, &y)]
+        .iter()
+        .map(|(i, ns)| {
+            let mut cmd = c.command(
+                *i,
+                &["network", "connect", "--ip", "172.16.86.200", "lan", ns],
+            );
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = racers
+        .into_iter()
+        .map(|r| r.wait_with_output().unwrap())
+        .collect();
+    let won: Vec<usize> = (0..2).filter(|i| outs[*i].status.success()).collect();
+    assert_eq!(won.len(), 1, "{outs:?}");
+    let lost = 1 - won[0];
+    let e = String::from_utf8_lossy(&outs[lost].stderr);
+    assert!(
+        e.contains("Address already in use: --ip 172.16.86.200"),
+        "{e}"
+    );
+    assert!(e.contains(&format!("held by node n{}", won[0] + 1)), "{e}");
+    // The loser made nothing: no link in its container, no endpoint on its node.
+    let loser_ns = if lost == 0 { &x } else { &y };
+    assert!(!c.lab.links(loser_ns).contains("eth0"));
+    let mine: Vec<_> = c
+        .endpoints(lost, "lan")
+        .into_iter()
+        .filter(|e| e.1 == format!("n{}", lost + 1))
+        .collect();
+    assert!(mine.is_empty(), "{mine:?}");
+    c.stop_etcd();
+}
+
+#[test]
+#[ignore = "needs root and etcd (Debian's etcd-server): scripts/test.sh runs it"]
+fn with_etcd_down_an_attach_fails_closed_and_local_networks_still_work() {
+    need_root!();
+    let mut c = Cluster::new(1);
+    create_lan(&c);
+    c.ul(
+        0,
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "192.168.50.0/24",
+            "-o",
+            "parent=eth0",
+            "here",
+        ],
+    )
+    .ok();
+    let (a, b) = (c.lab.container("a"), c.lab.container("b"));
+    c.ul(0, &["network", "connect", "lan", &a]).ok();
+    c.stop_etcd();
+    let t0 = Instant::now();
+    let e = c.ul(0, &["network", "connect", "lan", &b]).err();
+    assert!(e.contains("cluster store etcd://10.250.0.1"), "{e}");
+    assert!(e.contains("check that etcd runs"), "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert!(!c.lab.links(&b).contains("eth0"), "nothing half-made");
+    // A local network does not need the cluster store.
+    c.ul(0, &["network", "connect", "here", &b]).ok();
+    c.ul(0, &["network", "disconnect", "here", &b]).ok();
+    c.start_etcd();
+    c.ul(0, &["network", "connect", "lan", &b]).ok();
+    let eps = c.endpoints(0, "lan");
+    assert_eq!(eps.len(), 2, "{eps:?}");
+    c.stop_etcd();
+}
