@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use engine::Engine;
 
+mod cluster;
 mod demo;
 mod filter;
 mod format;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Serve Docker's plugin APIs: network drivers underlay-macvlan and underlay-ipvlan, IPAM
     /// driver underlay.
     Daemon(DaemonArgs),
+    /// The nodes sharing this host's cluster store (--cluster-store).
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
     /// Show underlay's version and what it supports.
     Version(meta::VersionArgs),
     /// Print a shell completion script (bash, zsh or fish) to standard output.
@@ -202,11 +206,12 @@ pub fn cluster(
 /// allocator gives memory back to the kernel from then on).
 pub fn dispatch(cli: Cli, long_lived: fn()) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Network(_) | Command::Run(_) => {
+        Command::Network(_) | Command::Run(_) | Command::Cluster(_) => {
             let engine = open_for(&cli)?;
             match cli.command {
                 Command::Network(cmd) => network::run(&engine, cmd),
                 Command::Run(args) => run::run(&engine, args),
+                Command::Cluster(cmd) => cluster::run(&engine, cmd),
                 _ => unreachable!("matched above"),
             }
         }

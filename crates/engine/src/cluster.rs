@@ -160,6 +160,17 @@ struct NodeDoc {
     registered: String,
 }
 
+/// A node as `cluster nodes` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub registered: String,
+    /// When it last claimed an address (RFC 3339), if ever.
+    pub last_seen: Option<String>,
+    /// How many of its endpoints hold addresses of global networks.
+    pub endpoints: usize,
+}
+
 /// This host's registration as its local store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Registration {
@@ -189,6 +200,10 @@ fn claim_key(net_id: &str, addr: IpAddr) -> String {
 
 fn node_key(node: &str) -> String {
     format!("nodes/{node}")
+}
+
+fn seen_key(node: &str) -> String {
+    format!("seen/{node}")
 }
 
 fn network_key(id: &str) -> String {
@@ -279,6 +294,28 @@ impl Cluster {
         self.register(local)
     }
 
+    /// This node's registration checked against the cluster store (what `restore` does
+    /// first): made again where an operator forgot the node; whether it was.
+    pub(crate) fn ensure_registered(&self, local: &mut dyn Txn) -> Result<bool> {
+        let kept = match local.get(REGISTRATION_KEY)? {
+            Some(b) => Some(parse::<Registration>(REGISTRATION_KEY, &b)?),
+            None => None,
+        };
+        let now = self.store.snapshot()?.doc(&node_key(&self.node))?;
+        match (kept, now) {
+            (Some(reg), Some(doc))
+                if reg.node == self.node && reg.version == doc.version.to_u64() =>
+            {
+                Ok(false)
+            }
+            (kept, now) => {
+                let fresh = now.is_none() || kept.is_none();
+                self.register(local)?;
+                Ok(fresh)
+            }
+        }
+    }
+
     fn register(&self, local: &mut dyn Txn) -> Result<Registration> {
         let key = node_key(&self.node);
         let mut txn = self.store.begin()?;
@@ -343,6 +380,7 @@ impl Cluster {
         })?;
         let value = json(ep);
         let mut batch = Batch::new(DURABLE)
+            .put(seen_key(&self.node), crate::ids::now_rfc3339())
             .expect(
                 node_key(&self.node),
                 Expect::Version(Version::from_u64(reg.version)),
@@ -404,6 +442,111 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Release this node's claim of `addr` (one no endpoint of this node holds), at the
+    /// version it has now, and only if it is still this node's.
+    pub(crate) fn release_orphan(&self, net_id: &str, addr: IpAddr) -> Result<()> {
+        let key = claim_key(net_id, addr);
+        let mut txn = self.store.begin()?;
+        let Some(doc) = txn.doc(&key)? else {
+            return Ok(());
+        };
+        if parse::<ClaimHolder>(&key, &doc.value)?.node != self.node {
+            return Ok(());
+        }
+        let batch = Batch::new(DURABLE)
+            .delete(key.clone())
+            .expect(key, Expect::Version(doc.version));
+        match txn.commit(batch) {
+            Ok(()) | Err(store::Error::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every registered node, with when it was last seen and its endpoints, sorted by name.
+    pub fn nodes(&self) -> Result<Vec<NodeInfo>> {
+        let snap = self.store.snapshot()?;
+        let mut eps: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for (_, _, holder) in self.all_claims(&*snap)? {
+            eps.entry(holder.node).or_default().insert(holder.endpoint);
+        }
+        let mut out = Vec::new();
+        for (key, bytes) in snap.list("nodes")? {
+            let doc: NodeDoc = parse(&key, &bytes)?;
+            let seen = snap.get(&seen_key(&doc.name))?;
+            out.push(NodeInfo {
+                endpoints: eps.get(&doc.name).map_or(0, |e| e.len()),
+                last_seen: seen.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                registered: doc.registered,
+                name: doc.name,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every claim of every network: (network id, address, holder).
+    fn all_claims(&self, snap: &dyn store::Snapshot) -> Result<Vec<(String, IpAddr, ClaimHolder)>> {
+        let ids: std::collections::BTreeSet<String> = snap
+            .keys("claims")?
+            .iter()
+            .filter_map(|k| k.split('/').nth(1).map(str::to_string))
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            for (key, bytes) in snap.list(&claims_dir(&id))? {
+                if let Some(addr) = key.rsplit('/').next().and_then(|a| a.parse().ok()) {
+                    out.push((id.clone(), addr, parse(&key, &bytes)?));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An operator's word that node `name` is gone for good: its registration removed and
+    /// every address it holds released (each at the version it has, so a claim another node
+    /// makes meanwhile stays). How many addresses were released. A node that comes back
+    /// claims nothing until `restore` has registered it again and reconciled.
+    pub fn forget(&self, name: &str) -> Result<usize> {
+        check_node_name(name)?;
+        if name == self.node {
+            return Err(Error::invalid(format!(
+                "this host is node {name}: a node cannot forget itself; run `underlay cluster forget {name}` on another node"
+            )));
+        }
+        let mut txn = self.store.begin()?;
+        let registered = txn.get(&node_key(name))?.is_some();
+        let theirs: Vec<(String, IpAddr)> = self
+            .all_claims(&*txn)?
+            .into_iter()
+            .filter(|(_, _, h)| h.node == name)
+            .map(|(id, a, _)| (id, a))
+            .collect();
+        if !registered && theirs.is_empty() {
+            return Err(Error::not_found(format!(
+                "node {name} is not registered in {} and holds no addresses",
+                self.store.location()
+            )));
+        }
+        txn.commit(
+            Batch::new(DURABLE)
+                .delete(node_key(name))
+                .delete(seen_key(name)),
+        )?;
+        let mut released = 0;
+        for (id, addr) in theirs {
+            let key = claim_key(&id, addr);
+            let Some(doc) = txn.doc(&key)? else { continue };
+            let batch = Batch::new(DURABLE)
+                .delete(key.clone())
+                .expect(key, Expect::Version(doc.version));
+            match txn.commit(batch) {
+                Ok(()) => released += 1,
+                Err(store::Error::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(released)
     }
 
     /// Who holds each claimed address of network `net_id`.

@@ -246,3 +246,167 @@ fn a_release_at_an_old_version_leaves_the_new_holders_claim() {
     let _ = x;
     let _ = PathBuf::new();
 }
+
+/// Write a document straight into the cluster store (to stage what a crash leaves).
+fn put_raw(lan: &Lan, key: &str, value: Option<serde_json::Value>) {
+    let s = store::DirStore::open(lan.dir.path()).unwrap();
+    let mut t = s.begin().unwrap();
+    let b = store::Batch::new(store::Durability::SurvivesProcessDeath);
+    let b = match value {
+        Some(v) => b.put(key, serde_json::to_vec(&v).unwrap()),
+        None => b.delete(key),
+    };
+    t.commit(b).unwrap();
+}
+
+fn holder_json(node: &str, endpoint: &str, container: &str) -> serde_json::Value {
+    serde_json::json!({"node": node, "endpoint": endpoint, "container": container, "since": "2026-12-03T00:00:00Z"})
+}
+
+#[test]
+fn restore_makes_the_claims_match_this_nodes_endpoints() {
+    let lan = Lan::new();
+    let mut a = lan.node("node-a");
+    let id = a.engine.create_network(&global("lan")).unwrap().id;
+    let x = a.attach("lan", "x", None).unwrap();
+    let y = a.attach("lan", "y", None).unwrap();
+    // Killed between its claim and its record: a claim no endpoint of this node holds.
+    let orphan = format!("claims/{id}/172.16.86.50");
+    put_raw(
+        &lan,
+        &orphan,
+        Some(holder_json("node-a", &"e".repeat(64), "gone")),
+    );
+    // x's claim lost; y's taken over by another node (a duplicate on the LAN).
+    put_raw(&lan, &format!("claims/{id}/{}", v4(&x)), None);
+    put_raw(
+        &lan,
+        &format!("claims/{id}/{}", v4(&y)),
+        Some(holder_json("node-b", &"f".repeat(64), "thief")),
+    );
+    let report = a.engine.restore().unwrap();
+    let text = report.lines.join("\n");
+    assert!(
+        text.contains(
+            "released 172.16.86.50, claimed by this node for an endpoint it does not have"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("claimed {} again for x", v4(&x))),
+        "{text}"
+    );
+    assert!(
+        report.problems.iter().any(|p| p.contains(&format!(
+            "{} of y on this node is claimed by node node-b (container thief)",
+            v4(&y)
+        ))),
+        "{report:?}"
+    );
+    let claims = lan.claims(&id);
+    let addrs: Vec<String> = claims.iter().map(|c| c.0.to_string()).collect();
+    assert_eq!(addrs, [v4(&x), v4(&y)], "{claims:?}");
+    assert_eq!(claims[1].1, "node-b", "another node's claim is never taken");
+    // x's record keeps the new claim: its detach releases it.
+    let net = a.engine.network("lan").unwrap();
+    let ep = net
+        .endpoints
+        .values()
+        .find(|e| e.name == "x")
+        .unwrap()
+        .clone();
+    a.engine
+        .detach("lan", &AttachmentKey::Namespace(ep.netns), Detach::All)
+        .unwrap();
+    assert_eq!(lan.claims(&id).len(), 1);
+    // Nothing left to do: a second restore changes nothing.
+    let again = a.engine.restore().unwrap();
+    assert!(
+        !again
+            .lines
+            .iter()
+            .any(|l| l.contains("claimed") && !l.contains("node-b")),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn a_forgotten_node_claims_nothing_until_restore_has_registered_it_again() {
+    let lan = Lan::new();
+    let (mut a, mut b) = (lan.node("node-a"), lan.node("node-b"));
+    let id = a.engine.create_network(&global("lan")).unwrap().id;
+    let a1 = a.attach("lan", "a1", None).unwrap();
+    a.attach("lan", "a2", None).unwrap();
+    b.attach("lan", "b1", None).unwrap();
+    let nodes = b.engine.cluster_nodes().unwrap();
+    let shown: Vec<(String, usize, bool)> = nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.endpoints, n.last_seen.is_some()))
+        .collect();
+    assert_eq!(
+        shown,
+        [("node-a".into(), 2, true), ("node-b".into(), 1, true)]
+    );
+    let e = b.engine.forget_node("node-b").unwrap_err();
+    assert!(e.to_string().contains("a node cannot forget itself"), "{e}");
+    assert!(b.engine.forget_node("node-z").unwrap_err().kind() == Kind::NotFound);
+    assert_eq!(b.engine.forget_node("node-a").unwrap(), 2);
+    assert_eq!(lan.claims(&id).len(), 1);
+    // b may now hand out a's old addresses (the operator said a is gone).
+    let b2 = b.attach("lan", "b2", Some(&v4(&a1))).unwrap();
+    assert_eq!(v4(&b2), v4(&a1));
+    // a comes back: fenced until restore, which registers it and reconciles.
+    let e = a.attach("lan", "a3", None).unwrap_err();
+    assert!(e.to_string().contains("registration in"), "{e}");
+    assert!(e.to_string().contains("underlay network restore"), "{e}");
+    let report = a.engine.restore().unwrap();
+    assert!(
+        report
+            .lines
+            .iter()
+            .any(|l| l.contains("node node-a registered in")),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("a1 on this node is claimed by node node-b")),
+        "{report:?}"
+    );
+    assert!(a.attach("lan", "a3", None).is_ok());
+    let mut owners: Vec<String> = lan.claims(&id).into_iter().map(|c| c.1).collect();
+    owners.sort();
+    assert_eq!(owners, ["node-a", "node-a", "node-b", "node-b"]);
+}
+
+#[test]
+fn a_pool_that_looks_full_asks_the_cluster_store_what_others_gave_back() {
+    let lan = Lan::new();
+    let (mut a, mut b) = (lan.node("node-a"), lan.node("node-b"));
+    let mut small = global("small");
+    small.ip_ranges = vec!["172.16.86.8/30".into()];
+    a.engine.create_network(&small).unwrap();
+    let got: Vec<String> = (0..4)
+        .map(|i| v4(&a.attach("small", &format!("a{i}"), None).unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        ["172.16.86.8", "172.16.86.9", "172.16.86.10", "172.16.86.11"]
+    );
+    let e = b.attach("small", "b0", None).unwrap_err();
+    assert!(e.to_string().contains("no available IPv4 addresses"), "{e}");
+    let net = a.engine.network("small").unwrap();
+    let ep = net
+        .endpoints
+        .values()
+        .find(|e| e.name == "a1")
+        .unwrap()
+        .clone();
+    a.engine
+        .detach("small", &AttachmentKey::Namespace(ep.netns), Detach::All)
+        .unwrap();
+    // b's view says full; the cluster store says .9 is free again.
+    assert_eq!(v4(&b.attach("small", "b0", None).unwrap()), "172.16.86.9");
+    assert!(b.attach("small", "b1", None).is_err());
+}

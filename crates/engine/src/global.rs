@@ -74,6 +74,16 @@ impl Engine {
         }
     }
 
+    /// Every node of the cluster store (`cluster nodes`).
+    pub fn cluster_nodes(&self) -> Result<Vec<crate::cluster::NodeInfo>> {
+        self.cluster("`cluster nodes`")?.nodes()
+    }
+
+    /// Forget node `name` for good (`cluster forget`): how many addresses were released.
+    pub fn forget_node(&self, name: &str) -> Result<usize> {
+        self.cluster("`cluster forget`")?.forget(name)
+    }
+
     /// This host's node name in the cluster store, where it has one.
     pub fn node_name(&self) -> Option<&str> {
         self.cluster.as_deref().map(Cluster::node)
@@ -139,8 +149,19 @@ impl Engine {
                 let _ = net.ipam.release(*ip);
             }
         }
+        // What this node knows others hold may be old in the other direction too: a pool
+        // that looks full is asked about once.
+        let mut learned = !statics.is_empty();
         for _ in 0..CLAIM_TRIES {
-            let taken = crate::attach::reserve(net, req, asked)?;
+            let taken = match crate::attach::reserve(net, req, asked) {
+                Ok(t) => t,
+                Err(_) if !learned => {
+                    learn_claimed(cluster, net)?;
+                    learned = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let addrs: Vec<IpAddr> = [taken.1, taken.2]
                 .into_iter()
                 .flatten()
@@ -151,7 +172,10 @@ impl Engine {
                 Err(Refused::Taken(a)) if statics.contains(&a) => {
                     return Err(held_elsewhere(cluster, net, a, req.door))
                 }
-                Err(Refused::Taken(_)) => learn_claimed(cluster, net)?,
+                Err(Refused::Taken(_)) => {
+                    learn_claimed(cluster, net)?;
+                    learned = true;
+                }
                 Err(Refused::Fenced) => return Err(fenced(cluster)),
                 Err(Refused::Removed) => {
                     return Err(Error::not_found(format!(
@@ -184,6 +208,154 @@ impl Engine {
                 cluster.location()
             )
         })
+    }
+}
+
+impl Engine {
+    /// `restore`'s part for global networks: this node registered (again, after an operator
+    /// forgot it), and for each global network it has a part of, the cluster store's claims
+    /// made to match its endpoints: a claim of this node's that no endpoint holds (a process
+    /// killed between its claim and its record, or an endpoint restore dropped) is released;
+    /// an endpoint's address without its claim is claimed again; one another node holds now
+    /// is a conflict, reported (never taken from the other node). A network removed from
+    /// the cluster store goes from this node too when it has no endpoints here.
+    pub(crate) fn reconcile_global(
+        &self,
+        txn: &mut dyn store::Txn,
+        nets: &[Network],
+        report: &mut RestoreReport,
+    ) -> Result<()> {
+        let Some(cluster) = self.cluster.as_deref() else {
+            return Ok(());
+        };
+        if !nets.iter().any(|n| n.scope == Scope::Global) {
+            return Ok(());
+        }
+        match cluster.ensure_registered(txn) {
+            Ok(true) => report.lines.push(format!(
+                "node {} registered in {}",
+                cluster.node(),
+                cluster.location()
+            )),
+            Ok(false) => {}
+            Err(e) => {
+                report.problem(format!("node {}: {e}", cluster.node()));
+                return Ok(());
+            }
+        }
+        for net in nets.iter().filter(|n| n.scope == Scope::Global) {
+            if let Err(e) = self.reconcile_network(txn, cluster, net, report) {
+                report.problem(format!(
+                    "network {}: its claims in {} could not be checked: {e}",
+                    net.name,
+                    cluster.location()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn reconcile_network(
+        &self,
+        txn: &mut dyn store::Txn,
+        cluster: &Cluster,
+        net: &Network,
+        report: &mut RestoreReport,
+    ) -> Result<()> {
+        let Some(net) = crate::load(&*txn, &net.id)? else {
+            return Ok(());
+        };
+        if cluster.definition(&net.id)?.is_none() {
+            if net.endpoints.is_empty() {
+                self.remove_document(txn, net.clone())?;
+                report.lines.push(format!(
+                    "network {}: removed this node's part (the network was removed from {})",
+                    net.name,
+                    cluster.location()
+                ));
+            } else {
+                report.problem(format!(
+                    "network {} was removed from {} while this node has endpoints on it: disconnect them, then `underlay network rm {}`",
+                    net.name, cluster.location(), net.name
+                ));
+            }
+            return Ok(());
+        }
+        let holders = cluster.claims(&net.id)?;
+        for (addr, h) in &holders {
+            if h.node == cluster.node() && !net.endpoints.contains_key(&h.endpoint) {
+                cluster.release_orphan(&net.id, *addr)?;
+                report.lines.push(format!(
+                    "network {}: released {addr}, claimed by this node for an endpoint it does not have",
+                    net.name
+                ));
+            }
+        }
+        let eps: Vec<Endpoint> = net.endpoints.values().cloned().collect();
+        for ep in eps {
+            self.reclaim(txn, cluster, &net, ep, &holders, report)?;
+        }
+        Ok(())
+    }
+
+    /// An endpoint's addresses claimed again where their claims are missing (its record
+    /// then keeps the new claims).
+    fn reclaim(
+        &self,
+        txn: &mut dyn store::Txn,
+        cluster: &Cluster,
+        net: &Network,
+        mut ep: Endpoint,
+        holders: &std::collections::BTreeMap<IpAddr, ClaimHolder>,
+        report: &mut RestoreReport,
+    ) -> Result<()> {
+        let mut missing = Vec::new();
+        for addr in [ep.ipv4, ep.ipv6].into_iter().flatten().map(|a| a.addr()) {
+            match holders.get(&addr) {
+                Some(h) if h.endpoint == ep.id => {}
+                Some(h) => report.problem(format!(
+                    "network {}: {addr} of {} on this node is claimed by node {} (container {}): the address is in use twice on the LAN; disconnect one of them",
+                    net.name, ep.name, h.node, h.container
+                )),
+                None => missing.push(addr),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let holder = ClaimHolder {
+            node: cluster.node().to_string(),
+            endpoint: ep.id.clone(),
+            container: ep.name.clone(),
+            mac: ep.mac.map(|m| m.to_string()),
+            since: crate::ids::now_rfc3339(),
+        };
+        match cluster.claim(txn, net, &holder, &missing)? {
+            Ok(claims) => {
+                ep.claims.retain(|c| !missing.contains(&c.addr));
+                ep.claims.extend(claims);
+                report.lines.push(format!(
+                    "network {}: claimed {} again for {}",
+                    net.name,
+                    missing
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    ep.name
+                ));
+                crate::docs::put_ep(txn, &net.id, &ep, false)
+            }
+            Err(Refused::Taken(a)) => {
+                report.problem(format!(
+                    "network {}: {a} of {} could not be claimed again: another endpoint took it meanwhile; disconnect one of them",
+                    net.name, ep.name
+                ));
+                Ok(())
+            }
+            Err(Refused::Fenced) => Err(fenced(cluster)),
+            Err(Refused::Removed) => Ok(()),
+        }
     }
 }
 

@@ -70,6 +70,7 @@ impl Engine {
         // The index is a hint kept beside the documents: make it match them exactly.
         let (left, _) = crate::docs::load_all_readable(&*txn)?;
         crate::reindex(&mut *txn, &left, &weighed.unreadable)?;
+        self.reconcile_global(&mut *txn, &left, &mut report)?;
         self.pools().restore(&mut *txn, &mut report)?;
         Ok(report)
     }

@@ -349,3 +349,65 @@ fn with_etcd_down_an_attach_fails_closed_and_local_networks_still_work() {
     assert_eq!(eps.len(), 2, "{eps:?}");
     c.stop_etcd();
 }
+
+/// The addresses of `net` held by this node's endpoints, as its state directory records them.
+fn local_addresses(c: &Cluster, i: usize) -> BTreeSet<String> {
+    let root = c.nodes[i].1.path().join("endpoints");
+    let mut out = BTreeSet::new();
+    for dir in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let doc: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
+            if let Some(a) = doc["ipv4"].as_str() {
+                assert!(out.insert(a.to_string()), "{a} held twice on node {i}");
+            }
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs root and etcd (Debian's etcd-server): scripts/test.sh runs it"]
+fn attaches_killed_at_any_instant_leave_claims_that_restore_makes_match_the_endpoints() {
+    need_root!();
+    let mut c = Cluster::new(2);
+    create_lan(&c);
+    let mut rng = 0x9e3779b97f4a7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for round in 0..30 {
+        let ns = c.lab.container(&format!("k{round}"));
+        let mut child = c
+            .command(0, &["network", "connect", "lan", &ns])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(next() % 20_000));
+        let _ = child.kill();
+        let _ = child.wait();
+        c.ul(0, &["network", "restore"]).ok();
+        // What node n1 holds in the cluster store, as node n2 sees it, is what its
+        // endpoints hold.
+        let claimed: BTreeSet<String> = c
+            .endpoints(1, "lan")
+            .into_iter()
+            .map(|e| {
+                assert_eq!(e.1, "n1", "{e:?}");
+                e.2
+            })
+            .collect();
+        assert_eq!(claimed, local_addresses(&c, 0), "round {round}");
+    }
+    let nodes = c.ul(1, &["cluster", "nodes"]).ok();
+    assert!(nodes.contains("n1") && nodes.contains("NODE"), "{nodes}");
+    c.stop_etcd();
+}
