@@ -137,9 +137,14 @@ pub fn run(engine: &Engine, cmd: NetworkCmd) -> Result<ExitCode, String> {
             }
         }
         NetworkCmd::Disconnect { network, netns } => {
-            engine
+            let detached = engine
                 .detach(&network, &AttachmentKey::Namespace(netns), Detach::All)
                 .map_err(e)?;
+            if let engine::Detached::Done(_, remarks) = detached {
+                for w in &remarks {
+                    eprintln!("Warning: {w}");
+                }
+            }
         }
         NetworkCmd::Inspect { format, networks } => inspect(engine, format.as_deref(), &networks)?,
         NetworkCmd::Ls(a) => ls(engine, a)?,

@@ -365,7 +365,9 @@ impl Engine {
         };
         let ifname = req.ifname().unwrap_or("eth0");
         match docs::get_ep(txn, net, &slot_cni(cid, ifname))? {
-            Some(ep) if ep.state == EndpointState::Detaching => self.detach_endpoint(txn, net, &ep),
+            Some(ep) if ep.state == EndpointState::Detaching => {
+                self.detach_endpoint(txn, net, &ep).map(drop)
+            }
             Some(ep) => Err(Error::conflict(format!(
                 "container {cid} is already attached to network {} as {} (endpoint {})",
                 net.name, ep.ifname, ep.id

@@ -104,8 +104,11 @@ impl Engine {
             let pending = self.begin_detach(&mut *txn, &net, ep)?;
             return Ok((net, Detached::Pending(pending)));
         }
-        self.detach_endpoint(&mut *txn, &mut net, &ep)?;
-        Ok((net, Detached::Done(Box::new(ep))))
+        let remarks = self.detach_endpoint(&mut *txn, &mut net, &ep)?;
+        Ok((
+            net,
+            Detached::Done(Box::new(ep), remarks.into_iter().collect()),
+        ))
     }
 
     /// The attachment `key` names on `net`, if there is one. A namespace is found by its
@@ -225,12 +228,13 @@ impl Engine {
     /// Record the intent, delete the link, release the addresses.
     /// The endpoint's document goes before its addresses are released: a process killed
     /// between the two leaves them reserved (restore frees them), never handed out twice.
+    /// A remark where a cluster store could not be told (restore tells it later).
     pub(crate) fn detach_endpoint(
         &self,
         txn: &mut dyn store::Txn,
         net: &mut Network,
         ep: &Endpoint,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let mut ep = ep.clone();
         ep.state = EndpointState::Detaching;
         docs::put_ep(txn, &net.id, &ep, true)?;
@@ -241,8 +245,8 @@ impl Engine {
         docs::del_ep(txn, &net.id, &ep)?;
         release_addrs(net, &ep);
         docs::save_alloc(txn, net)?;
-        self.release_claims(net, &ep);
+        let remark = self.release_claims(net, &ep);
         self.hand_over_default_routes(&*txn, net, &ep);
-        Ok(())
+        Ok(remark)
     }
 }

@@ -164,8 +164,9 @@ pub enum Detach {
 pub enum Detached {
     /// Nothing was attached by the key (a runtime's retry).
     Nothing,
-    /// Detached (for `Detach::Link`: the link is gone, the record kept).
-    Done(Box<Endpoint>),
+    /// Detached (for `Detach::Link`: the link is gone, the record kept), with remarks for
+    /// the user (e.g. addresses left claimed in an unreachable cluster store).
+    Done(Box<Endpoint>, Vec<String>),
     /// Begun: the addresses stay reserved until [`Engine::finish_detach`] ends it.
     Pending(PendingDetach),
 }

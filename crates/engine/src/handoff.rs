@@ -208,7 +208,7 @@ impl Engine {
         }
         ep.state = EndpointState::Created;
         docs::put_ep(&mut *txn, &net.id, &ep, false)?;
-        Ok(Detached::Done(Box::new(ep)))
+        Ok(Detached::Done(Box::new(ep), Vec::new()))
     }
 
     /// Forget an endpoint (DeleteEndpoint), deleting its link if it is back on the host.
@@ -226,7 +226,7 @@ impl Engine {
             return Err(Error::kernel(problem));
         }
         docs::del_ep(&mut *txn, &net.id, &ep)?;
-        Ok(Detached::Done(Box::new(ep)))
+        Ok(Detached::Done(Box::new(ep), Vec::new()))
     }
 
     /// Give a runtime's network the name the runtime knows it by (Docker does not tell its

@@ -18,7 +18,9 @@
 //!   `delete_runtime_network`, `name_runtime_network`, `name_endpoint`; the IPAM driver's
 //!   pools in their own facade, `pools()` ([`pools::Pools`]: `request_pool`, `release_pool`,
 //!   `request_address`, `release_address`, `list`); `default_route_link`, `parent_ready`,
-//!   `store_location`.
+//!   `store_location`; with a cluster store ([`Engine::with_cluster`], a
+//!   [`cluster::Cluster`]): global networks through the same calls, and `global_only`,
+//!   `global_network`, `holders`, `node_name`, `cluster_nodes`, `forget_node`.
 //! - Requests and results: [`CreateRequest`], [`Created`], [`AttachRequest`], [`Attached`],
 //!   [`Declared`] and [`DECLARED_LABEL`], [`ExternalIpam`], [`Detached`], [`PendingDetach`],
 //!   [`Netns`], [`RestoreReport`], [`Damaged`]; the model: [`Network`], [`Endpoint`],

@@ -793,7 +793,7 @@ fn container_attachments_explicit_routes_and_checks() {
         fx.engine
             .detach("cni", &cni_key("abc", "net1"), Detach::All)
             .unwrap(),
-        Detached::Done(_)
+        Detached::Done(..)
     ));
     assert_eq!(
         fx.engine
@@ -805,7 +805,7 @@ fn container_attachments_explicit_routes_and_checks() {
         fx.engine
             .detach("cni", &cni_key("abc", "eth0"), Detach::All)
             .unwrap(),
-        Detached::Done(_)
+        Detached::Done(..)
     ));
     assert!(fx.engine.network("cni").unwrap().endpoints.is_empty());
     assert!(
@@ -868,7 +868,7 @@ fn external_ipam_addresses_are_used_and_never_pooled() {
         "{e}"
     );
     let d = fx.engine.detach("ext", &cni_key("x1", "eth0"), Detach::All);
-    assert!(matches!(d.unwrap(), Detached::Done(_)));
+    assert!(matches!(d.unwrap(), Detached::Done(..)));
     // Bad explicit routes are refused up front.
     let mut r = req(&["bad", "macvlan", "subnet=10.9.0.0/24", "o=parent:eth1"]);
     r.routes = Some(vec![("0.0.0.0/0".into(), Some("2001:db8::1".into()))]);
@@ -1002,7 +1002,7 @@ fn a_namespace_unmounted_while_a_detach_deletes_its_link_still_ends_the_detach()
     fx.nl
         .unmount_during_next("links", NsRef::Path(PathBuf::from(&c3)));
     let d = fx.engine.detach("um", &cni_key("c", "eth0"), Detach::All);
-    assert!(matches!(d.unwrap(), Detached::Done(_)));
+    assert!(matches!(d.unwrap(), Detached::Done(..)));
 }
 
 const DOCKER_NET: &str = "6814fe04f9236011d175ff6c5146712f9419d7b963d0dbe83442dcad0d9988a6";

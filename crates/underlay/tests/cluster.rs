@@ -343,10 +343,18 @@ fn with_etcd_down_an_attach_fails_closed_and_local_networks_still_work() {
     // A local network does not need the cluster store.
     c.ul(0, &["network", "connect", "here", &b]).ok();
     c.ul(0, &["network", "disconnect", "here", &b]).ok();
+    // A disconnect still succeeds; the address stays claimed until restore can say so.
+    let out = c.ul(0, &["network", "disconnect", "lan", &a]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("stay claimed"), "{}", out.stderr);
+    assert!(!c.lab.links(&a).contains("eth0"));
     c.start_etcd();
+    let r = c.ul(0, &["network", "restore"]).ok();
+    assert!(r.contains("released 172.16.86.2"), "{r}");
     c.ul(0, &["network", "connect", "lan", &b]).ok();
     let eps = c.endpoints(0, "lan");
-    assert_eq!(eps.len(), 2, "{eps:?}");
+    assert_eq!(eps.len(), 1, "{eps:?}");
+    assert_eq!(eps[0].2, "172.16.86.2/24", "the address a gave back");
     c.stop_etcd();
 }
 
