@@ -173,35 +173,68 @@ impl EtcdStore {
         keys_only: bool,
         rev: i64,
     ) -> Result<(Vec<(String, Doc)>, i64)> {
-        let mut options = GetOptions::new().with_revision(rev);
-        if prefix {
-            options = options.with_prefix();
-        }
-        if keys_only {
-            options = options.with_keys_only();
-        }
-        let mut kv = self.client.kv_client();
-        let full = self.full(key);
-        let what = format!("reading {key}");
-        let resp = self.call(&what, async move { kv.get(full, Some(options)).await })?;
-        let rev_read = resp.header().map_or(rev, |h| h.revision());
+        let full = self.full(key).into_bytes();
+        let end = if prefix {
+            prefix_end(&full)
+        } else {
+            Vec::new()
+        };
         let root = self.config.root.as_bytes();
-        let docs = resp
-            .kvs()
-            .iter()
-            .filter_map(|kv| {
-                let key = std::str::from_utf8(kv.key().strip_prefix(root)?).ok()?;
-                Some((
+        let what = format!("reading {key}");
+        let (mut docs, mut from, mut rev) = (Vec::new(), full, rev);
+        // In pages: a pool of tens of thousands of claims is more than one gRPC message holds.
+        loop {
+            let mut options = GetOptions::new().with_revision(rev).with_limit(RANGE_PAGE);
+            if prefix {
+                options = options.with_range(end.clone());
+            }
+            if keys_only {
+                options = options.with_keys_only();
+            }
+            let mut kv = self.client.kv_client();
+            let start = from.clone();
+            let resp = self.call(&what, async move { kv.get(start, Some(options)).await })?;
+            // Every page at the revision of the first.
+            rev = resp.header().map_or(rev, |h| h.revision());
+            for kv in resp.kvs() {
+                let Some(key) = kv.key().strip_prefix(root) else {
+                    continue;
+                };
+                let Ok(key) = std::str::from_utf8(key) else {
+                    continue;
+                };
+                docs.push((
                     key.to_string(),
                     Doc {
                         value: kv.value().to_vec(),
                         version: Version(kv.mod_revision() as u64),
                     },
-                ))
-            })
-            .collect();
-        Ok((docs, rev_read))
+                ));
+            }
+            match resp.kvs().last() {
+                Some(last) if prefix && resp.more() => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok((docs, rev)),
+            }
+        }
     }
+}
+
+/// How many keys one range request asks for.
+const RANGE_PAGE: i64 = 4096;
+
+/// The first key after every key that starts with `prefix` (etcd's range end of a prefix).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
 }
 
 /// Run `request` on `rt` and wait for its answer, at most the configured timeout.

@@ -405,12 +405,53 @@ mod etcd {
         }
         s.begin().unwrap().commit(b).unwrap();
         assert_eq!(s.snapshot().unwrap().keys("big").unwrap().len(), 300);
+        assert_eq!(s.snapshot().unwrap().list("big").unwrap().len(), 300);
         let mut gone = Batch::new(D);
         for i in 0..300 {
             gone.push_delete(format!("big/{i}"));
         }
         s.begin().unwrap().commit(gone).unwrap();
         assert!(s.snapshot().unwrap().keys("big").unwrap().is_empty());
+    }
+
+    #[test]
+    #[ignore = "needs etcd (Debian's etcd-server): scripts/test.sh runs it"]
+    fn a_prefix_of_more_keys_than_one_read_returns_is_read_whole_at_one_revision() {
+        let etcd = Etcd::start();
+        let s = etcd.fresh();
+        // 10,000 claims of a /16 pool: several pages, each at the first page's revision.
+        for chunk in (0..10_000).collect::<Vec<u32>>().chunks(1000) {
+            let mut b = Batch::new(D);
+            for i in chunk {
+                b.push_put(format!("claims/n/10.77.{}.{}", i / 256, i % 256), *b"x");
+            }
+            s.begin().unwrap().commit(b).unwrap();
+        }
+        let snap = s.snapshot().unwrap();
+        let first = snap.get("claims/n/10.77.0.0").unwrap();
+        assert!(first.is_some());
+        s.begin()
+            .unwrap()
+            .commit(Batch::new(D).put("claims/n/10.77.200.1", *b"late"))
+            .unwrap();
+        let keys = snap.keys("claims/n").unwrap();
+        assert_eq!(keys.len(), 10_000, "the later claim is not in the snapshot");
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(
+            s.snapshot().unwrap().keys("claims/n").unwrap().len(),
+            10_001
+        );
+        // A neighbour whose key merely continues the prefix is not under it.
+        s.begin()
+            .unwrap()
+            .commit(Batch::new(D).put("claims/n0/x", *b"y"))
+            .unwrap();
+        assert_eq!(
+            s.snapshot().unwrap().list("claims/n").unwrap().len(),
+            10_001
+        );
     }
 
     #[test]
