@@ -32,6 +32,9 @@ const DURABLE: Durability = Durability::SurvivesPowerLoss;
 /// Where this host's registration is kept in its local store.
 const REGISTRATION_KEY: &str = "cluster/registration";
 
+/// How often a commit etcd did not answer (a leader change) is asked again.
+const UNANSWERED_RETRIES: usize = 2;
+
 /// How many candidates an allocation tries before it gives up on a pool others keep taking.
 pub(crate) const CLAIM_TRIES: usize = 100;
 
@@ -394,24 +397,26 @@ impl Cluster {
             batch = batch.expect(claim_key(&net.id, *a), Expect::Absent);
         }
         let mut txn = self.store.begin()?;
-        match txn.commit(batch) {
-            Ok(()) => {}
-            Err(store::Error::Conflict { key, .. }) => {
-                let refused = if key == node_key(&self.node) {
-                    let _ = local.commit(Batch::new(DURABLE).delete(REGISTRATION_KEY));
-                    Refused::Fenced
-                } else if key == network_key(&net.id) {
-                    Refused::Removed
-                } else {
-                    let addr = key.rsplit('/').next().and_then(|a| a.parse().ok());
-                    match addr {
-                        Some(a) => Refused::Taken(a),
-                        None => return Err(Error::store(format!("unexpected conflict on {key}"))),
+        let mut tries = 0;
+        loop {
+            match txn.commit(batch.clone()) {
+                Ok(()) => break,
+                // Unanswered (etcd changing leaders): asked again; the answer may be that the
+                // first attempt took the addresses after all, which is recognised below.
+                Err(store::Error::Cluster { .. }) if tries < UNANSWERED_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(300 * tries as u64));
+                }
+                Err(store::Error::Conflict { key, .. }) => {
+                    if tries > 0 {
+                        if let Some(claims) = self.already_ours(&*txn, &net.id, ep, addrs)? {
+                            return Ok(Ok(claims));
+                        }
                     }
-                };
-                return Ok(Err(refused));
+                    return self.refused(local, net, &key).map(Err);
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
         let claims = addrs
             .iter()
@@ -426,6 +431,48 @@ impl Cluster {
         Ok(Ok(claims))
     }
 
+    /// What a claim's conflict on `key` means.
+    fn refused(&self, local: &mut dyn Txn, net: &Network, key: &str) -> Result<Refused> {
+        if key == node_key(&self.node) {
+            let _ = local.commit(Batch::new(DURABLE).delete(REGISTRATION_KEY));
+            return Ok(Refused::Fenced);
+        }
+        if key == network_key(&net.id) {
+            return Ok(Refused::Removed);
+        }
+        match key.rsplit('/').next().and_then(|a| a.parse().ok()) {
+            Some(a) => Ok(Refused::Taken(a)),
+            None => Err(Error::store(format!("unexpected conflict on {key}"))),
+        }
+    }
+
+    /// The claims of `addrs`, if every one is this endpoint's already (an attempt whose
+    /// answer was lost took them).
+    fn already_ours(
+        &self,
+        snap: &dyn store::Snapshot,
+        net_id: &str,
+        ep: &ClaimHolder,
+        addrs: &[IpAddr],
+    ) -> Result<Option<Vec<Claim>>> {
+        let mut claims = Vec::new();
+        for a in addrs {
+            let key = claim_key(net_id, *a);
+            let Some(doc) = snap.doc(&key)? else {
+                return Ok(None);
+            };
+            let holder: ClaimHolder = parse(&key, &doc.value)?;
+            if holder.node != self.node || holder.endpoint != ep.endpoint {
+                return Ok(None);
+            }
+            claims.push(Claim {
+                addr: *a,
+                version: doc.version.to_u64(),
+            });
+        }
+        Ok(Some(claims))
+    }
+
     /// Give back the claims an endpoint held, each only at the version it was made with: one
     /// that changed since is another's now and stays. What cannot be reached is an error (the
     /// caller keeps it to retry).
@@ -436,7 +483,12 @@ impl Cluster {
             let batch = Batch::new(DURABLE)
                 .delete(key.clone())
                 .expect(key, Expect::Version(Version::from_u64(c.version)));
-            match txn.commit(batch) {
+            // Asked again once when unanswered: a refusal then means it went the first time.
+            let outcome = match txn.commit(batch.clone()) {
+                Err(store::Error::Cluster { .. }) => txn.commit(batch),
+                other => other,
+            };
+            match outcome {
                 Ok(()) | Err(store::Error::Conflict { .. }) => {}
                 Err(e) => return Err(e.into()),
             }

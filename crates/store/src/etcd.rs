@@ -100,15 +100,20 @@ impl EtcdConfig {
 
 /// The etcd backend of [`Store`].
 pub struct EtcdStore {
-    client: Client,
+    /// A client per member, made when first used: a request that cannot reach one member
+    /// (connection refused, no leader there) goes to the next.
+    clients: Vec<std::sync::Mutex<Option<Client>>>,
+    /// The member that answered last, asked first.
+    current: std::sync::atomic::AtomicUsize,
+    options: ConnectOptions,
     /// Runs the client's requests; `None` only while dropping.
     rt: Option<tokio::runtime::Runtime>,
     config: EtcdConfig,
 }
 
 impl EtcdStore {
-    /// A store on the etcd cluster `config` names. An unreachable cluster shows here or at a
-    /// later request, as [`Error::Cluster`].
+    /// A store on the etcd cluster `config` names. Connects when first asked: an unreachable
+    /// cluster shows at a request, as [`Error::Cluster`].
     pub fn open(config: EtcdConfig) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -127,37 +132,83 @@ impl EtcdStore {
         if let Some((user, password)) = &config.user {
             options = options.with_user(user.clone(), password.clone());
         }
-        let urls: Vec<String> = config
-            .endpoints
-            .iter()
-            .map(|e| format!("http://{e}"))
-            .collect();
-        let connect = async move { Client::connect(urls, Some(options)).await };
-        let client = match call(&rt, &config, "connecting", connect) {
-            Ok(c) => c,
-            Err(e) => {
-                rt.shutdown_background();
-                return Err(e);
-            }
-        };
         Ok(EtcdStore {
-            client,
+            clients: config
+                .endpoints
+                .iter()
+                .map(|_| std::sync::Mutex::new(None))
+                .collect(),
+            current: std::sync::atomic::AtomicUsize::new(0),
+            options,
             rt: Some(rt),
             config,
         })
     }
 
-    /// Run one request of the client and wait for its answer.
-    fn call<T, F>(&self, what: &str, request: F) -> Result<T>
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt
+            .as_ref()
+            .expect("the runtime lives as long as the store")
+    }
+
+    /// The client of member `i`, connected now if it was not.
+    fn client(&self, i: usize) -> std::result::Result<Client, (bool, String)> {
+        let mut slot = self.clients[i].lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let url = format!("http://{}", self.config.endpoints[i]);
+        let options = self.options.clone();
+        let connect = async move { Client::connect([url], Some(options)).await };
+        let c = match run(self.rt(), self.config.timeout, connect) {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err((never_sent(&e), e.to_string())),
+            Err(why) => return Err((true, why)),
+        };
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Run one request (made by `request` for a member's client) and wait for its answer:
+    /// asked of the member that answered last, then of each other one while the request
+    /// could not have reached the one asked.
+    fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T>
     where
         T: Send + 'static,
-        F: Future<Output = std::result::Result<T, etcd_client::Error>> + Send + 'static,
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>> + Send + 'static,
     {
-        let rt = self
-            .rt
-            .as_ref()
-            .expect("the runtime lives as long as the store");
-        call(rt, &self.config, what, request)
+        use std::sync::atomic::Ordering;
+        let n = self.clients.len();
+        let first = self.current.load(Ordering::Relaxed);
+        let mut reasons = Vec::new();
+        for k in 0..n {
+            let i = (first + k) % n;
+            let outcome = self.client(i).and_then(|c| {
+                match run(self.rt(), self.config.timeout, request(c)) {
+                    Ok(Ok(t)) => Ok(t),
+                    Ok(Err(e)) => Err((never_sent(&e), e.to_string())),
+                    Err(why) => Err((false, why)),
+                }
+            });
+            match outcome {
+                Ok(t) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Ok(t);
+                }
+                Err((unsent, reason)) => {
+                    reasons.push(format!("{}: {reason}", self.config.endpoints[i]));
+                    if !unsent {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(Error::Cluster {
+            url: self.config.url(),
+            what: what.to_string(),
+            reason: reasons.join("; "),
+        })
     }
 
     fn full(&self, key: &str) -> String {
@@ -191,9 +242,11 @@ impl EtcdStore {
             if keys_only {
                 options = options.with_keys_only();
             }
-            let mut kv = self.client.kv_client();
             let start = from.clone();
-            let resp = self.call(&what, async move { kv.get(start, Some(options)).await })?;
+            let resp = self.call(&what, |c| {
+                let (start, options) = (start.clone(), options.clone());
+                async move { c.kv_client().get(start, Some(options)).await }
+            })?;
             // Every page at the revision of the first.
             rev = resp.header().map_or(rev, |h| h.revision());
             for kv in resp.kvs() {
@@ -237,34 +290,43 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
-/// Run `request` on `rt` and wait for its answer, at most the configured timeout.
-fn call<T, F>(
+/// Run `request` on `rt` and wait for its answer, at most `timeout`: the request's own
+/// outcome, or why there is none.
+fn run<T, F, E>(
     rt: &tokio::runtime::Runtime,
-    config: &EtcdConfig,
-    what: &str,
+    timeout: std::time::Duration,
     request: F,
-) -> Result<T>
+) -> std::result::Result<std::result::Result<T, E>, String>
 where
     T: Send + 'static,
-    F: Future<Output = std::result::Result<T, etcd_client::Error>> + Send + 'static,
+    E: Send + 'static,
+    F: Future<Output = std::result::Result<T, E>> + Send + 'static,
 {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let timeout = config.timeout;
     rt.spawn(async move {
         let answer = match tokio::time::timeout(timeout, request).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
+            Ok(r) => Ok(r),
             Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f32())),
         };
         let _ = tx.send(answer);
     });
-    let answer = rx
-        .recv()
-        .unwrap_or_else(|_| Err("its client stopped".to_string()));
-    answer.map_err(|reason| Error::Cluster {
-        url: config.url(),
-        what: what.to_string(),
-        reason,
-    })
+    rx.recv()
+        .unwrap_or_else(|_| Err("its client stopped".to_string()))
+}
+
+/// Whether a request that failed so could not have reached a member that acts on it (no
+/// connection was made, or the member has no leader, which it refuses with before acting):
+/// then another member may be asked. A request that timed out may have been applied.
+fn never_sent(e: &etcd_client::Error) -> bool {
+    use std::error::Error as _;
+    match e {
+        etcd_client::Error::TransportError(_) => true,
+        etcd_client::Error::GRpcStatus(s) => {
+            format!("{:?}", s.code()) == "Unavailable"
+                && (s.source().is_some() || s.message().contains("no leader"))
+        }
+        _ => false,
+    }
 }
 
 impl Drop for EtcdStore {
@@ -405,10 +467,10 @@ impl View<'_> {
             .when(compares)
             .and_then(ops.iter().map(|op| self.txn_op(op)).collect::<Vec<_>>())
             .or_else(reads);
-        let mut kv = self.store.client.kv_client();
-        let resp = self
-            .store
-            .call("committing", async move { kv.txn(txn).await })?;
+        let resp = self.store.call("committing", |c| {
+            let txn = txn.clone();
+            async move { c.kv_client().txn(txn).await }
+        })?;
         if let Some(h) = resp.header() {
             self.rev.set(h.revision());
         }
@@ -463,10 +525,10 @@ impl View<'_> {
 
     fn commit_ops(&mut self, ops: &[&Op]) -> Result<()> {
         let txn = EtcdTxn::new().and_then(ops.iter().map(|op| self.txn_op(op)).collect::<Vec<_>>());
-        let mut kv = self.store.client.kv_client();
-        let resp = self
-            .store
-            .call("committing", async move { kv.txn(txn).await })?;
+        let resp = self.store.call("committing", |c| {
+            let txn = txn.clone();
+            async move { c.kv_client().txn(txn).await }
+        })?;
         if let Some(h) = resp.header() {
             self.rev.set(h.revision());
         }

@@ -17,13 +17,18 @@ const ETCD_PORT: u16 = 23790;
 /// segment and `mgmt0` on the management bridge.
 struct Cluster {
     lab: Lab,
-    etcd: Option<Child>,
+    /// etcd's members (one, or three), by index.
+    etcd: Vec<Option<Child>>,
     etcd_dir: tempfile::TempDir,
     nodes: Vec<(String, tempfile::TempDir)>,
 }
 
 impl Cluster {
     fn new(nodes: usize) -> Self {
+        Self::with_members(nodes, 1)
+    }
+
+    fn with_members(nodes: usize, members: usize) -> Self {
         let mut lab = Lab::new("cl");
         let lan = lab.add_ns("lan");
         for (br, addr) in [("br0", "172.16.86.1/24"), ("mg", "10.250.0.1/24")] {
@@ -59,7 +64,7 @@ impl Cluster {
         }
         let mut c = Cluster {
             lab,
-            etcd: None,
+            etcd: (0..members).map(|_| None).collect(),
             etcd_dir: tempfile::tempdir().unwrap(),
             nodes: names,
         };
@@ -67,57 +72,96 @@ impl Cluster {
         c
     }
 
-    fn start_etcd(&mut self) {
-        let client = format!("http://10.250.0.1:{ETCD_PORT}");
-        let peer = format!("http://127.0.0.1:{}", ETCD_PORT + 1);
-        let log = std::fs::File::create(self.etcd_dir.path().join("log")).unwrap();
+    fn client_url(m: usize) -> String {
+        format!("http://10.250.0.1:{}", ETCD_PORT + 2 * m as u16)
+    }
+
+    fn peer_url(m: usize) -> String {
+        format!("http://127.0.0.1:{}", ETCD_PORT + 2 * m as u16 + 1)
+    }
+
+    /// etcd's member `m`, on its data directory (kept across a stop).
+    fn start_member(&mut self, m: usize) {
+        let (client, peer) = (Self::client_url(m), Self::peer_url(m));
+        let initial: Vec<String> = (0..self.etcd.len())
+            .map(|i| format!("e{i}={}", Self::peer_url(i)))
+            .collect();
+        let log = std::fs::File::create(self.etcd_dir.path().join(format!("log{m}"))).unwrap();
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.lab.ns("lan")))
-            .args(["etcd", "--name", "lan", "--data-dir"])
-            .arg(self.etcd_dir.path().join("data"))
-            .args([
-                "--listen-client-urls",
-                &client,
-                "--advertise-client-urls",
-                &client,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .args(["--initial-cluster", &format!("lan={peer}")])
+            .args(["etcd", "--name", &format!("e{m}"), "--data-dir"])
+            .arg(self.etcd_dir.path().join(format!("data{m}")))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &initial.join(",")])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("etcd (Debian's etcd-server, installed by scripts/deps.sh)");
-        self.etcd = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.etcd[m] = Some(child);
+    }
+
+    /// Every member, then wait until etcd answers.
+    fn start_etcd(&mut self) {
+        for m in 0..self.etcd.len() {
+            self.start_member(m);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !self.etcd_answers() {
             assert!(Instant::now() < deadline, "etcd never answered");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    fn etcd_answers(&self) -> bool {
+    /// `etcdctl ARGS` against the members that run.
+    fn etcdctl(&self, args: &[&str]) -> std::process::Output {
+        let running: Vec<String> = (0..self.etcd.len())
+            .filter(|m| self.etcd[*m].is_some())
+            .map(Self::client_url)
+            .collect();
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.lab.ns("n1")))
-            .args([
-                "etcdctl",
-                "--endpoints",
-                &format!("http://10.250.0.1:{ETCD_PORT}"),
-            ])
-            .args(["endpoint", "health"])
+            .args(["etcdctl", "--endpoints", &running.join(",")])
+            .args(args)
             .env("ETCDCTL_API", "3")
             .output()
-            .is_ok_and(|o| o.status.success())
+            .unwrap()
+    }
+
+    fn etcd_answers(&self) -> bool {
+        self.etcdctl(&["endpoint", "health"]).status.success()
+    }
+
+    /// The member that leads now.
+    fn leader(&self) -> usize {
+        let out = self.etcdctl(&["endpoint", "status", "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let status = v.as_array().unwrap();
+        let lead = status[0]["Status"]["leader"].as_u64().unwrap();
+        let at = status
+            .iter()
+            .find(|s| s["Status"]["header"]["member_id"].as_u64() == Some(lead))
+            .unwrap()["Endpoint"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (0..self.etcd.len())
+            .find(|m| Self::client_url(*m) == at)
+            .unwrap()
+    }
+
+    fn stop_member(&mut self, m: usize) {
+        if let Some(mut c) = self.etcd[m].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     fn stop_etcd(&mut self) {
-        if let Some(mut c) = self.etcd.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        for m in 0..self.etcd.len() {
+            self.stop_member(m);
         }
     }
 
@@ -131,7 +175,13 @@ impl Cluster {
             .env("UNDERLAY_STATE_DIR", dir.path())
             .env(
                 "UNDERLAY_CLUSTER_STORE",
-                format!("etcd://10.250.0.1:{ETCD_PORT}"),
+                format!(
+                    "etcd://{}",
+                    (0..self.etcd.len())
+                        .map(|m| Self::client_url(m).replace("http://", ""))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
             )
             .env("UNDERLAY_NODE", name);
         c
@@ -418,4 +468,86 @@ fn attaches_killed_at_any_instant_leave_claims_that_restore_makes_match_the_endp
     let nodes = c.ul(1, &["cluster", "nodes"]).ok();
     assert!(nodes.contains("n1") && nodes.contains("NODE"), "{nodes}");
     c.stop_etcd();
+}
+
+#[test]
+#[ignore = "needs root and etcd (Debian's etcd-server): scripts/test.sh runs it"]
+fn etcds_leader_killed_during_attaches_loses_and_duplicates_no_address() {
+    need_root!();
+    let mut c = Cluster::with_members(2, 3);
+    create_lan(&c);
+    let mut containers = Vec::new();
+    for i in 0..2 {
+        for k in 0..12 {
+            containers.push((i, c.lab.container(&format!("l{i}-{k}"))));
+        }
+    }
+    let c = std::sync::Arc::new(std::sync::Mutex::new(c));
+    let workers: Vec<_> = (0..2)
+        .map(|i| {
+            let mine: Vec<String> = containers
+                .iter()
+                .filter(|(n, _)| *n == i)
+                .map(|(_, ns)| ns.clone())
+                .collect();
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut outcomes = Vec::new();
+                for ns in mine {
+                    let cmd = c
+                        .lock()
+                        .unwrap()
+                        .command(i, &["network", "connect", "lan", &ns]);
+                    let mut cmd = cmd;
+                    let out = cmd.output().unwrap();
+                    outcomes.push((
+                        ns,
+                        out.status.success(),
+                        String::from_utf8_lossy(&out.stderr).into_owned(),
+                    ));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    {
+        let mut c = c.lock().unwrap();
+        let leader = c.leader();
+        c.stop_member(leader);
+    }
+    let outcomes: Vec<_> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    let c = c.lock().unwrap();
+    for (ns, ok, err) in &outcomes {
+        assert!(*ok || err.contains("cluster store"), "{ns}: {err}");
+    }
+    assert!(
+        outcomes.iter().filter(|o| o.1).count() >= 12,
+        "{outcomes:?}"
+    );
+    // Every node restores; then what each holds in etcd is what its endpoints hold, once.
+    for i in 0..2 {
+        c.ul(i, &["network", "restore"]).ok();
+    }
+    let all = c.endpoints(0, "lan");
+    let addrs: BTreeSet<String> = all.iter().map(|e| e.2.clone()).collect();
+    assert_eq!(addrs.len(), all.len(), "an address twice: {all:?}");
+    for i in 0..2 {
+        let claimed: BTreeSet<String> = all
+            .iter()
+            .filter(|e| e.1 == format!("n{}", i + 1))
+            .map(|e| e.2.clone())
+            .collect();
+        assert_eq!(claimed, local_addresses(&c, i), "node {i}");
+    }
+    // Each connect that succeeded has its address in its container.
+    for (ns, ok, _) in &outcomes {
+        if *ok {
+            assert!(c.lab.links(ns).contains("eth0"), "{ns}");
+        }
+    }
 }
