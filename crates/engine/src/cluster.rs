@@ -79,64 +79,34 @@ impl Scope {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Definition {
     pub id: String,
-    pub name: String,
     pub created: String,
     pub created_by: String,
-    pub driver: String,
-    pub subnets: Vec<String>,
-    pub gateways: Vec<String>,
-    pub ip_ranges: Vec<String>,
-    pub aux_addresses: Vec<(String, String)>,
-    pub ipv6: bool,
-    pub internal: bool,
-    pub labels: Vec<(String, String)>,
-    pub options: Vec<(String, String)>,
-    pub range_bounds: Vec<(Option<String>, Option<String>)>,
-    pub ipam_options: Vec<(String, String)>,
-    pub attachable: bool,
+    pub request: CreateRequest,
 }
 
 impl Definition {
     pub(crate) fn of(req: &CreateRequest, id: &str, created: &str, node: &str) -> Self {
         Definition {
             id: id.to_string(),
-            name: req.name.clone(),
             created: created.to_string(),
             created_by: node.to_string(),
-            driver: req.driver.clone(),
-            subnets: req.subnets.clone(),
-            gateways: req.gateways.clone(),
-            ip_ranges: req.ip_ranges.clone(),
-            aux_addresses: req.aux_addresses.clone(),
-            ipv6: req.ipv6,
-            internal: req.internal,
-            labels: req.labels.clone(),
-            options: req.options.clone(),
-            range_bounds: req.range_bounds.clone(),
-            ipam_options: req.ipam_options.clone(),
-            attachable: req.attachable,
+            request: CreateRequest {
+                scope: Scope::Global,
+                ..req.clone()
+            },
         }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.request.name
     }
 
     /// The request this node creates its part of the network with.
     pub(crate) fn request(&self) -> CreateRequest {
         CreateRequest {
-            name: self.name.clone(),
-            driver: self.driver.clone(),
-            subnets: self.subnets.clone(),
-            gateways: self.gateways.clone(),
-            ip_ranges: self.ip_ranges.clone(),
-            aux_addresses: self.aux_addresses.clone(),
-            ipv6: self.ipv6,
-            internal: self.internal,
-            labels: self.labels.clone(),
-            options: self.options.clone(),
-            range_bounds: self.range_bounds.clone(),
-            ipam_options: self.ipam_options.clone(),
-            attachable: self.attachable,
             id: Some(self.id.clone()),
             scope: Scope::Global,
-            ..CreateRequest::default()
+            ..self.request.clone()
         }
     }
 }
@@ -634,7 +604,7 @@ impl Cluster {
     /// Publish a global network's definition: its name and id taken cluster-wide, or the
     /// error Docker gives for a name in use. The definition's version, which claims expect.
     pub(crate) fn publish(&self, def: &Definition) -> Result<u64> {
-        let (nk, dk) = (name_key(&def.name), network_key(&def.id));
+        let (nk, dk) = (name_key(def.name()), network_key(&def.id));
         let value = json(def);
         let mut txn = self.store.begin()?;
         let batch = Batch::new(DURABLE)
@@ -647,7 +617,7 @@ impl Cluster {
             Err(store::Error::Conflict { .. }) => {
                 return Err(Error::network_exists(format!(
                     "network with name {} already exists (in {})",
-                    def.name,
+                    def.name(),
                     self.store.location()
                 )))
             }
@@ -686,7 +656,7 @@ impl Cluster {
     /// Remove a global network's definition, only while no node holds an address of it and
     /// the definition is the one `version` names. The holders when some remain.
     pub(crate) fn unpublish(&self, def: &Definition, version: u64) -> Result<()> {
-        let (nk, dk) = (name_key(&def.name), network_key(&def.id));
+        let (nk, dk) = (name_key(def.name()), network_key(&def.id));
         let mut txn = self.store.begin()?;
         let batch = Batch::new(DURABLE)
             .delete(dk.clone())
@@ -714,7 +684,7 @@ impl Cluster {
             .collect();
         Error::conflict(format!(
             "error while removing network: network {} id {} has active endpoints on nodes {}: disconnect them there first",
-            def.name,
+            def.name(),
             def.id,
             if list.is_empty() { "that just attached".to_string() } else { list.join(", ") }
         ))

@@ -12,7 +12,10 @@ use crate::{ids, Engine};
 pub const IFNAME_MAX: usize = 15;
 
 /// A `network create` request as every front door hands it over: strings as the user typed them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A global network's definition in the cluster store is one (what describes this request
+/// alone: the door, an id, what it replaces, are not kept).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CreateRequest {
     pub name: String,
     /// `macvlan` (default when empty) or `ipvlan`.
@@ -39,18 +42,21 @@ pub struct CreateRequest {
     pub parent_in_container: bool,
     /// The network's id when the caller has one already (Docker's NetworkID: 64 lowercase
     /// hex digits); otherwise a new one is made.
+    #[serde(skip)]
     pub id: Option<String>,
     /// The runtime that manages the network through its own API (Docker).
     pub owner: Option<Owner>,
     /// The id of a network of the same name, without endpoints, that this one replaces (a
     /// CNI configuration that changed). It goes in the same locked step, and only once every
     /// check of the new one has passed: a refused request leaves it as it was.
+    #[serde(skip)]
     pub replaces: Option<String>,
     /// `--ipam-opt KEY=VALUE`, split: recorded for the IPAM driver.
     pub ipam_options: Vec<(String, String)>,
     /// `--attachable`: recorded.
     pub attachable: bool,
     /// The door the request came through: messages name its fields its way.
+    #[serde(skip)]
     pub door: crate::Door,
     /// `global`: the network is defined in the cluster store for every node (`--scope`).
     pub scope: crate::cluster::Scope,

@@ -29,7 +29,7 @@ impl Engine {
             Err(e) if e.clash() == Some(crate::Clash::NetworkExists) => Ok(()),
             Err(e) => Err(e.prefixed(&format!(
                 "global network {} cannot be used on node {}: ",
-                def.name,
+                def.name(),
                 cluster.node()
             ))),
         }

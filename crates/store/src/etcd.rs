@@ -467,13 +467,7 @@ impl View<'_> {
             .when(compares)
             .and_then(ops.iter().map(|op| self.txn_op(op)).collect::<Vec<_>>())
             .or_else(reads);
-        let resp = self.store.call("committing", |c| {
-            let txn = txn.clone();
-            async move { c.kv_client().txn(txn).await }
-        })?;
-        if let Some(h) = resp.header() {
-            self.rev.set(h.revision());
-        }
+        let resp = self.send(txn)?;
         if resp.succeeded() {
             return Ok(());
         }
@@ -524,7 +518,12 @@ impl View<'_> {
     }
 
     fn commit_ops(&mut self, ops: &[&Op]) -> Result<()> {
-        let txn = EtcdTxn::new().and_then(ops.iter().map(|op| self.txn_op(op)).collect::<Vec<_>>());
+        let ops: Vec<TxnOp> = ops.iter().map(|op| self.txn_op(op)).collect();
+        self.send(EtcdTxn::new().and_then(ops)).map(drop)
+    }
+
+    /// One transaction; this view reads at the revision it made from then on.
+    fn send(&mut self, txn: EtcdTxn) -> Result<etcd_client::TxnResponse> {
         let resp = self.store.call("committing", |c| {
             let txn = txn.clone();
             async move { c.kv_client().txn(txn).await }
@@ -532,7 +531,7 @@ impl View<'_> {
         if let Some(h) = resp.header() {
             self.rev.set(h.revision());
         }
-        Ok(())
+        Ok(resp)
     }
 }
 
