@@ -100,7 +100,14 @@ fn refuse_what_it_cannot_give(net: &Network, req: &AttachRequest, asked: &Asked)
 /// The endpoint's addresses, with the pools they were taken from: another IPAM's as handed
 /// over, else each family's asked-for address reserved or its lowest free one taken (the
 /// pools are a copy: nothing is held until the caller records them).
-pub(crate) fn reserve(net: &Network, req: &AttachRequest, asked: &Asked) -> Result<Reserved> {
+/// `spread`: where dynamic allocation starts in each pool (0: the lowest free address, as
+/// Docker hands them out; see `ipam::Pool::allocate_spread`).
+pub(crate) fn reserve(
+    net: &Network,
+    req: &AttachRequest,
+    asked: &Asked,
+    spread: u64,
+) -> Result<Reserved> {
     let mut ipam = net.ipam.clone();
     if let Some(ext) = &req.external {
         return Ok((ipam, ext.ipv4, ext.ipv6));
@@ -114,7 +121,7 @@ pub(crate) fn reserve(net: &Network, req: &AttachRequest, asked: &Asked) -> Resu
                 };
                 reserve_error(e).on(field)
             }),
-            None => ipam.allocate(family).map_err(|_| {
+            None => ipam.allocate_spread(family, spread).map_err(|_| {
                 Error::conflict(format!(
                     "no available {family} addresses on this network's address pools: {} ({})",
                     net.name, net.id

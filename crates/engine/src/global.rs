@@ -138,7 +138,7 @@ impl Engine {
         holder: &ClaimHolder,
     ) -> Result<crate::attach::Taken> {
         if net.scope != Scope::Global || req.external.is_some() {
-            return crate::attach::reserve(net, req, asked).map(|t| (t, Vec::new()));
+            return crate::attach::reserve(net, req, asked, 0).map(|t| (t, Vec::new()));
         }
         let cluster = self.cluster("an attach to a global network")?;
         let statics: Vec<IpAddr> = [asked.ip4, asked.ip6].into_iter().flatten().collect();
@@ -152,8 +152,11 @@ impl Engine {
         // What this node knows others hold may be old in the other direction too: a pool
         // that looks full is asked about once.
         let mut learned = !statics.is_empty();
+        // The lowest free address first, as on one host; after a collision, from a random
+        // point of the pool, so that hosts racing for one pool stop picking the same one.
+        let mut spread = 0;
         for _ in 0..CLAIM_TRIES {
-            let taken = match crate::attach::reserve(net, req, asked) {
+            let taken = match crate::attach::reserve(net, req, asked, spread) {
                 Ok(t) => t,
                 Err(_) if !learned => {
                     learn_claimed(cluster, net)?;
@@ -175,6 +178,7 @@ impl Engine {
                 Err(Refused::Taken(_)) => {
                     learn_claimed(cluster, net)?;
                     learned = true;
+                    spread = crate::ids::random_u64();
                 }
                 Err(Refused::Fenced) => return Err(fenced(cluster)),
                 Err(Refused::Removed) => {

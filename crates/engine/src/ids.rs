@@ -41,6 +41,11 @@ pub fn tmp_link_name() -> String {
     format!("ul{}", random_hex::<4>())
 }
 
+/// A random number (where a node starts looking in a shared pool after a collision).
+pub fn random_u64() -> u64 {
+    u64::from_le_bytes(random_bytes::<8>())
+}
+
 /// Random locally-administered unicast MAC.
 pub fn random_mac() -> netlink::Mac {
     netlink::Mac::local(random_bytes::<6>())

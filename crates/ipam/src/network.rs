@@ -77,6 +77,21 @@ impl NetworkIpam {
         Err(Error::NoAvailableOnNetwork { family })
     }
 
+    /// Like [`allocate`](Self::allocate), starting in each pool at the point `seed` picks
+    /// (see [`Pool::allocate_spread`]).
+    pub fn allocate_spread(&mut self, family: Family, seed: u64) -> Result<IpAddr> {
+        if !self.has_family(family) {
+            return Err(Error::NoPool { family });
+        }
+        for pool in self.pools.iter_mut().filter(|p| p.family() == family) {
+            match pool.allocate_spread(seed) {
+                Err(Error::NoAvailable { .. }) => {}
+                other => return other,
+            }
+        }
+        Err(Error::NoAvailableOnNetwork { family })
+    }
+
     /// Allocates the static address `ip` in the pool whose subnet contains
     /// it (see [`Pool::reserve`]).
     pub fn reserve(&mut self, ip: IpAddr) -> Result<()> {

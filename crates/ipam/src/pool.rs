@@ -464,6 +464,27 @@ impl Pool {
         Ok(u128_to_addr(self.family(), a))
     }
 
+    /// Hands out the first free, non-reserved address at or after the point of the ip-range
+    /// (or subnet) that `seed` picks, wrapping round to its start: the lowest one for seed 0.
+    /// Hosts that race for one shared pool start apart with different seeds.
+    pub fn allocate_spread(&mut self, seed: u64) -> Result<IpAddr> {
+        let range = self.dynamic_range();
+        let (lo, hi) = (*range.start(), *range.end());
+        let start = lo + spread_offset(hi - lo, seed);
+        let a = self
+            .first_free(start..=hi)
+            .or_else(|| {
+                (start > lo)
+                    .then(|| self.first_free(lo..=start - 1))
+                    .flatten()
+            })
+            .ok_or(Error::NoAvailable {
+                subnet: self.subnet,
+            })?;
+        self.allocated.insert(a);
+        Ok(u128_to_addr(self.family(), a))
+    }
+
     /// Allocates `ip` as a static address: it may be anywhere in the subnet
     /// (not only in the ip-range), but must be neither reserved nor
     /// allocated already.
@@ -502,4 +523,10 @@ pub(crate) fn release_in(subnet: IpNet, allocated: &mut AddrSet, ip: IpAddr) -> 
         return Err(Error::NotAllocated(ip));
     }
     Ok(())
+}
+
+/// `seed / 2^64` of `width` (rounded down), without overflowing a 128-bit width.
+pub(crate) fn spread_offset(width: u128, seed: u64) -> u128 {
+    let (high, low) = (width >> 64, width & u128::from(u64::MAX));
+    high * u128::from(seed) + ((low * u128::from(seed)) >> 64)
 }

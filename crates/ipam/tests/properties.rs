@@ -17,6 +17,7 @@ use proptest::prelude::*;
 #[derive(Clone, Debug)]
 enum Op {
     Allocate,
+    AllocateSpread(u64),
     Reserve(u32),
     Release(u32),
 }
@@ -161,6 +162,7 @@ fn ops(size: u32) -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(
         prop_oneof![
             5 => Just(Op::Allocate),
+            2 => any::<u64>().prop_map(Op::AllocateSpread),
             2 => (0..size + 3).prop_map(Op::Reserve),
             3 => (0..size + 3).prop_map(Op::Release),
         ],
@@ -220,6 +222,22 @@ proptest! {
                             prop_assert_eq!(subnet, cfg.subnet());
                         }
                         (got, want) => prop_assert!(false, "allocate: got {:?}, model {:?}", got, want),
+                    }
+                }
+                Op::AllocateSpread(seed) => {
+                    // The first free at or after the seed's point, wrapping round.
+                    let start = lo + ((u64::from(hi - lo) as u128 * seed as u128) >> 64) as u32;
+                    let free = |a: &u32| !model.contains(a) && !reserved.contains(a);
+                    let want = (start..=hi).find(free).or_else(|| (lo..start).find(free));
+                    match (pool.allocate_spread(seed), want) {
+                        (Ok(got), Some(w)) => {
+                            prop_assert_eq!(got, cfg.addr(w));
+                            prop_assert!(model.insert(w), "{} handed out twice", got);
+                        }
+                        (Err(Error::NoAvailable { subnet }), None) => {
+                            prop_assert_eq!(subnet, cfg.subnet());
+                        }
+                        (got, want) => prop_assert!(false, "allocate_spread: got {:?}, model {:?}", got, want),
                     }
                 }
                 Op::Reserve(off) => {

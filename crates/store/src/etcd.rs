@@ -13,9 +13,9 @@
 //! Both durabilities hold for every commit: etcd answers once a majority of its members has
 //! the transaction in its log on disk.
 //!
-//! The client is asynchronous (gRPC); this store calls it from any thread, including one of
-//! another tokio runtime's, by running each request on a small runtime of its own and waiting
-//! for the answer.
+//! The client is asynchronous (gRPC); this store calls it from any thread: the caller drives
+//! a small runtime of the store's own while it waits (a thread of another tokio runtime, such
+//! as the daemon's, hands the request to a short-lived thread instead).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -115,9 +115,7 @@ impl EtcdStore {
     /// A store on the etcd cluster `config` names. Connects when first asked: an unreachable
     /// cluster shows at a request, as [`Error::Cluster`].
     pub fn open(config: EtcdConfig) -> Result<Self> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("underlay-etcd")
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::Cluster {
@@ -291,7 +289,9 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 /// Run `request` on `rt` and wait for its answer, at most `timeout`: the request's own
-/// outcome, or why there is none.
+/// outcome, or why there is none. The calling thread drives the runtime (the client's
+/// connections live in it between requests); a thread of another runtime (the daemon's),
+/// which must not block on one, hands the request to a thread of its own for the while.
 fn run<T, F, E>(
     rt: &tokio::runtime::Runtime,
     timeout: std::time::Duration,
@@ -302,16 +302,21 @@ where
     E: Send + 'static,
     F: Future<Output = std::result::Result<T, E>> + Send + 'static,
 {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    rt.spawn(async move {
-        let answer = match tokio::time::timeout(timeout, request).await {
-            Ok(r) => Ok(r),
-            Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f32())),
-        };
-        let _ = tx.send(answer);
-    });
-    rx.recv()
-        .unwrap_or_else(|_| Err("its client stopped".to_string()))
+    let wait = || {
+        rt.block_on(async move {
+            tokio::time::timeout(timeout, request)
+                .await
+                .map_err(|_| format!("no answer within {} s", timeout.as_secs_f32()))
+        })
+    };
+    if tokio::runtime::Handle::try_current().is_err() {
+        return wait();
+    }
+    std::thread::scope(|s| {
+        s.spawn(wait)
+            .join()
+            .unwrap_or_else(|_| Err("its client stopped".to_string()))
+    })
 }
 
 /// Whether a request that failed so could not have reached a member that acts on it (no

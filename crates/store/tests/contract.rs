@@ -456,6 +456,42 @@ mod etcd {
 
     #[test]
     #[ignore = "needs etcd (Debian's etcd-server): scripts/test.sh runs it"]
+    fn the_etcd_store_answers_on_a_thread_of_another_tokio_runtime() {
+        let etcd = Etcd::start();
+        let s = std::sync::Arc::new(EtcdStore::open(etcd.config("rt")).unwrap());
+        s.begin()
+            .unwrap()
+            .commit(Batch::new(D).put("r/a", *b"1"))
+            .unwrap();
+        // As the daemon would call it: inside a runtime's task, and from several threads.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let inner = s.clone();
+        let got = rt.block_on(async move { inner.snapshot().unwrap().get("r/a").unwrap() });
+        assert_eq!(got.as_deref(), Some(&b"1"[..]));
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let key = format!("r/t{i}");
+                    s.begin().unwrap().commit(
+                        Batch::new(D)
+                            .put(key.clone(), *b"x")
+                            .expect(key, Expect::Absent),
+                    )
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert_eq!(s.snapshot().unwrap().keys("r").unwrap().len(), 5);
+    }
+
+    #[test]
+    #[ignore = "needs etcd (Debian's etcd-server): scripts/test.sh runs it"]
     fn an_etcd_that_is_gone_is_a_clear_error_naming_it() {
         let etcd = Etcd::start();
         let s = EtcdStore::open(etcd.config("gone")).unwrap();
