@@ -44,6 +44,9 @@ BENCH_OUT=$OUT bash bench/docker_attach.sh "$((N / 2))" | tail -6
 echo "== performance tricks: the shipped binary against builds without each"
 settle
 BENCH_OUT=$OUT bash bench/tricks.sh "$N" | tail -5
+echo "== cluster store: global against local attaches, 4 nodes in parallel, 90% full pools"
+settle
+BENCH_OUT=$OUT bash bench/cluster_attach.sh "$N" | tail -5
 echo "== scale: $SEQ sequential attaches, 50 parallel ADDs, start-up"
 settle
 BENCH_OUT=$OUT bash bench/scale_attach.sh "$SEQ"
