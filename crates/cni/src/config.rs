@@ -142,6 +142,38 @@ impl NetConf {
         )
     }
 
+    /// `"ipam": {"type": "underlay", "clusterStore": "etcd://HOST:PORT,...", "clusterNode":
+    /// NAME}`: the cluster store the network's addresses are claimed in (unique across every
+    /// host that uses it, as whereabouts does), and this host's name there (default: its host
+    /// name). None for a network of this host's own.
+    pub fn cluster(&self) -> Result<Option<(String, Option<String>)>, CniError> {
+        let Some(ipam) = self.ipam.as_ref() else {
+            return Ok(None);
+        };
+        let text = |key: &str| -> Result<Option<String>, CniError> {
+            match ipam.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+                Some(other) => Err(invalid(format!(
+                    "invalid \"ipam\".\"{key}\" {other}: expected a string such as {}",
+                    if key == "clusterStore" {
+                        "\"etcd://10.0.0.5:2379\""
+                    } else {
+                        "\"node-a\""
+                    }
+                ))),
+            }
+        };
+        let store = text("clusterStore")?;
+        let node = text("clusterNode")?;
+        if store.is_some() && self.ipam_kind() != IpamKind::Underlay {
+            return Err(invalid(
+                "\"ipam\".\"clusterStore\" is for \"type\": \"underlay\", whose addresses underlay hands out",
+            ));
+        }
+        Ok(store.map(|s| (s, node)))
+    }
+
     pub fn ipam_kind(&self) -> IpamKind {
         match self
             .ipam
@@ -300,6 +332,9 @@ impl NetConf {
             }
             IpamKind::Underlay => self.underlay_ipam(&mut req)?,
         }
+        if self.cluster()?.is_some() {
+            req.scope = engine::cluster::Scope::Global;
+        }
         Ok(req)
     }
 
@@ -388,6 +423,8 @@ impl NetConf {
             "rangeStart",
             "rangeEnd",
             "gateway",
+            // A network whose addresses are claimed in a cluster store is another network.
+            "clusterStore",
         ]
         .iter()
         .filter_map(|k| Some((k.to_string(), ipam.get(*k)?.clone())))

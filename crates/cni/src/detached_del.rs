@@ -17,18 +17,36 @@ pub const FINISH_ENV: &str = "UNDERLAY_FINISH_DETACH";
 
 /// Hand the rest of `pending` to a detached process of this binary; done here if that
 /// cannot start (or in a build made to measure what this wins).
-pub(crate) fn finish(engine: &Engine, state_dir: &str, pending: &PendingDetach) {
-    if cfg!(underlay_bench_inline_del) || spawn(state_dir, pending).is_err() {
+/// `cluster`: the configuration's cluster store and node name, where its addresses are
+/// claimed (the second half releases the claims too).
+pub(crate) fn finish(
+    engine: &Engine,
+    state_dir: &str,
+    cluster: Option<(String, Option<String>)>,
+    pending: &PendingDetach,
+) {
+    if cfg!(underlay_bench_inline_del) || spawn(state_dir, cluster, pending).is_err() {
         if let Err(e) = engine.finish_detach(pending) {
             eprintln!("underlay: {}", e);
         }
     }
 }
 
-fn spawn(state_dir: &str, pending: &PendingDetach) -> std::io::Result<()> {
+fn spawn(
+    state_dir: &str,
+    cluster: Option<(String, Option<String>)>,
+    pending: &PendingDetach,
+) -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
-    let payload = json!({"stateDir": state_dir, "pending": pending}).to_string();
+    let (store, node) = cluster.unzip();
+    let payload = json!({
+        "stateDir": state_dir,
+        "clusterStore": store,
+        "clusterNode": node.flatten(),
+        "pending": pending,
+    })
+    .to_string();
     Command::new(std::env::current_exe()?)
         .env_clear()
         .env(FINISH_ENV, payload)
@@ -48,14 +66,26 @@ pub fn run(payload: &str) -> i32 {
     struct Job {
         #[serde(rename = "stateDir")]
         state_dir: String,
+        #[serde(rename = "clusterStore", default)]
+        cluster_store: Option<String>,
+        #[serde(rename = "clusterNode", default)]
+        cluster_node: Option<String>,
         pending: PendingDetach,
     }
     let Ok(job) = serde_json::from_str::<Job>(payload) else {
         return 2;
     };
-    match Engine::open_single_threaded(&PathBuf::from(&job.state_dir))
-        .and_then(|e| e.finish_detach(&job.pending))
-    {
+    let engine =
+        Engine::open_single_threaded(&PathBuf::from(&job.state_dir)).map(|e| {
+            // A cluster store that cannot be named leaves the claims for `restore`.
+            match job.cluster_store.as_deref().map(|url| {
+                engine::cluster::Cluster::connect(url, job.cluster_node.as_deref(), None)
+            }) {
+                Some(Ok(cluster)) => e.with_cluster(cluster),
+                _ => e,
+            }
+        });
+    match engine.and_then(|e| e.finish_detach(&job.pending)) {
         Ok(()) => 0,
         Err(_) => 1,
     }

@@ -80,6 +80,8 @@ impl From<engine::Error> for CniError {
             Kind::Conflict if e.clash() == Some(Clash::KeptChanging) => TRY_AGAIN_LATER,
             Kind::Conflict => CONFLICT,
             Kind::Kernel => KERNEL,
+            // The cluster store unreachable: nothing was made, the runtime retries.
+            Kind::Store if e.is_unavailable() => TRY_AGAIN_LATER,
             Kind::Store => IO_FAILURE,
         };
         CniError::new(code, e.to_string())
@@ -291,8 +293,20 @@ impl Call<'_> {
     }
 
     fn engine(&self) -> Result<Engine, CniError> {
-        Engine::open_single_threaded(&PathBuf::from(self.state_dir()))
-            .map_err(|e| CniError::new(IO_FAILURE, e.to_string()))
+        let engine = Engine::open_single_threaded(&PathBuf::from(self.state_dir()))
+            .map_err(|e| CniError::new(IO_FAILURE, e.to_string()))?;
+        let Some((url, node)) = self.conf.cluster()? else {
+            return Ok(engine);
+        };
+        let cluster =
+            engine::cluster::Cluster::connect(&url, node.as_deref(), None).map_err(|e| {
+                let msg = e
+                    .to_string()
+                    .replace("invalid cluster store", "invalid \"ipam\".\"clusterStore\"")
+                    .replace("invalid node name", "invalid \"ipam\".\"clusterNode\"");
+                CniError::new(INVALID_CONFIG, msg)
+            })?;
+        Ok(engine.with_cluster(cluster))
     }
 
     /// The attachment this call is about: (CNI_CONTAINERID, CNI_IFNAME).
@@ -509,7 +523,8 @@ impl Call<'_> {
             // The engine says where the runtime need not wait for the link's deletion.
             match engine.detach(&net.id, &self.key(), Detach::Begin) {
                 Ok(Detached::Pending(pending)) => {
-                    detached_del::finish(&engine, &self.state_dir(), &pending)
+                    let cluster = self.conf.cluster()?;
+                    detached_del::finish(&engine, &self.state_dir(), cluster, &pending)
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == Kind::NotFound => {}

@@ -180,6 +180,14 @@ impl Error {
         }
     }
 
+    /// Whether the cluster store could not be reached (try again later: nothing was made).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Store { source: Some(s), .. } if matches!(**s, store::Error::Cluster { .. })
+        )
+    }
+
     /// The same error with `prefix` before its message (the kind, field and source kept).
     pub fn prefixed(mut self, prefix: &str) -> Self {
         match &mut self {

@@ -551,3 +551,95 @@ fn etcds_leader_killed_during_attaches_loses_and_duplicates_no_address() {
         }
     }
 }
+
+/// A CNI call of underlay's plugin on node `i`: the configuration names the cluster store.
+fn cni(c: &Cluster, i: usize, command: &str, ns: &str, cid: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let (name, dir) = &c.nodes[i];
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "kube-lan", "type": "underlay", "master": "eth0",
+        "stateDir": dir.path(),
+        "ipam": {
+            "type": "underlay",
+            "clusterStore": format!("etcd://{}", Cluster::client_url(0).replace("http://", "")),
+            "clusterNode": name,
+            "ranges": [[{"subnet": "172.16.86.0/24", "gateway": "172.16.86.1"}]],
+        },
+    });
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", c.lab.ns(name)))
+        .arg(common::bin())
+        .env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", cid)
+        .env("CNI_NETNS", format!("/run/netns/{ns}"))
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_PATH", "/usr/lib/cni")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(conf.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+#[ignore = "needs root and etcd (Debian's etcd-server): scripts/test.sh runs it"]
+fn the_cni_plugin_with_a_cluster_store_gives_unique_addresses_across_nodes() {
+    need_root!();
+    let mut c = Cluster::new(2);
+    let mut pods = Vec::new();
+    for i in 0..2 {
+        for k in 0..3 {
+            pods.push((
+                i,
+                c.lab.container(&format!("pod{i}-{k}")),
+                format!("cid{i}{k}"),
+            ));
+        }
+    }
+    let mut addrs = BTreeSet::new();
+    for (i, ns, cid) in &pods {
+        let (ok, out, err) = cni(&c, *i, "ADD", ns, cid);
+        assert!(ok, "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let a = v["ips"][0]["address"].as_str().unwrap().to_string();
+        assert!(addrs.insert(a.clone()), "{a} twice");
+    }
+    assert_eq!(addrs.len(), 6);
+    // The network is global: either node's CLI shows every pod with its node.
+    assert_eq!(c.endpoints(0, "kube-lan").len(), 6);
+    // DEL gives the claim back (a DEL again is fine, as CNI wants).
+    for _ in 0..2 {
+        let (ok, out, err) = cni(&c, 1, "DEL", &pods[3].1, &pods[3].2);
+        assert!(ok, "{out}{err}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let left = c.endpoints(0, "kube-lan");
+    assert_eq!(left.len(), 5, "{left:?}");
+    // etcd gone: ADD fails closed with "try again later" (11) and makes nothing.
+    c.stop_etcd();
+    let extra = c.lab.container("pod-late");
+    let (ok, out, err) = cni(&c, 0, "ADD", &extra, "late");
+    assert!(!ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert_eq!(v["code"], 11, "{out}{err}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cluster store"),
+        "{v}"
+    );
+    assert!(!c.lab.links(&extra).contains("eth0"));
+}
