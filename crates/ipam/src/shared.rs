@@ -146,6 +146,23 @@ impl SharedSubnet {
         Ok(ip)
     }
 
+    /// A free address of `range` (or of the subnet) that is none of `elsewhere` either (what
+    /// other hosts hold): the lowest for `seed` 0, else the first free one from the point
+    /// `seed` picks, as [`Pool::allocate_spread`]. Nothing is taken.
+    pub fn candidate(
+        &self,
+        range: Option<IpNet>,
+        elsewhere: &[IpAddr],
+        seed: u64,
+    ) -> Result<IpAddr> {
+        let mut pool = self.pool(range)?;
+        for ip in elsewhere {
+            // Outside the subnet or already held here: nothing more to avoid.
+            let _ = pool.reserve(*ip);
+        }
+        pool.allocate_spread(seed)
+    }
+
     /// Reserve `ip` (a static or auxiliary address): anywhere in the subnet, but not the
     /// network, broadcast or anycast address, a gateway, or an address in use.
     pub fn reserve(&mut self, ip: IpAddr) -> Result<()> {
@@ -239,6 +256,33 @@ mod tests {
         assert!(s.release(ip("172.16.86.1")).is_err());
         assert!(s.remove_view(r) && s.remove_view(None) && s.is_unused());
         assert!(!s.remove_view(None));
+    }
+
+    #[test]
+    fn a_candidate_avoids_what_others_hold_and_takes_nothing() {
+        let mut s = SharedSubnet::new(net("172.16.86.0/29")).unwrap();
+        s.add_view(None).unwrap();
+        s.gateway(Some(ip("172.16.86.1")), None).unwrap();
+        let elsewhere: Vec<IpAddr> = [
+            "172.16.86.2",
+            "172.16.86.3",
+            "172.16.86.4",
+            "172.16.86.5",
+            "10.0.0.1",
+        ]
+        .into_iter()
+        .map(ip)
+        .collect();
+        for seed in [0, 1, 7, u64::MAX] {
+            assert_eq!(
+                s.candidate(None, &elsewhere, seed).unwrap(),
+                ip("172.16.86.6")
+            );
+        }
+        assert!(!s.is_allocated(ip("172.16.86.6")), "nothing taken");
+        s.reserve(ip("172.16.86.6")).unwrap();
+        assert!(s.candidate(None, &elsewhere, 0).is_err(), "full");
+        assert_eq!(s.candidate(None, &[], 0).unwrap(), ip("172.16.86.2"));
     }
 
     #[test]
