@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use engine::cluster::Scope;
 use engine::{
     pools, AttachRequest, AttachmentKey, CreateRequest, Detach, Door, Driver, Engine,
     ExternalAddrs, ExternalIpam, Kind, Owner, Placement,
@@ -444,6 +445,8 @@ struct RequestPool {
     address_space: String,
     pool: String,
     sub_pool: String,
+    /// `--ipam-opt`s.
+    options: Option<Map<String, Value>>,
     #[serde(rename = "V6")]
     v6: bool,
 }
@@ -459,13 +462,36 @@ struct PoolRef {
 
 const REQUEST_TYPE: &str = "RequestAddressType";
 const GATEWAY_TYPE: &str = "com.docker.network.gateway";
+/// The endpoint's MAC, which Docker sends with its address requests because the driver
+/// declares RequiresMACAddress (an auxiliary address comes without one).
+const MAC_OPTION: &str = "com.docker.network.endpoint.macaddress";
+
+/// `--ipam-opt scope=local|global`: a pool of this host's only, or shared through the
+/// daemon's cluster store (the default when it has one).
+fn pool_scope(options: Option<&Map<String, Value>>) -> Result<Option<Scope>, Reply> {
+    let Some(v) = options.and_then(|o| o.get("scope")) else {
+        return Ok(None);
+    };
+    match v.as_str() {
+        Some("local") => Ok(Some(Scope::Local)),
+        Some("global") => Ok(Some(Scope::Global)),
+        _ => Err(Reply::err(
+            400,
+            format!("invalid --ipam-opt scope={}: expected scope=local (this host's own pool) or scope=global (shared by every host through the cluster store)", v.as_str().map_or_else(|| v.to_string(), str::to_string)),
+        )),
+    }
+}
 
 fn ipam_call(engine: &Engine, call: &str, body: &[u8]) -> Outcome {
     let method = format!("IpamDriver.{call}");
     let m = method.as_str();
     match call {
         "GetCapabilities" => Ok((
-            json!({"RequiresMACAddress": false, "RequiresRequestReplay": false}),
+            // The MAC tells an endpoint's address from an auxiliary one (shared by every
+            // host's network in a cluster-wide pool) and makes a request asked again for the
+            // address it holds idempotent. No replay: every pool and address is durable
+            // before the answer, and a replay would make dockerd wait on the plugin at boot.
+            json!({"RequiresMACAddress": true, "RequiresRequestReplay": false}),
             None,
         )),
         "GetDefaultAddressSpaces" => Ok((
@@ -477,11 +503,13 @@ fn ipam_call(engine: &Engine, call: &str, body: &[u8]) -> Outcome {
         )),
         "RequestPool" => {
             let req: RequestPool = parse(m, body)?;
+            let scope = pool_scope(req.options.as_ref())?;
             let (id, subnet) = engine_call(engine.pools().request_pool(
                 &req.address_space,
                 &req.pool,
                 &req.sub_pool,
                 req.v6,
+                scope,
             ))?;
             Ok((
                 json!({"PoolID": id, "Pool": subnet.to_string(), "Data": {}}),
@@ -501,11 +529,18 @@ fn ipam_call(engine: &Engine, call: &str, body: &[u8]) -> Outcome {
                 .and_then(|o| o.get(REQUEST_TYPE))
                 .is_some_and(|v| v == GATEWAY_TYPE);
             let wanted = Some(req.address.as_str()).filter(|a| !a.is_empty());
-            let a = engine_call(
-                engine
-                    .pools()
-                    .request_address(&req.pool_id, wanted, gateway),
-            )?;
+            let mac = req
+                .options
+                .as_ref()
+                .and_then(|o| o.get(MAC_OPTION))
+                .and_then(Value::as_str)
+                .filter(|m| !m.is_empty());
+            let a = engine_call(engine.pools().request_address(
+                &req.pool_id,
+                wanted,
+                gateway,
+                mac,
+            ))?;
             Ok((json!({"Address": a.to_string(), "Data": {}}), None))
         }
         "ReleaseAddress" => {
@@ -811,6 +846,7 @@ mod tests {
         assert_eq!(r.body["Scope"], "local");
         let r = call(&fx, Role::IPAM, "IpamDriver.GetCapabilities", Value::Null);
         assert_eq!(r.body["RequiresRequestReplay"], false);
+        assert_eq!(r.body["RequiresMACAddress"], true);
         // Not implemented: 404, which Docker reads as "not supported".
         let r = call(&fx, Role::MACVLAN, "NetworkDriver.Frobnicate", Value::Null);
         assert_eq!(r.status, 404);
@@ -1018,6 +1054,49 @@ mod tests {
             (r.status, r.body["Err"].as_str().unwrap()),
             (409, "address 172.16.87.129 is already in use")
         );
+        // An endpoint's request comes with its MAC: asked again (Docker's answer lost), the
+        // same address; another endpoint is refused; a MAC that is not one is named.
+        let mac = |m: &str| json!({"com.docker.network.endpoint.macaddress": m});
+        assert_eq!(
+            ask("172.16.87.140", mac("02:42:AC:10:57:8C")).body["Address"],
+            "172.16.87.140/24"
+        );
+        assert_eq!(
+            ask("172.16.87.140", mac("02:42:ac:10:57:8c")).body["Address"],
+            "172.16.87.140/24"
+        );
+        assert_eq!(ask("172.16.87.140", mac("02:42:ac:10:57:8d")).status, 409);
+        let r = ask("", mac("02:42:zz"));
+        assert_eq!(
+            (r.status, r.body["Err"].as_str().unwrap()),
+            (400, "invalid MAC address \"02:42:zz\": expected six hexadecimal bytes, e.g. 02:42:ac:10:56:02")
+        );
+        // --ipam-opt scope: local is this host's pool; global needs a cluster store.
+        for (scope, status) in [("local", 200), ("global", 400), ("swarm", 400)] {
+            let r = call(
+                &fx,
+                Role::IPAM,
+                "IpamDriver.RequestPool",
+                json!({"AddressSpace": "LocalDefault", "Pool": "172.16.88.0/24", "Options": {"scope": scope}}),
+            );
+            assert_eq!(r.status, status, "{scope}: {r:?}");
+            if status == 200 {
+                let id = json!({"PoolID": r.body["PoolID"]});
+                assert_eq!(
+                    call(&fx, Role::IPAM, "IpamDriver.ReleasePool", id).status,
+                    200
+                );
+            }
+            if scope == "swarm" {
+                assert_eq!(r.body["Err"], "invalid --ipam-opt scope=swarm: expected scope=local (this host's own pool) or scope=global (shared by every host through the cluster store)");
+            }
+            if scope == "global" {
+                assert!(
+                    r.body["Err"].as_str().unwrap().contains("--cluster-store"),
+                    "{r:?}"
+                );
+            }
+        }
         let r = call(
             &fx,
             Role::IPAM,

@@ -7,6 +7,10 @@
 //! names/HEX(NAME)            a global network's id, by name
 //! networks/ID                its definition: the create request every node makes its part from
 //! claims/ID/ADDRESS          who holds the address: node, endpoint, container, MAC
+//! pools/HEX(SPACE/SUBNET)    a cluster-wide pool of Docker's IPAM: its gateway and auxiliary
+//!                            addresses (shared by every node's network on the subnet)
+//! pool-users/HEX/NODE        a node that has requested the pool
+//! claims/pool-HEX/ADDRESS    who holds an address of the pool
 //! ```
 //!
 //! An address is claimed with create-if-absent in one commit that also expects the node's
@@ -27,7 +31,7 @@ use crate::model::*;
 use crate::CreateRequest;
 
 /// Every commit to the cluster store is durable on a majority of etcd's members.
-const DURABLE: Durability = Durability::SurvivesPowerLoss;
+pub(crate) const DURABLE: Durability = Durability::SurvivesPowerLoss;
 
 /// Where this host's registration is kept in its local store.
 const REGISTRATION_KEY: &str = "cluster/registration";
@@ -163,11 +167,37 @@ pub(crate) enum Refused {
     Removed,
 }
 
-fn claims_dir(net_id: &str) -> String {
+/// Where claims are made: the addresses of one global network or of one cluster-wide pool,
+/// each claim expecting the document that defines them (`guard`) at `version`.
+pub(crate) struct ClaimSpace {
+    /// The claims' directory under `claims/`.
+    pub(crate) id: String,
+    pub(crate) guard: String,
+    pub(crate) version: u64,
+}
+
+impl ClaimSpace {
+    /// The claims of global network `net`, expecting its definition unchanged.
+    pub(crate) fn of(net: &Network) -> Result<Self> {
+        let version = net.definition_version.ok_or_else(|| {
+            Error::store(format!(
+                "global network {} has no definition version",
+                net.name
+            ))
+        })?;
+        Ok(ClaimSpace {
+            id: net.id.clone(),
+            guard: network_key(&net.id),
+            version,
+        })
+    }
+}
+
+pub(crate) fn claims_dir(net_id: &str) -> String {
     format!("claims/{net_id}")
 }
 
-fn claim_key(net_id: &str, addr: IpAddr) -> String {
+pub(crate) fn claim_key(net_id: &str, addr: IpAddr) -> String {
     format!("claims/{net_id}/{addr}")
 }
 
@@ -187,11 +217,11 @@ fn name_key(name: &str) -> String {
     format!("names/{}", crate::docs::hex(name))
 }
 
-fn json<T: Serialize>(v: &T) -> Vec<u8> {
+pub(crate) fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("cluster documents serialize")
 }
 
-fn parse<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::store(format!("cluster store document {key} cannot be read: {e}")))
 }
@@ -213,6 +243,15 @@ pub fn check_node_name(name: &str) -> Result<()> {
         Err(Error::invalid(format!(
             "invalid node name {name:?}: expected up to 253 lowercase letters, digits, '-', '_' and '.', starting with a letter or digit (a host name)"
         )))
+    }
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("store", &self.store.location())
+            .field("node", &self.node)
+            .finish()
     }
 }
 
@@ -248,6 +287,10 @@ impl Cluster {
 
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     pub fn location(&self) -> String {
@@ -335,22 +378,16 @@ impl Cluster {
         Ok(reg)
     }
 
-    /// Claim `addrs` for endpoint `ep` of global network `net`, all or none: the version of
-    /// each claim, or why it was refused. `local` is the host's store (for the registration).
+    /// Claim `addrs` for holder `ep` in `space`, all or none: the version of each claim, or
+    /// why it was refused. `local` is the host's store (for the registration).
     pub(crate) fn claim(
         &self,
         local: &mut dyn Txn,
-        net: &Network,
+        space: &ClaimSpace,
         ep: &ClaimHolder,
         addrs: &[IpAddr],
     ) -> Result<std::result::Result<Vec<Claim>, Refused>> {
         let reg = self.registration(local)?;
-        let def_version = net.definition_version.ok_or_else(|| {
-            Error::store(format!(
-                "global network {} has no definition version",
-                net.name
-            ))
-        })?;
         let value = json(ep);
         let mut batch = Batch::new(DURABLE)
             .put(seen_key(&self.node), crate::ids::now_rfc3339())
@@ -359,12 +396,12 @@ impl Cluster {
                 Expect::Version(Version::from_u64(reg.version)),
             )
             .expect(
-                network_key(&net.id),
-                Expect::Version(Version::from_u64(def_version)),
+                space.guard.clone(),
+                Expect::Version(Version::from_u64(space.version)),
             );
         for a in addrs {
-            batch.push_put(claim_key(&net.id, *a), value.clone());
-            batch = batch.expect(claim_key(&net.id, *a), Expect::Absent);
+            batch.push_put(claim_key(&space.id, *a), value.clone());
+            batch = batch.expect(claim_key(&space.id, *a), Expect::Absent);
         }
         let mut txn = self.store.begin()?;
         let mut tries = 0;
@@ -379,11 +416,11 @@ impl Cluster {
                 }
                 Err(store::Error::Conflict { key, .. }) => {
                     if tries > 0 {
-                        if let Some(claims) = self.already_ours(&*txn, &net.id, ep, addrs)? {
+                        if let Some(claims) = self.already_ours(&*txn, &space.id, ep, addrs)? {
                             return Ok(Ok(claims));
                         }
                     }
-                    return self.refused(local, net, &key).map(Err);
+                    return self.refused(local, space, &key).map(Err);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -391,7 +428,7 @@ impl Cluster {
         let claims = addrs
             .iter()
             .map(|a| {
-                let v = txn.version_put(&claim_key(&net.id, *a), &value);
+                let v = txn.version_put(&claim_key(&space.id, *a), &value);
                 Claim {
                     addr: *a,
                     version: v.map_or(0, Version::to_u64),
@@ -402,12 +439,12 @@ impl Cluster {
     }
 
     /// What a claim's conflict on `key` means.
-    fn refused(&self, local: &mut dyn Txn, net: &Network, key: &str) -> Result<Refused> {
+    fn refused(&self, local: &mut dyn Txn, space: &ClaimSpace, key: &str) -> Result<Refused> {
         if key == node_key(&self.node) {
             let _ = local.commit(Batch::new(DURABLE).delete(REGISTRATION_KEY));
             return Ok(Refused::Fenced);
         }
-        if key == network_key(&net.id) {
+        if key == space.guard {
             return Ok(Refused::Removed);
         }
         match key.rsplit('/').next().and_then(|a| a.parse().ok()) {
@@ -508,7 +545,10 @@ impl Cluster {
     }
 
     /// Every claim of every network: (network id, address, holder).
-    fn all_claims(&self, snap: &dyn store::Snapshot) -> Result<Vec<(String, IpAddr, ClaimHolder)>> {
+    pub(crate) fn all_claims(
+        &self,
+        snap: &dyn store::Snapshot,
+    ) -> Result<Vec<(String, IpAddr, ClaimHolder)>> {
         let ids: std::collections::BTreeSet<String> = snap
             .keys("claims")?
             .iter()

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::cluster::{ClaimHolder, Cluster, Definition, Refused, Scope, CLAIM_TRIES};
+use crate::cluster::{ClaimHolder, ClaimSpace, Cluster, Definition, Refused, Scope, CLAIM_TRIES};
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::Engine;
@@ -170,7 +170,7 @@ impl Engine {
                 .flatten()
                 .map(|a| a.addr())
                 .collect();
-            match cluster.claim(txn, net, holder, &addrs)? {
+            match cluster.claim(txn, &ClaimSpace::of(net)?, holder, &addrs)? {
                 Ok(claims) => return Ok((taken, claims)),
                 Err(Refused::Taken(a)) if statics.contains(&a) => {
                     return Err(held_elsewhere(cluster, net, a, req.door))
@@ -334,7 +334,7 @@ impl Engine {
             mac: ep.mac.map(|m| m.to_string()),
             since: crate::ids::now_rfc3339(),
         };
-        match cluster.claim(txn, net, &holder, &missing)? {
+        match cluster.claim(txn, &ClaimSpace::of(net)?, &holder, &missing)? {
             Ok(claims) => {
                 ep.claims.retain(|c| !missing.contains(&c.addr));
                 ep.claims.extend(claims);
@@ -409,7 +409,7 @@ fn held_elsewhere(cluster: &Cluster, net: &Network, a: IpAddr, door: crate::Door
     .on(field)
 }
 
-fn fenced(cluster: &Cluster) -> Error {
+pub(crate) fn fenced(cluster: &Cluster) -> Error {
     Error::conflict(format!(
         "node {}'s registration in {} changed (an operator ran `underlay cluster forget {}`?): this node claims nothing until `underlay network restore` has registered it again and reconciled its addresses",
         cluster.node(),

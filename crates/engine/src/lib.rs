@@ -47,6 +47,8 @@ pub(crate) use docs::{
 mod attach;
 mod check;
 pub mod cluster;
+mod cluster_pools;
+pub use cluster_pools::PoolInfo;
 mod create;
 mod damage;
 mod declared;
@@ -100,8 +102,13 @@ impl Engine {
     }
 
     /// The same engine, a node of the cluster `cluster` names.
-    pub fn with_cluster(mut self, cluster: cluster::Cluster) -> Self {
-        self.cluster = Some(Arc::new(cluster));
+    pub fn with_cluster(self, cluster: cluster::Cluster) -> Self {
+        self.with_shared_cluster(Arc::new(cluster))
+    }
+
+    /// The same engine, a node of the cluster `cluster` names (shared with its caller).
+    pub fn with_shared_cluster(mut self, cluster: Arc<cluster::Cluster>) -> Self {
+        self.cluster = Some(cluster);
         self
     }
 
@@ -298,6 +305,8 @@ pub(crate) fn refuse_if_owned(net: &Network, verb: &str) -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod cluster_pools_tests;
 #[cfg(test)]
 mod cluster_tests;
 #[cfg(test)]

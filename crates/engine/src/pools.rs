@@ -5,6 +5,7 @@
 //! an address is never handed out twice within a subnet. Every change is durable before the
 //! answer, so a crash or restart never hands out an address that is held.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -23,14 +24,35 @@ pub struct PoolDoc {
     pub space: String,
     pub created: String,
     pub subnet: ipam::SharedSubnet,
+    /// Cluster-wide: every address is claimed in the cluster store too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cluster: bool,
+    /// The addresses requested (not gateways): the MAC Docker gave with each and, in a
+    /// cluster-wide pool, the version of its claim.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub held: BTreeMap<IpAddr, Held>,
 }
 
-/// A pool request's id: `SPACE/SUBNET` or `SPACE/SUBNET/IP-RANGE` (Docker's own form).
+/// An address a request holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// The endpoint's MAC (Docker's `com.docker.network.endpoint.macaddress`); none for an
+    /// auxiliary address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// The version of this node's claim in the cluster store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<u64>,
+}
+
+/// A pool request's id: `SPACE/SUBNET` or `SPACE/SUBNET/IP-RANGE` (Docker's own form),
+/// after `cluster/` for a cluster-wide pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct PoolId {
-    space: String,
-    subnet: IpNet,
-    range: Option<IpNet>,
+pub(crate) struct PoolId {
+    pub(crate) space: String,
+    pub(crate) subnet: IpNet,
+    pub(crate) range: Option<IpNet>,
+    pub(crate) cluster: bool,
 }
 
 impl PoolId {
@@ -40,7 +62,11 @@ impl PoolId {
                 "unknown pool id {id:?}: expected SPACE/SUBNET or SPACE/SUBNET/IP-RANGE as RequestPool returned it"
             ))
         };
-        let parts: Vec<&str> = id.split('/').collect();
+        let (cluster, rest) = match id.strip_prefix(CLUSTER_PREFIX) {
+            Some(rest) => (true, rest),
+            None => (false, id),
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
         let (space, subnet, range) = match parts.as_slice() {
             [s, a, l] => (*s, format!("{a}/{l}"), None),
             [s, a, l, ra, rl] => (*s, format!("{a}/{l}"), Some(format!("{ra}/{rl}"))),
@@ -53,16 +79,21 @@ impl PoolId {
             space: space.to_string(),
             subnet: subnet.parse().map_err(|_| bad())?,
             range: range.map(|r| r.parse()).transpose().map_err(|_| bad())?,
+            cluster,
         })
     }
 
     fn render(&self) -> String {
+        let prefix = if self.cluster { CLUSTER_PREFIX } else { "" };
         match self.range {
-            None => format!("{}/{}", self.space, self.subnet),
-            Some(r) => format!("{}/{}/{r}", self.space, self.subnet),
+            None => format!("{prefix}{}/{}", self.space, self.subnet),
+            Some(r) => format!("{prefix}{}/{}/{r}", self.space, self.subnet),
         }
     }
 }
+
+/// What a cluster-wide pool's id starts with.
+const CLUSTER_PREFIX: &str = "cluster/";
 
 /// The longest address space name taken (Docker's are LocalDefault and GlobalDefault).
 const SPACE_MAX: usize = 64;
@@ -71,16 +102,16 @@ fn space_ok(space: &str) -> bool {
     !space.is_empty() && space.len() <= SPACE_MAX && !space.contains('/')
 }
 
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
 fn space_dir(space: &str) -> String {
-    format!("pools/{}", hex(space))
+    format!("pools/{}", crate::docs::hex(space))
 }
 
 fn pool_key(space: &str, subnet: &IpNet) -> String {
-    format!("{}/{}", space_dir(space), hex(&subnet.to_string()))
+    format!(
+        "{}/{}",
+        space_dir(space),
+        crate::docs::hex(&subnet.to_string())
+    )
 }
 
 /// The subnet a key of `space_dir` names.
@@ -126,7 +157,7 @@ fn load_pool(txn: &dyn store::Snapshot, key: &str) -> Result<Option<PoolDoc>> {
     }
 }
 
-fn save_pool(txn: &mut dyn store::Txn, key: &str, doc: &PoolDoc) -> Result<()> {
+pub(crate) fn save_pool(txn: &mut dyn store::Txn, key: &str, doc: &PoolDoc) -> Result<()> {
     let bytes = serde_json::to_vec(doc)
         .map_err(|e| Error::store(format!("cannot encode pool {}: {e}", doc.subnet.subnet())))?;
     let batch = store::Batch::new(store::Durability::SurvivesPowerLoss)
@@ -156,7 +187,7 @@ fn pool_keys(txn: &dyn store::Snapshot, dir: &str) -> Result<Vec<String>> {
     Ok(keys.into_iter().collect())
 }
 
-fn ipam_error(e: ipam::Error) -> Error {
+pub(crate) fn ipam_error(e: ipam::Error) -> Error {
     match e {
         ipam::Error::AddressInUse(_) | ipam::Error::NoAvailable { .. } => {
             Error::conflict(e.to_string())
@@ -165,10 +196,71 @@ fn ipam_error(e: ipam::Error) -> Error {
     }
 }
 
+fn parse_ip(a: &str) -> Result<IpAddr> {
+    a.parse().map_err(|_| {
+        Error::invalid(format!(
+            "invalid address {a:?}: expected an IP address, e.g. 172.16.86.10"
+        ))
+    })
+}
+
+/// A MAC as Docker gives it, in the form the pool records keep (lower case).
+fn parse_mac(m: &str) -> Result<String> {
+    m.parse::<crate::Mac>().map(|m| m.to_string()).map_err(|_| {
+        Error::invalid(format!(
+            "invalid MAC address {m:?}: expected six hexadecimal bytes, e.g. 02:42:ac:10:56:02"
+        ))
+    })
+}
+
+fn with_prefix(ip: IpAddr, id: &PoolId) -> Result<IpNet> {
+    IpNet::new(ip, id.subnet.prefix_len()).map_err(|e| Error::invalid(e.to_string()))
+}
+
+/// A pool request's subnet and ip-range, checked with Docker's wording.
+fn check_request(
+    space: &str,
+    pool: &str,
+    sub_pool: &str,
+    v6: bool,
+) -> Result<(IpNet, Option<IpNet>)> {
+    if !space_ok(space) {
+        let shown: String = space.chars().take(SPACE_MAX + 1).collect();
+        return Err(Error::invalid(format!(
+            "invalid address space {shown:?}{}: use {LOCAL_SPACE} or {GLOBAL_SPACE}",
+            if space.len() > SPACE_MAX {
+                "... (too long)"
+            } else {
+                ""
+            }
+        )));
+    }
+    if pool.is_empty() {
+        return Err(Error::invalid(
+            "underlay's IPAM does not pick subnets on a physical network: give the network a --subnet, e.g. --subnet 172.16.86.0/24 --gateway 172.16.86.1",
+        ));
+    }
+    let ranges: Vec<String> = [sub_pool]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let built = ipam::build_pools(&[pool.to_string()], &ranges, &[], &[])?;
+    let subnet = built[0].subnet();
+    if subnet.addr().is_ipv6() != v6 {
+        return Err(Error::invalid(format!(
+            "invalid pool request: {pool} is not an {} subnet",
+            if v6 { "IPv6" } else { "IPv4" }
+        )));
+    }
+    Ok((subnet, built[0].ip_range()))
+}
+
 /// The IPAM driver's calls (Docker's RequestPool, ReleasePool, RequestAddress,
 /// ReleaseAddress): [`Engine::pools`].
 pub struct Pools<'a> {
     store: &'a dyn store::Store,
+    pub(crate) cluster: Option<&'a crate::cluster::Cluster>,
 }
 
 impl Engine {
@@ -176,6 +268,7 @@ impl Engine {
     pub fn pools(&self) -> Pools<'_> {
         Pools {
             store: &*self.store,
+            cluster: self.cluster.as_deref(),
         }
     }
 }
@@ -183,45 +276,19 @@ impl Engine {
 impl Pools<'_> {
     /// A pool for `pool` (a subnet), narrowed to `sub_pool` (an ip-range) when not empty, in
     /// address space `space`: its id and subnet. The same subnet asked for again is shared;
-    /// a subnet overlapping another one of the space is refused.
+    /// a subnet overlapping another one of the space is refused. With a cluster store the
+    /// pool is cluster-wide (shared by every node asking for the same subnet) unless
+    /// `scope` says local; without one, `scope` global is refused.
     pub fn request_pool(
         &self,
         space: &str,
         pool: &str,
         sub_pool: &str,
         v6: bool,
+        scope: Option<crate::cluster::Scope>,
     ) -> Result<(String, IpNet)> {
-        if !space_ok(space) {
-            let shown: String = space.chars().take(SPACE_MAX + 1).collect();
-            return Err(Error::invalid(format!(
-                "invalid address space {shown:?}{}: use {LOCAL_SPACE} or {GLOBAL_SPACE}",
-                if space.len() > SPACE_MAX {
-                    "... (too long)"
-                } else {
-                    ""
-                }
-            )));
-        }
-        if pool.is_empty() {
-            return Err(Error::invalid(
-                "underlay's IPAM does not pick subnets on a physical network: give the network a --subnet, e.g. --subnet 172.16.86.0/24 --gateway 172.16.86.1",
-            ));
-        }
-        let ranges: Vec<String> = [sub_pool]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        // The user's strings, checked with Docker's wording.
-        let built = ipam::build_pools(&[pool.to_string()], &ranges, &[], &[])?;
-        let subnet = built[0].subnet();
-        let range = built[0].ip_range();
-        if subnet.addr().is_ipv6() != v6 {
-            return Err(Error::invalid(format!(
-                "invalid pool request: {pool} is not an {} subnet",
-                if v6 { "IPv6" } else { "IPv4" }
-            )));
-        }
+        let (subnet, range) = check_request(space, pool, sub_pool, v6)?;
+        let cluster = self.scoped(scope)?;
         let mut txn = self.store.begin()?;
         for key in pool_keys(&*txn, &space_dir(space))? {
             let Some(other) = subnet_of_key(&key) else {
@@ -240,20 +307,51 @@ impl Pools<'_> {
                 space: space.to_string(),
                 created: ids::now_rfc3339(),
                 subnet: ipam::SharedSubnet::new(subnet).map_err(ipam_error)?,
+                cluster: cluster.is_some(),
+                held: BTreeMap::new(),
             },
         };
+        if doc.cluster != cluster.is_some() {
+            let (has, asked) = if doc.cluster {
+                ("global", "local")
+            } else {
+                ("local", "global")
+            };
+            return Err(Error::conflict(format!(
+                "invalid pool request: pool {subnet} is requested on this host with scope {has} already; a network asking for it with scope {asked} must use another subnet"
+            )));
+        }
         doc.subnet.add_view(range).map_err(ipam_error)?;
+        if let Some(c) = cluster {
+            c.join_pool(space, subnet)?;
+        }
         save_pool(&mut *txn, &key, &doc)?;
         let id = PoolId {
             space: space.to_string(),
             subnet,
             range,
+            cluster: cluster.is_some(),
         };
         Ok((id.render(), subnet))
     }
 
-    /// Give a pool request back; the subnet's document goes with its last request.
-    /// Releasing a pool that is not there succeeds.
+    /// The cluster store a pool of `scope` is shared through, if any.
+    fn scoped(
+        &self,
+        scope: Option<crate::cluster::Scope>,
+    ) -> Result<Option<&crate::cluster::Cluster>> {
+        use crate::cluster::Scope;
+        match (scope, self.cluster) {
+            (Some(Scope::Local), _) => Ok(None),
+            (Some(Scope::Global), None) => Err(Error::invalid(
+                "invalid pool request: scope=global needs a cluster store: start `underlay daemon` with --cluster-store etcd://HOST:PORT",
+            )),
+            (_, c) => Ok(c),
+        }
+    }
+
+    /// Give a pool request back; the subnet's document goes with its last request (and, for
+    /// a cluster-wide pool, this node leaves it). Releasing a pool that is not there succeeds.
     pub fn release_pool(&self, pool_id: &str) -> Result<()> {
         let id = PoolId::parse(pool_id)?;
         let key = pool_key(&id.space, &id.subnet);
@@ -264,78 +362,112 @@ impl Pools<'_> {
         if !doc.subnet.remove_view(id.range) {
             return Ok(());
         }
-        if doc.subnet.is_unused() {
-            delete_pool(&mut *txn, &key)?;
-        } else {
-            save_pool(&mut *txn, &key, &doc)?;
+        if !doc.subnet.is_unused() {
+            return save_pool(&mut *txn, &key, &doc);
+        }
+        delete_pool(&mut *txn, &key)?;
+        if let (true, Some(c)) = (doc.cluster, self.cluster) {
+            // Unreachable: `restore` leaves it later (a pool this node has no record of).
+            let _ = c.leave_pool(&id.space, id.subnet);
         }
         Ok(())
     }
 
     /// An address of the pool: `address` if given (a bare IP, anywhere in the subnet), else
     /// the lowest free one of the pool's range. A gateway may be shared with other requests
-    /// for the same subnet. Returned with the subnet's prefix length.
+    /// for the same subnet. `mac` is the endpoint's (none for a gateway or an auxiliary
+    /// address): asked again for the address it holds, the answer is the same. Returned with
+    /// the subnet's prefix length.
     pub fn request_address(
         &self,
         pool_id: &str,
         address: Option<&str>,
         gateway: bool,
+        mac: Option<&str>,
     ) -> Result<IpNet> {
         let id = PoolId::parse(pool_id)?;
-        let wanted = address
-            .map(|a| {
-                a.parse::<IpAddr>().map_err(|_| {
-                    Error::invalid(format!(
-                        "invalid address {a:?}: expected an IP address, e.g. 172.16.86.10"
-                    ))
-                })
-            })
-            .transpose()?;
+        let wanted = address.map(parse_ip).transpose()?;
+        let mac = mac.map(parse_mac).transpose()?;
+        let cluster = self.cluster_of(&id)?;
         let key = pool_key(&id.space, &id.subnet);
         let mut txn = self.store.begin()?;
         let mut doc = load_pool(&*txn, &key)?
             .filter(|d| d.subnet.views().iter().any(|(r, _)| *r == id.range))
+            .filter(|d| d.cluster == id.cluster)
             .ok_or_else(|| {
                 Error::not_found(format!(
                     "unknown pool id {pool_id:?}: no pool request holds it (was it released?)"
                 ))
             })?;
-        let ip = if gateway {
-            doc.subnet.gateway(wanted, id.range)
-        } else if let Some(ip) = wanted {
-            doc.subnet.reserve(ip).map(|()| ip)
-        } else {
-            doc.subnet.allocate(id.range)
+        let held_for = |ip: IpAddr| doc.held.get(&ip).and_then(|h| h.mac.clone());
+        if let (Some(ip), Some(m)) = (wanted, &mac) {
+            if held_for(ip).as_ref() == Some(m) {
+                return with_prefix(ip, &id);
+            }
         }
-        .map_err(ipam_error)?;
-        save_pool(&mut *txn, &key, &doc)?;
-        IpNet::new(ip, id.subnet.prefix_len()).map_err(|e| Error::invalid(e.to_string()))
+        let ip = match (cluster, gateway, wanted, &mac) {
+            (Some(c), true, _, _) => self.cluster_gateway(c, &mut doc, &id, wanted)?,
+            (Some(c), false, Some(ip), None) => {
+                self.cluster_aux(c, &mut doc, &id, ip).map(|()| ip)?
+            }
+            (Some(c), false, _, _) => {
+                self.cluster_address(c, &mut *txn, &mut doc, &id, wanted, mac.clone())?
+            }
+            (None, true, _, _) => doc.subnet.gateway(wanted, id.range).map_err(ipam_error)?,
+            (None, false, w, _) => {
+                let ip = match w {
+                    Some(ip) => doc.subnet.reserve(ip).map(|()| ip),
+                    None => doc.subnet.allocate(id.range),
+                }
+                .map_err(ipam_error)?;
+                doc.held.insert(ip, Held { mac, claim: None });
+                ip
+            }
+        };
+        if let Err(e) = save_pool(&mut *txn, &key, &doc) {
+            // Claimed but not recorded: given back (restore would find it otherwise).
+            let held = doc.held.remove(&ip);
+            self.cluster_release(&id, ip, held);
+            return Err(e);
+        }
+        with_prefix(ip, &id)
     }
 
-    /// Give an address back (one hold of a shared gateway). Releasing an address that is not
-    /// held succeeds.
+    /// Give an address back (one hold of a shared gateway), and then its claim. Releasing an
+    /// address that is not held succeeds.
     pub fn release_address(&self, pool_id: &str, address: &str) -> Result<()> {
         let id = PoolId::parse(pool_id)?;
-        let ip: IpAddr = address
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .parse()
-            .map_err(|_| {
-                Error::invalid(format!(
-                    "invalid address {address:?}: expected an IP address, e.g. 172.16.86.10"
-                ))
-            })?;
+        let ip = parse_ip(address.split('/').next().unwrap_or_default()).map_err(|_| {
+            Error::invalid(format!(
+                "invalid address {address:?}: expected an IP address, e.g. 172.16.86.10"
+            ))
+        })?;
         let key = pool_key(&id.space, &id.subnet);
         let mut txn = self.store.begin()?;
         let Some(mut doc) = load_pool(&*txn, &key)? else {
             return Ok(());
         };
         match doc.subnet.release(ip) {
-            Ok(()) => save_pool(&mut *txn, &key, &doc),
-            Err(ipam::Error::NotAllocated(_)) => Ok(()),
-            Err(e) => Err(ipam_error(e)),
+            Ok(()) => {}
+            Err(ipam::Error::NotAllocated(_)) => return Ok(()),
+            Err(e) => return Err(ipam_error(e)),
         }
+        let held = if doc.subnet.is_allocated(ip) {
+            None // a gateway another request still holds
+        } else {
+            doc.held.remove(&ip)
+        };
+        save_pool(&mut *txn, &key, &doc)?;
+        drop(txn);
+        self.cluster_release(&id, ip, held);
+        Ok(())
+    }
+
+    /// The key of a pool id's document.
+    #[cfg(test)]
+    pub(crate) fn key_of(pool_id: &str) -> String {
+        let id = PoolId::parse(pool_id).unwrap();
+        pool_key(&id.space, &id.subnet)
     }
 
     /// Every requested pool, by address space and subnet.
@@ -358,15 +490,16 @@ impl Pools<'_> {
         txn: &mut dyn store::Txn,
         report: &mut crate::RestoreReport,
     ) -> Result<()> {
+        let mut docs = Vec::new();
+        let mut all_read = true;
         for key in pool_keys(&*txn, "pools")? {
             let doc = txn.get(&key)?;
             let copy = txn.get(&copy_of(&key))?;
             let readable =
                 |b: &Option<Vec<u8>>| b.as_deref().is_some_and(|b| decode_pool(&key, b).is_ok());
-            if readable(&doc) && doc == copy {
-                continue;
-            }
+            let intact = readable(&doc) && doc == copy;
             match load_pool(&*txn, &key) {
+                Ok(Some(pool)) if intact => docs.push((key, pool)),
                 Ok(Some(pool)) => {
                     save_pool(txn, &key, &pool)?;
                     report.lines.push(format!(
@@ -374,9 +507,21 @@ impl Pools<'_> {
                         pool.subnet.subnet(),
                         pool.space
                     ));
+                    docs.push((key, pool));
                 }
                 Ok(None) => {}
-                Err(e) => report.problem(format!("pool {key}: {e}")),
+                Err(e) => {
+                    all_read = false;
+                    report.problem(format!("pool {key}: {e}"));
+                }
+            }
+        }
+        // A record that cannot be read may hold claims: none is released then.
+        if all_read {
+            if let Err(e) = self.reconcile_cluster(txn, docs, report) {
+                report.problem(format!(
+                    "cluster-wide pools: their claims could not be checked: {e}"
+                ));
             }
         }
         Ok(())
@@ -403,14 +548,14 @@ mod tests {
         let e = engine(&dir);
         let (id, _) = e
             .pools()
-            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
+            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false, None)
             .unwrap();
         e.pools()
-            .request_address(&id, Some("172.16.86.1"), true)
+            .request_address(&id, Some("172.16.86.1"), true, None)
             .unwrap();
         assert_eq!(
             e.pools()
-                .request_address(&id, None, false)
+                .request_address(&id, None, false, None)
                 .unwrap()
                 .to_string(),
             "172.16.86.2/24"
@@ -426,7 +571,7 @@ mod tests {
             // the write puts the document right.
             let (again, _) = e
                 .pools()
-                .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
+                .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false, None)
                 .unwrap();
             e.pools().release_pool(&again).unwrap();
             assert!(e.restore().unwrap().lines.is_empty());
@@ -442,7 +587,7 @@ mod tests {
         let e = engine(&dir);
         assert_eq!(
             e.pools()
-                .request_address(&id, None, false)
+                .request_address(&id, None, false, None)
                 .unwrap()
                 .to_string(),
             "172.16.86.3/24",
@@ -459,11 +604,14 @@ mod tests {
         )
         .unwrap();
         let e = engine(&dir);
-        let err = e.pools().request_address(&id, None, false).unwrap_err();
+        let err = e
+            .pools()
+            .request_address(&id, None, false, None)
+            .unwrap_err();
         assert!(err.to_string().contains("cannot be read either"), "{err}");
         assert!(e
             .pools()
-            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
+            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false, None)
             .is_err());
         let report = e.restore().unwrap();
         assert_eq!(report.problems.len(), 1, "{report:?}");
@@ -475,34 +623,40 @@ mod tests {
         let e = engine(&dir);
         let (id, subnet) = e
             .pools()
-            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "172.16.86.128/25", false)
+            .request_pool(
+                LOCAL_SPACE,
+                "172.16.86.0/24",
+                "172.16.86.128/25",
+                false,
+                None,
+            )
             .unwrap();
         assert_eq!(id, "LocalDefault/172.16.86.0/24/172.16.86.128/25");
         assert_eq!(subnet.to_string(), "172.16.86.0/24");
         // No --gateway: the lowest free address of the range, as Docker's default IPAM.
-        let gw = e.pools().request_address(&id, None, true).unwrap();
+        let gw = e.pools().request_address(&id, None, true, None).unwrap();
         assert_eq!(gw.to_string(), "172.16.86.128/24");
         // --aux-address outside the range is reserved anyway.
         e.pools()
-            .request_address(&id, Some("172.16.86.5"), false)
+            .request_address(&id, Some("172.16.86.5"), false, None)
             .unwrap();
         assert_eq!(
             e.pools()
-                .request_address(&id, None, false)
+                .request_address(&id, None, false, None)
                 .unwrap()
                 .to_string(),
             "172.16.86.129/24"
         );
         let err = e
             .pools()
-            .request_address(&id, Some("172.16.86.5"), false)
+            .request_address(&id, Some("172.16.86.5"), false, None)
             .unwrap_err();
         assert_eq!(err.to_string(), "address 172.16.86.5 is already in use");
         // A restart loses nothing: nothing held is handed out again.
         let e = engine(&dir);
         assert_eq!(
             e.pools()
-                .request_address(&id, None, false)
+                .request_address(&id, None, false, None)
                 .unwrap()
                 .to_string(),
             "172.16.86.130/24"
@@ -510,19 +664,19 @@ mod tests {
         // The same subnet for another network shares the allocation and the gateway.
         let (id2, _) = e
             .pools()
-            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false)
+            .request_pool(LOCAL_SPACE, "172.16.86.0/24", "", false, None)
             .unwrap();
         assert_eq!(id2, "LocalDefault/172.16.86.0/24");
         assert_eq!(
             e.pools()
-                .request_address(&id2, Some("172.16.86.128"), true)
+                .request_address(&id2, Some("172.16.86.128"), true, None)
                 .unwrap()
                 .to_string(),
             "172.16.86.128/24"
         );
         assert_eq!(
             e.pools()
-                .request_address(&id2, None, false)
+                .request_address(&id2, None, false, None)
                 .unwrap()
                 .to_string(),
             "172.16.86.1/24"
@@ -530,7 +684,7 @@ mod tests {
         // Overlapping but different subnets are refused; other spaces are separate.
         let err = e
             .pools()
-            .request_pool(LOCAL_SPACE, "172.16.0.0/16", "", false)
+            .request_pool(LOCAL_SPACE, "172.16.0.0/16", "", false, None)
             .unwrap_err();
         assert!(
             err.to_string().starts_with(
@@ -539,12 +693,12 @@ mod tests {
             "{err}"
         );
         e.pools()
-            .request_pool(GLOBAL_SPACE, "172.16.0.0/16", "", false)
+            .request_pool(GLOBAL_SPACE, "172.16.0.0/16", "", false, None)
             .unwrap();
         // Docker's wording for bad input; a subnet is required.
         let err = e
             .pools()
-            .request_pool(LOCAL_SPACE, "10.1.2.3/24", "", false)
+            .request_pool(LOCAL_SPACE, "10.1.2.3/24", "", false, None)
             .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -552,19 +706,19 @@ mod tests {
         );
         assert!(e
             .pools()
-            .request_pool(LOCAL_SPACE, "", "", false)
+            .request_pool(LOCAL_SPACE, "", "", false, None)
             .unwrap_err()
             .to_string()
             .contains("--subnet"));
         assert!(
             e.pools()
-                .request_pool(LOCAL_SPACE, "2001:db8::/64", "", false)
+                .request_pool(LOCAL_SPACE, "2001:db8::/64", "", false, None)
                 .is_err(),
             "V6 flag"
         );
         assert_eq!(
             e.pools()
-                .request_address("nonsense", None, false)
+                .request_address("nonsense", None, false, None)
                 .unwrap_err()
                 .kind(),
             crate::Kind::NotFound
