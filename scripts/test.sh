@@ -17,6 +17,9 @@ bash tests/podman_cni.sh target/debug/underlay
 # A real Docker engine (Debian's docker.io 20.10) uses underlay's daemon as network and IPAM
 # driver: the macvlan guide, connect/disconnect, restarts, bad input, socket activation.
 bash tests/docker_plugin.sh target/debug/underlay
+# Docker's multi-host recipe on two dockerd instances sharing one etcd: unique addresses
+# across the hosts through underlay's IPAM driver, with Docker's macvlan and underlay-macvlan.
+bash tests/docker_cluster.sh target/debug/underlay
 # install.sh, the systemd units (systemd-analyze verify) and the managed plugin's config.
 bash tests/packaging.sh target/debug/underlay
 # The same product on a stock Debian kernel in QEMU: ipvlan, 802.1Q and dummy parents, which

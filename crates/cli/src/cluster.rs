@@ -15,6 +15,13 @@ pub enum ClusterCmd {
         #[arg(long)]
         format: Option<String>,
     },
+    /// List the cluster-wide pools of Docker's IPAM driver: each subnet's gateway and
+    /// auxiliary addresses, the nodes that requested it and how many addresses each holds.
+    Pools {
+        /// json: one JSON object per pool.
+        #[arg(long)]
+        format: Option<String>,
+    },
     /// Say that a node is gone for good: its registration is removed and every address it
     /// holds is released for the other nodes.
     Forget {
@@ -26,6 +33,7 @@ pub enum ClusterCmd {
 pub fn run(engine: &Engine, cmd: ClusterCmd) -> Result<ExitCode, String> {
     match cmd {
         ClusterCmd::Nodes { format } => nodes(engine, format.as_deref()),
+        ClusterCmd::Pools { format } => pools(engine, format.as_deref()),
         ClusterCmd::Forget { node } => {
             let n = engine.forget_node(&node).map_err(|e| e.to_string())?;
             println!(
@@ -63,6 +71,55 @@ fn nodes(engine: &Engine, format: Option<&str>) -> Result<ExitCode, String> {
                     "LastSeen": n.last_seen,
                     "Endpoints": n.endpoints,
                     "Self": n.name == me,
+                });
+                println!("{v}");
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "invalid --format {other:?}: expected table or json"
+            ))
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pools(engine: &Engine, format: Option<&str>) -> Result<ExitCode, String> {
+    let pools = engine.cluster_pools().map_err(|e| e.to_string())?;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(",")
+        }
+    };
+    match format {
+        None | Some("") | Some("table") => {
+            let mut text = String::from("SUBNET\tGATEWAY\tAUX ADDRESSES\tNODES\tADDRESSES\n");
+            for p in &pools {
+                let aux: Vec<String> = p.aux.iter().map(|a| a.to_string()).collect();
+                let held: Vec<String> = p.claimed.iter().map(|(n, c)| format!("{n}:{c}")).collect();
+                text.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\n",
+                    p.subnet,
+                    p.gateway.map_or_else(|| "-".to_string(), |g| g.to_string()),
+                    list(&aux),
+                    list(&p.nodes),
+                    list(&held)
+                ));
+            }
+            print!("{}", crate::format::align(&text));
+        }
+        Some("json") => {
+            for p in &pools {
+                let v = serde_json::json!({
+                    "AddressSpace": p.space,
+                    "Subnet": p.subnet.to_string(),
+                    "Gateway": p.gateway.map(|g| g.to_string()),
+                    "AuxAddresses": p.aux.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                    "CreatedBy": p.created_by,
+                    "Nodes": p.nodes,
+                    "Addresses": p.claimed,
                 });
                 println!("{v}");
             }

@@ -236,7 +236,16 @@ pub fn dispatch(cli: Cli, long_lived: fn()) -> Result<ExitCode, String> {
                 }
             };
             check_log_level(&a.log_level)?;
+            let cluster = match cli.cluster_store.as_deref().filter(|u| !u.is_empty()) {
+                Some(url) => Some(std::sync::Arc::new(cluster(
+                    url,
+                    cli.node.as_deref(),
+                    cli.cluster_user.as_deref(),
+                )?)),
+                None => None,
+            };
             let code = docker::run(docker::Config {
+                cluster,
                 state_dir: cli.state_dir,
                 plugin_dir: a.plugin_dir,
                 socket_group: a.socket_group,

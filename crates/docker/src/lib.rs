@@ -48,6 +48,8 @@ pub struct Config {
     pub log_filter: String,
     /// How long a client may take to send a request's head, and then its body.
     pub read_timeout: Duration,
+    /// The cluster store (`--cluster-store`): the IPAM driver's pools are cluster-wide.
+    pub cluster: Option<Arc<engine::cluster::Cluster>>,
 }
 
 struct Ctx {
@@ -90,9 +92,18 @@ pub fn run(config: Config) -> i32 {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(mut config: Config) -> Result<(), String> {
     let started = Instant::now();
-    let engine = Arc::new(Engine::open(&config.state_dir).map_err(|e| e.to_string())?);
+    let mut engine = Engine::open(&config.state_dir).map_err(|e| e.to_string())?;
+    if let Some(cluster) = config.cluster.take() {
+        tracing::info!(
+            store = %cluster.location(),
+            node = cluster.node(),
+            "pools of the IPAM driver are cluster-wide"
+        );
+        engine = engine.with_shared_cluster(cluster);
+    }
+    let engine = Arc::new(engine);
     restore_before_serving(&engine).await?;
     let listeners = listeners(&config)?;
     let names = name_learner(&config, &engine);
