@@ -13,6 +13,8 @@ command -v cc >/dev/null || missing+=(gcc libc6-dev)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
 command -v etcd >/dev/null || missing+=(etcd-server)
+# etcdctl: the tests read etcd's keys and members with it.
+command -v etcdctl >/dev/null || missing+=(etcd-client)
 if ((${#missing[@]})); then
   echo "deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
