@@ -12,7 +12,9 @@
 #   3. -d underlay-macvlan on the same recipe: unique too; --ipam-opt scope=local opts a pool
 #      out (both hosts hand out the same first address);
 #   4. a dockerd restart (live-restore): the same addresses, no extra claims;
-#   5. everything removed: no claim and no pool left in etcd.
+#   5. etcd stopped: docker run fails naming the cluster store, docker rm succeeds, and the
+#      daemon's reconcile releases the address once etcd is back;
+#   6. everything removed: no claim and no pool left in etcd.
 #
 # Lab: ul-dc-lan holds the segment (bridge br0, the router 172.16.86.1) and the management
 # bridge mg (10.251.0.1, etcd on port 23890); hosts ul-dc-n1 and ul-dc-n2 have eth0 on br0 and
@@ -80,6 +82,7 @@ host_start() { # dockerd, then (if not running) underlay's daemon, both in the h
   in_host "$i"
   "${IN_HOST[@]}" setsid env UNDERLAY_STATE_DIR=/var/lib/ul-dc-state$i "$UL_BIN" --cluster-store $STORE \
     --node n$i daemon --docker-host unix:///run/ul-dc$i.sock --log-level debug --log-target stderr \
+    --cluster-reconcile 1 \
     >>$WORK/underlay$i.log 2>&1 </dev/null &
   echo $! > /run/ul-dc$i.ulpid
   for _ in $(seq 1 100); do
@@ -141,17 +144,26 @@ lab_up() {
     ip -n ul-dc-n$i addr add 10.251.0.1$i/24 dev mgmt0
     ip -n $LAN link set uldcM$i master mg up
   done
+  etcd_start
+}
+
+etcd_start() {
   mkdir -p $WORK/etcd
   nsenter --net=/run/netns/$LAN setsid etcd --name dc --data-dir $WORK/etcd/data \
     --listen-client-urls $ETCD_URL --advertise-client-urls $ETCD_URL \
     --listen-peer-urls http://127.0.0.1:23891 --initial-advertise-peer-urls http://127.0.0.1:23891 \
-    --initial-cluster dc=http://127.0.0.1:23891 >$WORK/etcd/log 2>&1 </dev/null &
+    --initial-cluster dc=http://127.0.0.1:23891 >>$WORK/etcd/log 2>&1 </dev/null &
   echo $! > $WORK/etcd.pid
   for _ in $(seq 1 100); do
     ul 1 cluster nodes >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "etcd did not come up:"; tail -5 $WORK/etcd/log; return 1
+}
+
+etcd_stop() {
+  local p; p=$(cat $WORK/etcd.pid)
+  kill "$p"; for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 }
 
 ip_of() { dk "$1" inspect -f "{{(index .NetworkSettings.Networks \"$3\").IPAddress}}" "$2"; }
@@ -224,7 +236,25 @@ dk 1 run -d --name c4 --net lan $DK_IMAGE sleep 3600 >/dev/null
 new=$(ip_of 1 c4 lan)
 if grep -qx "$new" <<<"$ips" || [ "$new" = 172.16.86.50 ]; then fail "a new container got $new, which is held"; else pass "a new container gets a free address ($new)"; fi
 
-echo "== 5. everything removed: nothing left in etcd"
+echo "== 5. etcd stopped: a run fails closed, a removal succeeds and is replayed"
+want=$(endpoints | jq -c '.n1 -= 1')
+etcd_stop
+held=$(ip_of 1 c1 lan)
+out=$(dk 2 run -d --name x1 --net lan $DK_IMAGE sleep 3600 2>&1 || true)
+has "a run fails, naming the cluster store" "$out" "cluster store etcd://10.251.0.1:23890"
+dk 2 rm -f x1 >/dev/null 2>&1 || true
+if dk 1 rm -f c1 >/dev/null; then pass "docker rm succeeds without etcd"; else fail "docker rm failed without etcd"; fi
+etcd_start
+replayed=no
+for _ in $(seq 1 50); do
+  [ "$(endpoints)" = "$want" ] && { replayed=yes; break; }
+  sleep 0.2
+done
+eq "the daemon's reconcile released $held once etcd was back" "$replayed" yes
+dk 2 run -d --name x2 --net lan --ip "$held" $DK_IMAGE sleep 3600 >/dev/null
+eq "and host 2 can take it" "$(ip_of 2 x2 lan)" "$held"
+
+echo "== 6. everything removed: nothing left in etcd"
 for i in 1 2; do
   ids=$(dk $i ps -aq); [ -z "$ids" ] || dk $i rm -f $ids >/dev/null
   for n in lan ul mine; do dk $i network rm $n >/dev/null; done

@@ -106,6 +106,11 @@ pub struct DaemonArgs {
     /// Log level or tracing filter; debug traces every request.
     #[arg(long, env = "UNDERLAY_LOG", default_value = "info")]
     log_level: String,
+    /// With --cluster-store: seconds between two reconciles of this host's claims in the
+    /// cluster store (releases etcd missed are replayed); 0 for only at start.
+    #[arg(long, env = "UNDERLAY_CLUSTER_RECONCILE", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=86400))]
+    cluster_reconcile: u64,
     /// Seconds a client may take to send a request's head, and then its body (1 to 300).
     #[arg(long, env = "UNDERLAY_READ_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=300))]
@@ -246,6 +251,9 @@ pub fn dispatch(cli: Cli, long_lived: fn()) -> Result<ExitCode, String> {
             };
             let code = docker::run(docker::Config {
                 cluster,
+                reconcile_every: Some(a.cluster_reconcile)
+                    .filter(|s| *s > 0)
+                    .map(std::time::Duration::from_secs),
                 state_dir: cli.state_dir,
                 plugin_dir: a.plugin_dir,
                 socket_group: a.socket_group,

@@ -50,6 +50,9 @@ pub struct Config {
     pub read_timeout: Duration,
     /// The cluster store (`--cluster-store`): the IPAM driver's pools are cluster-wide.
     pub cluster: Option<Arc<engine::cluster::Cluster>>,
+    /// How often the claims in the cluster store are made to match this host's records
+    /// (releases that could not reach it replayed); `None`: only at start.
+    pub reconcile_every: Option<Duration>,
 }
 
 struct Ctx {
@@ -107,6 +110,9 @@ async fn serve(mut config: Config) -> Result<(), String> {
     restore_before_serving(&engine).await?;
     let listeners = listeners(&config)?;
     let names = name_learner(&config, &engine);
+    if let (true, Some(every)) = (engine.node_name().is_some(), config.reconcile_every) {
+        tokio::spawn(reconcile_cluster(engine.clone(), every));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     for l in &listeners {
@@ -159,6 +165,32 @@ async fn restore_before_serving(engine: &Arc<Engine>) -> Result<(), String> {
         tracing::warn!("network {net} cannot be used until its parent interface is back");
     }
     Ok(())
+}
+
+/// Every `every`, the cluster store's claims made to match this host's records: a release
+/// that could not reach etcd is replayed, a claim a crash left is released; what it did is
+/// logged, and a cluster store that cannot be reached is a warning (tried again next time).
+async fn reconcile_cluster(engine: Arc<Engine>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is now: restore has just done it
+    loop {
+        tick.tick().await;
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.reconcile_cluster()).await {
+            Ok(Ok(report)) => {
+                for line in &report.lines {
+                    if report.problems.contains(line) {
+                        tracing::warn!("cluster reconcile: {line}");
+                    } else {
+                        tracing::info!("cluster reconcile: {line}");
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("cluster reconcile: {e}"),
+            Err(e) => tracing::warn!("cluster reconcile: {e}"),
+        }
+    }
 }
 
 /// The plugin sockets: systemd's, when it activated the daemon; else bound here (all or

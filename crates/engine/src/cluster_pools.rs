@@ -476,7 +476,7 @@ impl Pools<'_> {
             if cid.starts_with("pool-") && h.node == c.node() && !held {
                 c.release_orphan(&cid, addr)?;
                 report.lines.push(format!(
-                    "pool address {addr}: released, claimed by this node without a record of it"
+                    "pool address {addr}: released in the cluster store, where this node held it without a record (a release that could not reach it, or a crash before the record)"
                 ));
             }
         }

@@ -261,7 +261,7 @@ fn restore_releases_what_no_record_holds_and_claims_again_what_was_forgotten() {
         report
             .lines
             .iter()
-            .any(|l| l.contains(&format!("{lost}: released"))),
+            .any(|l| l.contains(&format!("{lost}: released in the cluster store"))),
         "{report:?}"
     );
     assert_eq!(

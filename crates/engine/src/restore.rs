@@ -75,6 +75,24 @@ impl Engine {
         Ok(report)
     }
 
+    /// The cluster store's claims made to match this host's records, as `restore` does, and
+    /// nothing else (no kernel state is touched): a release that could not reach the cluster
+    /// store is made now, a claim left without its record is released, one an operator's
+    /// `cluster forget` removed is made again. Under the state directory's lock, so no
+    /// attach of this host is between its claim and its record meanwhile. What the daemon
+    /// runs on an interval.
+    pub fn reconcile_cluster(&self) -> Result<RestoreReport> {
+        let mut report = RestoreReport::default();
+        if self.cluster.is_none() {
+            return Ok(report);
+        }
+        let mut txn = self.store.begin()?;
+        let (nets, _) = crate::docs::load_all_readable(&*txn)?;
+        self.reconcile_global(&mut *txn, &nets, &mut report)?;
+        self.pools().restore(&mut *txn, &mut report)?;
+        Ok(report)
+    }
+
     fn forget_network(&self, txn: &mut dyn store::Txn, net: &Network) -> Result<()> {
         crate::docs::delete_all(txn, net)?;
         crate::index_remove(txn, net)
