@@ -49,6 +49,20 @@ pub struct Cli {
         hide_env_values = true
     )]
     cluster_user: Option<String>,
+    /// TLS to etcd: the CA certificate (PEM) that signed its members' certificates.
+    #[arg(long, global = true, env = "UNDERLAY_CLUSTER_CA", value_name = "FILE")]
+    cluster_ca: Option<PathBuf>,
+    /// TLS to etcd: this host's client certificate (PEM), for etcd's --client-cert-auth.
+    #[arg(
+        long,
+        global = true,
+        env = "UNDERLAY_CLUSTER_CERT",
+        value_name = "FILE"
+    )]
+    cluster_cert: Option<PathBuf>,
+    /// TLS to etcd: the client certificate's key (PEM).
+    #[arg(long, global = true, env = "UNDERLAY_CLUSTER_KEY", value_name = "FILE")]
+    cluster_key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -178,21 +192,13 @@ fn open_for(cli: &Cli) -> Result<Engine, String> {
     let Some(url) = cli.cluster_store.as_deref().filter(|u| !u.is_empty()) else {
         return Ok(engine);
     };
-    Ok(engine.with_cluster(cluster(
-        url,
-        cli.node.as_deref(),
-        cli.cluster_user.as_deref(),
-    )?))
+    Ok(engine.with_cluster(cluster(url, cli)?))
 }
 
-/// The cluster store at `url` with this host as `node` (default: its host name), in the
-/// CLI's words.
-pub fn cluster(
-    url: &str,
-    node: Option<&str>,
-    user: Option<&str>,
-) -> Result<engine::cluster::Cluster, String> {
-    let user = match user {
+/// The cluster store at `url` with this host as `--node` (default: its host name), reached
+/// with `--cluster-user` and the TLS files, in the CLI's words.
+fn cluster(url: &str, cli: &Cli) -> Result<engine::cluster::Cluster, String> {
+    let user = match cli.cluster_user.as_deref() {
         Some(u) => Some(
             u.split_once(':')
                 .map(|(n, p)| (n.to_string(), p.to_string()))
@@ -200,16 +206,37 @@ pub fn cluster(
         ),
         None => None,
     };
-    engine::cluster::Cluster::connect(url, node, user).map_err(|e| {
+    let tls = [&cli.cluster_ca, &cli.cluster_cert, &cli.cluster_key]
+        .iter()
+        .any(|f| f.is_some())
+        .then(|| engine::cluster::Tls {
+            ca: cli.cluster_ca.clone(),
+            cert: cli.cluster_cert.clone(),
+            key: cli.cluster_key.clone(),
+        });
+    let access = engine::cluster::Access { user, tls };
+    engine::cluster::Cluster::connect(url, cli.node.as_deref(), access).map_err(|e| {
         e.to_string()
             .replace("invalid cluster store", "invalid --cluster-store")
             .replace("invalid node name", "invalid --node")
+            .replace("the CA certificate", "--cluster-ca")
+            .replace("the client certificate", "--cluster-cert")
+            .replace("the client key", "--cluster-key")
+            .replace("client certificate ", "--cluster-cert ")
+            .replace("client key ", "--cluster-key ")
     })
 }
 
 /// Run a parsed command line; `long_lived` is called before the daemon starts (the binary's
 /// allocator gives memory back to the kernel from then on).
 pub fn dispatch(cli: Cli, long_lived: fn()) -> Result<ExitCode, String> {
+    // The daemon's cluster store, made before the command is taken apart.
+    let daemon_cluster = match (&cli.command, cli.cluster_store.as_deref()) {
+        (Command::Daemon(_), Some(url)) if !url.is_empty() => {
+            Some(std::sync::Arc::new(cluster(url, &cli)?))
+        }
+        _ => None,
+    };
     match cli.command {
         Command::Network(_) | Command::Run(_) | Command::Cluster(_) => {
             let engine = open_for(&cli)?;
@@ -241,16 +268,8 @@ pub fn dispatch(cli: Cli, long_lived: fn()) -> Result<ExitCode, String> {
                 }
             };
             check_log_level(&a.log_level)?;
-            let cluster = match cli.cluster_store.as_deref().filter(|u| !u.is_empty()) {
-                Some(url) => Some(std::sync::Arc::new(cluster(
-                    url,
-                    cli.node.as_deref(),
-                    cli.cluster_user.as_deref(),
-                )?)),
-                None => None,
-            };
             let code = docker::run(docker::Config {
-                cluster,
+                cluster: daemon_cluster,
                 reconcile_every: Some(a.cluster_reconcile)
                     .filter(|s| *s > 0)
                     .map(std::time::Duration::from_secs),

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use engine::{CreateRequest, Driver};
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -133,6 +133,57 @@ fn invalid(msg: impl Into<String>) -> CniError {
     CniError::new(INVALID_CONFIG, msg)
 }
 
+/// A network's cluster store as its configuration names it (and as DEL's detached half is
+/// told it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterRef {
+    #[serde(rename = "clusterStore")]
+    pub store: String,
+    #[serde(rename = "clusterNode", default)]
+    pub node: Option<String>,
+    #[serde(rename = "clusterTls", default)]
+    pub tls: Option<TlsFiles>,
+}
+
+/// `"clusterTls"`: the CA that signed etcd's certificates, this host's client certificate
+/// and its key (PEM files).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    #[serde(default)]
+    pub ca: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub cert: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub key: Option<std::path::PathBuf>,
+}
+
+impl ClusterRef {
+    /// The cluster store connected, in the configuration's words where it is wrong.
+    pub fn connect(&self) -> Result<engine::cluster::Cluster, CniError> {
+        let access = engine::cluster::Access {
+            user: None,
+            tls: self.tls.clone().map(|t| engine::cluster::Tls {
+                ca: t.ca,
+                cert: t.cert,
+                key: t.key,
+            }),
+        };
+        engine::cluster::Cluster::connect(&self.store, self.node.as_deref(), access).map_err(|e| {
+            let msg = e
+                .to_string()
+                .replace("invalid cluster store", "invalid \"ipam\".\"clusterStore\"")
+                .replace("invalid node name", "invalid \"ipam\".\"clusterNode\"")
+                .replace("the CA certificate", "\"clusterTls\".\"ca\"")
+                .replace("the client certificate", "\"clusterTls\".\"cert\"")
+                .replace("the client key", "\"clusterTls\".\"key\"")
+                .replace("client certificate ", "\"clusterTls\".\"cert\" ")
+                .replace("client key ", "\"clusterTls\".\"key\" ");
+            CniError::new(INVALID_CONFIG, msg)
+        })
+    }
+}
+
 impl NetConf {
     /// How long a delegated IPAM plugin may take.
     pub fn ipam_timeout(&self) -> std::time::Duration {
@@ -143,10 +194,11 @@ impl NetConf {
     }
 
     /// `"ipam": {"type": "underlay", "clusterStore": "etcd://HOST:PORT,...", "clusterNode":
-    /// NAME}`: the cluster store the network's addresses are claimed in (unique across every
-    /// host that uses it, as whereabouts does), and this host's name there (default: its host
-    /// name). None for a network of this host's own.
-    pub fn cluster(&self) -> Result<Option<(String, Option<String>)>, CniError> {
+    /// NAME, "clusterTls": {"ca": FILE, "cert": FILE, "key": FILE}}`: the cluster store the
+    /// network's addresses are claimed in (unique across every host that uses it, as
+    /// whereabouts does), this host's name there (default: its host name) and TLS to it.
+    /// None for a network of this host's own.
+    pub fn cluster(&self) -> Result<Option<ClusterRef>, CniError> {
         let Some(ipam) = self.ipam.as_ref() else {
             return Ok(None);
         };
@@ -171,7 +223,15 @@ impl NetConf {
                 "\"ipam\".\"clusterStore\" is for \"type\": \"underlay\", whose addresses underlay hands out",
             ));
         }
-        Ok(store.map(|s| (s, node)))
+        let tls = match ipam.get("clusterTls") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(serde_json::from_value::<TlsFiles>(v.clone()).map_err(|_| {
+                invalid(format!(
+                    "invalid \"ipam\".\"clusterTls\" {v}: expected {{\"ca\": FILE, \"cert\": FILE, \"key\": FILE}} (PEM files; cert and key together)"
+                ))
+            })?),
+        };
+        Ok(store.map(|store| ClusterRef { store, node, tls }))
     }
 
     pub fn ipam_kind(&self) -> IpamKind {
@@ -587,6 +647,54 @@ mod tests {
 
     fn conf(v: Value) -> NetConf {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_cluster_store_with_tls_files_is_read_and_a_bad_one_named() {
+        let with = |tls: Value| {
+            conf(serde_json::json!({
+                "cniVersion": "1.0.0", "name": "n", "type": "underlay", "master": "eth0",
+                "ipam": {"type": "underlay", "clusterStore": "etcd://10.0.0.5:2379",
+                         "clusterNode": "node-a", "clusterTls": tls,
+                         "ranges": [[{"subnet": "172.16.86.0/24"}]]}
+            }))
+        };
+        let c = with(
+            serde_json::json!({"ca": "/etc/underlay/ca.pem", "cert": "/c.pem", "key": "/c.key"}),
+        )
+        .cluster()
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.node.as_deref(), Some("node-a"));
+        assert_eq!(
+            c.tls.unwrap().ca.unwrap().to_str(),
+            Some("/etc/underlay/ca.pem")
+        );
+        let e = with(serde_json::json!({"ca": "/ca.pem", "crt": "/c.pem"}))
+            .cluster()
+            .unwrap_err();
+        assert!(
+            e.msg.starts_with("invalid \"ipam\".\"clusterTls\""),
+            "{}",
+            e.msg
+        );
+        // A certificate without its key, in the configuration's words.
+        let c = with(serde_json::json!({"cert": "/c.pem"}))
+            .cluster()
+            .unwrap()
+            .unwrap();
+        let e = c.connect().err().unwrap();
+        assert_eq!(
+            e.msg,
+            "cluster store TLS: \"clusterTls\".\"cert\" /c.pem given without its key"
+        );
+        // Where the ClusterRef goes to DEL's detached half and back, nothing is lost.
+        let c = with(serde_json::json!({"ca": "/ca.pem"}))
+            .cluster()
+            .unwrap()
+            .unwrap();
+        let back: ClusterRef = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]

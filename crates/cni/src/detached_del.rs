@@ -22,7 +22,7 @@ pub const FINISH_ENV: &str = "UNDERLAY_FINISH_DETACH";
 pub(crate) fn finish(
     engine: &Engine,
     state_dir: &str,
-    cluster: Option<(String, Option<String>)>,
+    cluster: Option<crate::config::ClusterRef>,
     pending: &PendingDetach,
 ) {
     if cfg!(underlay_bench_inline_del) || spawn(state_dir, cluster, pending).is_err() {
@@ -34,16 +34,14 @@ pub(crate) fn finish(
 
 fn spawn(
     state_dir: &str,
-    cluster: Option<(String, Option<String>)>,
+    cluster: Option<crate::config::ClusterRef>,
     pending: &PendingDetach,
 ) -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
-    let (store, node) = cluster.unzip();
     let payload = json!({
         "stateDir": state_dir,
-        "clusterStore": store,
-        "clusterNode": node.flatten(),
+        "cluster": cluster,
         "pending": pending,
     })
     .to_string();
@@ -66,25 +64,20 @@ pub fn run(payload: &str) -> i32 {
     struct Job {
         #[serde(rename = "stateDir")]
         state_dir: String,
-        #[serde(rename = "clusterStore", default)]
-        cluster_store: Option<String>,
-        #[serde(rename = "clusterNode", default)]
-        cluster_node: Option<String>,
+        #[serde(default)]
+        cluster: Option<crate::config::ClusterRef>,
         pending: PendingDetach,
     }
     let Ok(job) = serde_json::from_str::<Job>(payload) else {
         return 2;
     };
-    let engine =
-        Engine::open_single_threaded(&PathBuf::from(&job.state_dir)).map(|e| {
-            // A cluster store that cannot be named leaves the claims for `restore`.
-            match job.cluster_store.as_deref().map(|url| {
-                engine::cluster::Cluster::connect(url, job.cluster_node.as_deref(), None)
-            }) {
-                Some(Ok(cluster)) => e.with_cluster(cluster),
-                _ => e,
-            }
-        });
+    let engine = Engine::open_single_threaded(&PathBuf::from(&job.state_dir)).map(|e| {
+        // A cluster store that cannot be named leaves the claims for `restore`.
+        match job.cluster.as_ref().map(crate::config::ClusterRef::connect) {
+            Some(Ok(cluster)) => e.with_cluster(cluster),
+            _ => e,
+        }
+    });
     match engine.and_then(|e| e.finish_detach(&job.pending)) {
         Ok(()) => 0,
         Err(_) => 1,

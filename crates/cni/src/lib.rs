@@ -295,18 +295,10 @@ impl Call<'_> {
     fn engine(&self) -> Result<Engine, CniError> {
         let engine = Engine::open_single_threaded(&PathBuf::from(self.state_dir()))
             .map_err(|e| CniError::new(IO_FAILURE, e.to_string()))?;
-        let Some((url, node)) = self.conf.cluster()? else {
+        let Some(cluster) = self.conf.cluster()? else {
             return Ok(engine);
         };
-        let cluster =
-            engine::cluster::Cluster::connect(&url, node.as_deref(), None).map_err(|e| {
-                let msg = e
-                    .to_string()
-                    .replace("invalid cluster store", "invalid \"ipam\".\"clusterStore\"")
-                    .replace("invalid node name", "invalid \"ipam\".\"clusterNode\"");
-                CniError::new(INVALID_CONFIG, msg)
-            })?;
-        Ok(engine.with_cluster(cluster))
+        Ok(engine.with_cluster(cluster.connect()?))
     }
 
     /// The attachment this call is about: (CNI_CONTAINERID, CNI_IFNAME).

@@ -42,6 +42,16 @@ const UNANSWERED_RETRIES: usize = 2;
 /// How many candidates an allocation tries before it gives up on a pool others keep taking.
 pub(crate) const CLAIM_TRIES: usize = 100;
 
+/// How this host proves itself to etcd: its user and password, TLS (the CA and a client
+/// certificate and key).
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    pub user: Option<(String, String)>,
+    pub tls: Option<store::EtcdTls>,
+}
+
+pub use store::EtcdTls as Tls;
+
 /// The cluster store as this host uses it: the store and this node's name in it.
 pub struct Cluster {
     store: Box<dyn Store>,
@@ -266,10 +276,11 @@ impl Cluster {
     }
 
     /// The etcd cluster at `url` (`etcd://HOST:PORT[,HOST:PORT...][/ROOT]`), with this host
-    /// as `node` (default: its host name, lowercased) and etcd's `user` and password.
-    pub fn connect(url: &str, node: Option<&str>, user: Option<(String, String)>) -> Result<Self> {
+    /// as `node` (default: its host name, lowercased), reached with `access`.
+    pub fn connect(url: &str, node: Option<&str>, access: Access) -> Result<Self> {
         let mut config = store::EtcdConfig::parse(url)?;
-        config.user = user;
+        config.user = access.user;
+        config.tls = access.tls;
         let node = match node {
             Some(n) => n.to_string(),
             None => std::fs::read_to_string("/proc/sys/kernel/hostname")

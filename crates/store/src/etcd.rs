@@ -43,6 +43,52 @@ pub struct EtcdConfig {
     pub user: Option<(String, String)>,
     /// How long one request may take.
     pub timeout: Duration,
+    /// TLS to etcd's members (`https`), where given.
+    pub tls: Option<EtcdTls>,
+}
+
+/// TLS to etcd: the CA that signed its members' certificates and this host's client
+/// certificate and key (PEM files; etcd's `--client-cert-auth` wants the latter two).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EtcdTls {
+    pub ca: Option<std::path::PathBuf>,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+}
+
+impl EtcdTls {
+    /// The files read into tonic's TLS options; an error naming the file that cannot be read,
+    /// or the half of a client certificate that is missing.
+    fn options(&self) -> Result<etcd_client::TlsOptions> {
+        let read = |what: &str, p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| Error::Tls {
+                what: format!("cannot read the {what} {}: {e}", p.display()),
+            })
+        };
+        let mut tls = etcd_client::TlsOptions::new();
+        if let Some(ca) = &self.ca {
+            let pem = read("CA certificate", ca)?;
+            tls = tls.ca_certificate(etcd_client::Certificate::from_pem(pem));
+        }
+        match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => {
+                let (cert, key) = (read("client certificate", c)?, read("client key", k)?);
+                tls = tls.identity(etcd_client::Identity::from_pem(cert, key));
+            }
+            (None, None) => {}
+            (Some(c), None) => {
+                return Err(Error::Tls {
+                    what: format!("client certificate {} given without its key", c.display()),
+                })
+            }
+            (None, Some(k)) => {
+                return Err(Error::Tls {
+                    what: format!("client key {} given without its certificate", k.display()),
+                })
+            }
+        }
+        Ok(tls)
+    }
 }
 
 impl EtcdConfig {
@@ -88,6 +134,7 @@ impl EtcdConfig {
             root: format!("/{root}/"),
             user: None,
             timeout: DEFAULT_ETCD_TIMEOUT,
+            tls: None,
         })
     }
 
@@ -130,6 +177,9 @@ impl EtcdStore {
         if let Some((user, password)) = &config.user {
             options = options.with_user(user.clone(), password.clone());
         }
+        if let Some(tls) = &config.tls {
+            options = options.with_tls(tls.options()?);
+        }
         Ok(EtcdStore {
             clients: config
                 .endpoints
@@ -155,7 +205,12 @@ impl EtcdStore {
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let url = format!("http://{}", self.config.endpoints[i]);
+        let scheme = if self.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let url = format!("{scheme}://{}", self.config.endpoints[i]);
         let options = self.options.clone();
         let connect = async move { Client::connect([url], Some(options)).await };
         let c = match run(self.rt(), self.config.timeout, connect) {

@@ -29,7 +29,7 @@ mod overlay;
 pub use batch::{Batch, Doc, Durability, Expect, Op, Version};
 pub use dir::{DirStore, DEFAULT_LOCK_TIMEOUT};
 #[cfg(feature = "etcd")]
-pub use etcd::{EtcdConfig, EtcdStore, DEFAULT_ETCD_TIMEOUT};
+pub use etcd::{EtcdConfig, EtcdStore, EtcdTls, DEFAULT_ETCD_TIMEOUT};
 pub use overlay::Overlay;
 
 use std::io;
@@ -65,6 +65,9 @@ pub enum Error {
         "invalid cluster store {value:?}: {why}; expected etcd://HOST:PORT[,HOST:PORT...][/ROOT]"
     )]
     BadUrl { value: String, why: String },
+    /// A TLS file of the cluster store's cannot be read, or the set given is incomplete.
+    #[error("cluster store TLS: {what}")]
+    Tls { what: String },
     /// A batch's expectation did not hold: the document changed since it was read. Nothing of
     /// the batch was applied.
     #[error("state document {key} changed since it was read (expected {expected}, found {})", found.map_or("it absent".to_string(), |v| format!("version {v}")))]

@@ -264,7 +264,38 @@ mod etcd {
     pub struct Etcd {
         child: Child,
         pub client_port: u16,
-        _data: tempfile::TempDir,
+        /// Its members' TLS (https), as a client reaches it.
+        tls: Option<store::EtcdTls>,
+        data: tempfile::TempDir,
+    }
+
+    /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with Debian's
+    /// openssl in `dir` (PEM: ca.pem, server.pem/.key, client.pem/.key).
+    fn make_certs(dir: &std::path::Path) {
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        let script = r#"set -e
+            key="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+            openssl req -x509 $key -keyout ca.key -out ca.pem -days 2 -subj /CN=underlay-test-ca
+            for who in server client; do
+              openssl req $key -keyout $who.key -out $who.csr -subj /CN=$who
+              openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+                -out $who.pem -days 2 -extfile $who.ext
+            done"#;
+        let out = Command::new("bash")
+            .args(["-c", script])
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian's openssl)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn free_port() -> u16 {
@@ -277,12 +308,36 @@ mod etcd {
 
     impl Etcd {
         pub fn start() -> Etcd {
+            Self::start_with(false)
+        }
+
+        /// etcd serving clients over TLS only, and only those with a certificate of its CA.
+        pub fn start_tls() -> Etcd {
+            Self::start_with(true)
+        }
+
+        fn start_with(tls: bool) -> Etcd {
             let data = tempfile::tempdir().unwrap();
             let (client_port, peer_port) = (free_port(), free_port());
-            let client = format!("http://127.0.0.1:{client_port}");
+            let scheme = if tls { "https" } else { "http" };
+            let client = format!("{scheme}://127.0.0.1:{client_port}");
             let peer = format!("http://127.0.0.1:{peer_port}");
             let log = std::fs::File::create(data.path().join("log")).unwrap();
-            let child = Command::new("etcd")
+            let mut cmd = Command::new("etcd");
+            let tls = tls.then(|| {
+                let d = data.path();
+                make_certs(d);
+                cmd.arg("--cert-file").arg(d.join("server.pem"));
+                cmd.arg("--key-file").arg(d.join("server.key"));
+                cmd.arg("--trusted-ca-file").arg(d.join("ca.pem"));
+                cmd.arg("--client-cert-auth");
+                store::EtcdTls {
+                    ca: Some(d.join("ca.pem")),
+                    cert: Some(d.join("client.pem")),
+                    key: Some(d.join("client.key")),
+                }
+            });
+            let child = cmd
                 .args(["--name", "contract", "--data-dir"])
                 .arg(data.path().join("member"))
                 .args(["--listen-client-urls", &client])
@@ -299,7 +354,8 @@ mod etcd {
             let etcd = Etcd {
                 child,
                 client_port,
-                _data: data,
+                tls,
+                data,
             };
             etcd.wait_ready();
             etcd
@@ -323,6 +379,7 @@ mod etcd {
             let mut c = EtcdConfig::parse(&format!("etcd://127.0.0.1:{}/{root}", self.client_port))
                 .unwrap();
             c.timeout = Duration::from_secs(3);
+            c.tls = self.tls.clone();
             c
         }
 
@@ -520,5 +577,54 @@ mod etcd {
         };
         assert!(matches!(e, Error::Cluster { .. }), "{e}");
         assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    #[ignore = "needs etcd (Debian's etcd-server) and openssl: scripts/test.sh runs it"]
+    fn an_etcd_with_client_certificates_is_reached_over_tls_and_refuses_others() {
+        let etcd = Etcd::start_tls();
+        contract(&|| etcd.fresh());
+        // No client certificate, no TLS at all, a certificate without its key: each refused
+        // clearly, none applied.
+        let mut c = etcd.config("nocert");
+        c.tls.as_mut().unwrap().cert = None;
+        c.tls.as_mut().unwrap().key = None;
+        let e = match EtcdStore::open(c) {
+            Err(e) => e,
+            Ok(s) => s
+                .snapshot()
+                .and_then(|s| s.get("a").map(|_| ()))
+                .unwrap_err(),
+        };
+        assert!(matches!(e, Error::Cluster { .. }), "{e}");
+        let mut c = etcd.config("plain");
+        c.tls = None;
+        let e = match EtcdStore::open(c) {
+            Err(e) => e,
+            Ok(s) => s
+                .snapshot()
+                .and_then(|s| s.get("a").map(|_| ()))
+                .unwrap_err(),
+        };
+        assert!(matches!(e, Error::Cluster { .. }), "{e}");
+        let mut c = etcd.config("half");
+        c.tls.as_mut().unwrap().key = None;
+        let e = EtcdStore::open(c).err().expect("refused");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cluster store TLS: client certificate {} given without its key",
+                etcd.data.path().join("client.pem").display()
+            )
+        );
+        let mut c = etcd.config("missing");
+        c.tls.as_mut().unwrap().ca = Some("/nonexistent/ca.pem".into());
+        let e = EtcdStore::open(c).err().expect("refused");
+        assert!(
+            e.to_string().starts_with(
+                "cluster store TLS: cannot read the CA certificate /nonexistent/ca.pem: "
+            ),
+            "{e}"
+        );
     }
 }
