@@ -15,6 +15,8 @@ command -v protoc >/dev/null || missing+=(protobuf-compiler)
 command -v etcd >/dev/null || missing+=(etcd-server)
 # etcdctl: the tests read etcd's keys and members with it.
 command -v etcdctl >/dev/null || missing+=(etcd-client)
+# The static (musl) build compiles ring, the TLS client's cryptography, with musl's gcc.
+command -v x86_64-linux-musl-gcc >/dev/null || missing+=(musl-tools)
 if ((${#missing[@]})); then
   echo "deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
