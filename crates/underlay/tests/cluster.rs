@@ -554,9 +554,21 @@ fn etcds_leader_killed_during_attaches_loses_and_duplicates_no_address() {
 
 /// A CNI call of underlay's plugin on node `i`: the configuration names the cluster store.
 fn cni(c: &Cluster, i: usize, command: &str, ns: &str, cid: &str) -> (bool, String, String) {
+    cni_with(c, i, command, ns, cid, serde_json::json!({}))
+}
+
+/// The plugin with the configuration's keys `extra` added (a GC's valid attachments).
+fn cni_with(
+    c: &Cluster,
+    i: usize,
+    command: &str,
+    ns: &str,
+    cid: &str,
+    extra: serde_json::Value,
+) -> (bool, String, String) {
     use std::io::Write;
     let (name, dir) = &c.nodes[i];
-    let conf = serde_json::json!({
+    let mut conf = serde_json::json!({
         "cniVersion": "1.0.0", "name": "kube-lan", "type": "underlay", "master": "eth0",
         "stateDir": dir.path(),
         "ipam": {
@@ -566,6 +578,9 @@ fn cni(c: &Cluster, i: usize, command: &str, ns: &str, cid: &str) -> (bool, Stri
             "ranges": [[{"subnet": "172.16.86.0/24", "gateway": "172.16.86.1"}]],
         },
     });
+    for (k, v) in extra.as_object().unwrap() {
+        conf[k] = v.clone();
+    }
     let mut child = Command::new("nsenter")
         .arg(format!("--net=/run/netns/{}", c.lab.ns(name)))
         .arg(common::bin())
@@ -627,6 +642,19 @@ fn the_cni_plugin_with_a_cluster_store_gives_unique_addresses_across_nodes() {
     std::thread::sleep(Duration::from_millis(500));
     let left = c.endpoints(0, "kube-lan");
     assert_eq!(left.len(), 5, "{left:?}");
+    // GC on node 0, whose runtime keeps two of its three pods: the third's claim is
+    // released; node 1's pods are not node 0's to collect.
+    let valid: Vec<serde_json::Value> = pods[..2]
+        .iter()
+        .map(|(_, _, cid)| serde_json::json!({"containerID": cid, "ifname": "eth0"}))
+        .collect();
+    let gc = serde_json::json!({"cniVersion": "1.1.0", "cni.dev/valid-attachments": valid});
+    let (ok, out, err) = cni_with(&c, 0, "GC", &pods[2].1, "", gc);
+    assert!(ok, "{out}{err}");
+    std::thread::sleep(Duration::from_millis(500));
+    let left = c.endpoints(0, "kube-lan");
+    assert_eq!(left.len(), 4, "{left:?}");
+    assert_eq!(c.endpoints(1, "kube-lan").len(), 4, "node 1 sees the same");
     // etcd gone: ADD fails closed with "try again later" (11) and makes nothing.
     c.stop_etcd();
     let extra = c.lab.container("pod-late");
