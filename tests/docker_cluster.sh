@@ -11,7 +11,8 @@
 #      a network with a different gateway for the same subnet is refused;
 #   3. -d underlay-macvlan on the same recipe: unique too; --ipam-opt scope=local opts a pool
 #      out (both hosts hand out the same first address);
-#   4. a dockerd restart (live-restore): the same addresses, no extra claims;
+#   4. a dockerd restart (live-restore): the same addresses, no extra claims; host 1's daemon
+#      frozen (SIGSTOP) while host 2 runs containers: none gets host 1's addresses;
 #   5. etcd stopped: docker run fails naming the cluster store, docker rm succeeds, and the
 #      daemon's reconcile releases the address once etcd is back;
 #   6. everything removed: no claim and no pool left in etcd.
@@ -235,6 +236,21 @@ eq "no claim added or lost" "$(endpoints)" "$before"
 dk 1 run -d --name c4 --net lan $DK_IMAGE sleep 3600 >/dev/null
 new=$(ip_of 1 c4 lan)
 if grep -qx "$new" <<<"$ips" || [ "$new" = 172.16.86.50 ]; then fail "a new container got $new, which is held"; else pass "a new container gets a free address ($new)"; fi
+
+echo "== 4b. host 1's daemon frozen (SIGSTOP) while its containers run: nothing expires"
+mine=$(for c in c1 c2 c3 c4 s1; do ip_of 1 $c lan; done)
+kill -STOP "$(cat /run/ul-dc1.ulpid)"
+sleep 3 # three of its reconcile intervals: no lease or TTL frees its addresses meanwhile
+for k in 1 2; do dk 2 run -d --name p$k --net lan $DK_IMAGE sleep 3600 >/dev/null; done
+theirs=$(for k in 1 2; do ip_of 2 p$k lan; done)
+eq "host 2's new containers get none of frozen host 1's addresses" \
+  "$(grep -cxF -f <(echo "$mine") <<<"$theirs" || true)" 0
+kill -CONT "$(cat /run/ul-dc1.ulpid)"
+dk 1 run -d --name c5 --net lan $DK_IMAGE sleep 3600 >/dev/null
+c5=$(ip_of 1 c5 lan)
+if grep -qxF "$c5" <<<"$mine$(printf '\n')$theirs"; then fail "host 1, thawed, handed out $c5, which is held"; else pass "host 1, thawed, goes on ($c5)"; fi
+for k in 1 2; do dk 2 rm -f p$k >/dev/null; done
+dk 1 rm -f c5 >/dev/null
 
 echo "== 5. etcd stopped: a run fails closed, a removal succeeds and is replayed"
 want=$(endpoints | jq -c '.n1 -= 1')
