@@ -287,3 +287,33 @@ fn restore_releases_what_no_record_holds_and_claims_again_what_was_forgotten() {
         vec![(kept.parse().unwrap(), "node-a".to_string())]
     );
 }
+
+#[test]
+fn a_pool_the_runtime_forgot_is_dropped_whole_with_its_claims() {
+    let lan = Lan::new();
+    let (sa, sb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (lan.node("node-a", &sa), lan.node("node-b", &sb));
+    let (ia, ib) = (recipe(&a), recipe(&b));
+    addr(&a, &ia, None, MAC_A).unwrap();
+    let kept = addr(&b, &ib, None, MAC_B).unwrap();
+    // Node a's dockerd lost its data: its daemon drops the pool (a second request for it
+    // would have been shared otherwise), its claims go, node b's stay.
+    let subnet = SUBNET.parse().unwrap();
+    assert_eq!(a.pools().drop_pool(LOCAL_SPACE, subnet).unwrap(), 2);
+    assert!(a.pools().list().unwrap().is_empty());
+    assert_eq!(
+        lan.holders(),
+        vec![(kept.parse().unwrap(), "node-b".to_string())]
+    );
+    assert_eq!(
+        a.pools().drop_pool(LOCAL_SPACE, subnet).unwrap(),
+        0,
+        "twice is fine"
+    );
+    // The id Docker would release by still names the pool node b holds.
+    let doc = &b.pools().list().unwrap()[0];
+    b.pools()
+        .release_address(&crate::pools::Pools::id_of(doc), &kept)
+        .unwrap();
+    assert!(lan.holders().is_empty());
+}

@@ -463,6 +463,45 @@ impl Pools<'_> {
         Ok(())
     }
 
+    /// The id a pool document answers to (every range of it: `release_address` does not look
+    /// at the range).
+    pub fn id_of(doc: &PoolDoc) -> String {
+        PoolId {
+            space: doc.space.clone(),
+            subnet: doc.subnet.subnet(),
+            range: None,
+            cluster: doc.cluster,
+        }
+        .render()
+    }
+
+    /// A pool no network of the runtime uses any more (its data lost, or a release it never
+    /// sent): every address, gateway hold and request of it given back, and its claims in
+    /// the cluster store with them. How many addresses were held.
+    pub fn drop_pool(&self, space: &str, subnet: IpNet) -> Result<usize> {
+        let key = pool_key(space, &subnet);
+        let mut txn = self.store.begin()?;
+        let Some(doc) = load_pool(&*txn, &key)? else {
+            return Ok(0);
+        };
+        delete_pool(&mut *txn, &key)?;
+        drop(txn);
+        let id = PoolId {
+            space: space.to_string(),
+            subnet,
+            range: None,
+            cluster: doc.cluster,
+        };
+        let held = doc.held.len();
+        for (ip, h) in doc.held {
+            self.cluster_release(&id, ip, Some(h));
+        }
+        if let (true, Some(c)) = (doc.cluster, self.cluster) {
+            let _ = c.leave_pool(space, subnet);
+        }
+        Ok(held)
+    }
+
     /// The key of a pool id's document.
     #[cfg(test)]
     pub(crate) fn key_of(pool_id: &str) -> String {
