@@ -20,6 +20,9 @@ bash tests/docker_plugin.sh target/debug/underlay
 # Docker's multi-host recipe on two dockerd instances sharing one etcd: unique addresses
 # across the hosts through underlay's IPAM driver, with Docker's macvlan and underlay-macvlan.
 bash tests/docker_cluster.sh target/debug/underlay
+# dockerd stopped, a container removed while underlay's daemon was down, dockerd's data wiped:
+# the daemon releases what Docker no longer has, and nothing while Docker cannot answer.
+bash tests/docker_reconcile.sh target/debug/underlay
 # install.sh, the systemd units (systemd-analyze verify) and the managed plugin's config.
 bash tests/packaging.sh target/debug/underlay
 # The same product on a stock Debian kernel in QEMU: ipvlan, 802.1Q and dummy parents, which

@@ -125,6 +125,12 @@ pub struct DaemonArgs {
     #[arg(long, env = "UNDERLAY_CLUSTER_RECONCILE", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(0..=86400))]
     cluster_reconcile: u64,
+    /// Seconds between two comparisons of what underlay holds for Docker with Docker's API:
+    /// networks, endpoints and addresses Docker no longer has (missing in two comparisons in
+    /// a row) are released; 0 for never.
+    #[arg(long, env = "UNDERLAY_DOCKER_RECONCILE", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=86400))]
+    docker_reconcile: u64,
     /// Seconds a client may take to send a request's head, and then its body (1 to 300).
     #[arg(long, env = "UNDERLAY_READ_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=300))]
@@ -270,6 +276,9 @@ pub fn dispatch(cli: Cli, long_lived: fn()) -> Result<ExitCode, String> {
             check_log_level(&a.log_level)?;
             let code = docker::run(docker::Config {
                 cluster: daemon_cluster,
+                docker_reconcile: Some(a.docker_reconcile)
+                    .filter(|s| *s > 0)
+                    .map(std::time::Duration::from_secs),
                 reconcile_every: Some(a.cluster_reconcile)
                     .filter(|s| *s > 0)
                     .map(std::time::Duration::from_secs),

@@ -27,6 +27,7 @@ pub mod api;
 mod http;
 mod log;
 mod names;
+mod reconcile;
 pub mod sockets;
 
 pub use log::LogTarget;
@@ -53,6 +54,9 @@ pub struct Config {
     /// How often the claims in the cluster store are made to match this host's records
     /// (releases that could not reach it replayed); `None`: only at start.
     pub reconcile_every: Option<Duration>,
+    /// How often what underlay holds for Docker is compared with Docker's API and what
+    /// Docker no longer has released (`None`: never).
+    pub docker_reconcile: Option<Duration>,
 }
 
 struct Ctx {
@@ -110,6 +114,13 @@ async fn serve(mut config: Config) -> Result<(), String> {
     restore_before_serving(&engine).await?;
     let listeners = listeners(&config)?;
     let names = name_learner(&config, &engine);
+    let api = config
+        .docker_host
+        .as_deref()
+        .and_then(names::DockerApi::new);
+    if let (Some(api), Some(every)) = (api, config.docker_reconcile) {
+        tokio::spawn(reconcile::run(engine.clone(), api, every));
+    }
     if let (true, Some(every)) = (engine.node_name().is_some(), config.reconcile_every) {
         tokio::spawn(reconcile_cluster(engine.clone(), every));
     }

@@ -31,7 +31,7 @@ impl DockerApi {
     }
 
     /// `GET path` as JSON; `Ok(None)` for 404.
-    async fn get(&self, path: &str) -> Result<Option<Value>, String> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Option<Value>, String> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|e| format!("cannot reach Docker at {}: {e}", self.socket.display()))?;

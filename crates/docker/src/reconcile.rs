@@ -1,0 +1,275 @@
+//! Docker forgets things without telling its plugins: a dockerd whose data was wiped never
+//! deletes its networks, and an address Docker released while the daemon was down is never
+//! released again. So the daemon compares, every `--docker-reconcile` seconds, what it holds
+//! for Docker with what Docker's API shows (`GET /networks`, `GET /networks/ID`), outside
+//! any plugin request, and releases what Docker no longer has:
+//!
+//! - a network of Docker's that Docker does not list (its endpoints and links with it);
+//! - an endpoint of such a network that Docker's network does not show;
+//! - a pool of the IPAM driver whose subnet no network of Docker's has (every address,
+//!   gateway and request of it), and an address of a pool that is neither a gateway, an
+//!   auxiliary address nor a container's address of any network of Docker's on the subnet.
+//!
+//! Nothing is released on one look: only what two looks in a row, an interval apart, both
+//! found missing (an operation Docker is in the middle of shows by the second), and nothing
+//! at all while Docker's answer is unknown (down, slow, an error): a look that fails forgets
+//! what the one before found.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{AttachmentKey, Detach, Engine, Owner};
+use ipnet::IpNet;
+use serde_json::Value;
+
+use crate::names::DockerApi;
+
+/// What Docker has, of what underlay holds for it.
+#[derive(Default, Debug)]
+struct DockerView {
+    /// The endpoints of each network Docker has, by network id.
+    networks: BTreeMap<String, BTreeSet<String>>,
+    /// Every subnet of Docker's networks (whatever their IPAM driver), with each address
+    /// Docker holds in it: gateways, auxiliary addresses, containers' addresses.
+    subnets: BTreeMap<IpNet, BTreeSet<IpAddr>>,
+}
+
+/// Something underlay holds for Docker that Docker does not have.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Orphan {
+    Network {
+        id: String,
+        name: String,
+    },
+    Endpoint {
+        network: String,
+        endpoint: String,
+        name: String,
+    },
+    Pool {
+        space: String,
+        subnet: IpNet,
+    },
+    Address {
+        pool: String,
+        ip: IpAddr,
+    },
+}
+
+/// Reconcile every `every` for as long as the daemon runs.
+pub async fn run(engine: Arc<Engine>, api: DockerApi, every: Duration) {
+    let mut before: BTreeSet<Orphan> = BTreeSet::new();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let view = match look(&api).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!("docker reconcile: Docker's view unknown, nothing released: {e}");
+                before.clear();
+                continue;
+            }
+        };
+        let e = engine.clone();
+        let now = match tokio::task::spawn_blocking(move || orphans(&e, &view)).await {
+            Ok(Ok(now)) => now,
+            Ok(Err(e)) => {
+                tracing::warn!("docker reconcile: {e}");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("docker reconcile: {e}");
+                continue;
+            }
+        };
+        let confirmed: Vec<Orphan> = now.intersection(&before).cloned().collect();
+        let e = engine.clone();
+        let released = confirmed.clone();
+        let _ = tokio::task::spawn_blocking(move || release(&e, released)).await;
+        before = now.into_iter().filter(|o| !confirmed.contains(o)).collect();
+    }
+}
+
+/// Docker's networks, their endpoints and the addresses they hold; an error when any part
+/// of the answer is missing.
+async fn look(api: &DockerApi) -> Result<DockerView, String> {
+    let list = api
+        .get("/networks")
+        .await?
+        .ok_or("Docker has no /networks")?;
+    let mut view = DockerView::default();
+    for n in list.as_array().ok_or("Docker's /networks is not a list")? {
+        let id = n
+            .get("Id")
+            .and_then(Value::as_str)
+            .ok_or("a network without Id")?;
+        // The list leaves the containers out: each network asked for.
+        let Some(net) = api.get(&format!("/networks/{id}")).await? else {
+            continue; // removed between the two questions: not Docker's any more
+        };
+        view.add(id, &net);
+    }
+    Ok(view)
+}
+
+impl DockerView {
+    fn add(&mut self, id: &str, net: &Value) {
+        let endpoints = self.networks.entry(id.to_string()).or_default();
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        let containers = net.get("Containers").and_then(Value::as_object);
+        for c in containers.into_iter().flat_map(|m| m.values()) {
+            if let Some(ep) = c.get("EndpointID").and_then(Value::as_str) {
+                endpoints.insert(ep.to_string());
+            }
+            for k in ["IPv4Address", "IPv6Address"] {
+                let text = c.get(k).and_then(Value::as_str).unwrap_or_default();
+                if let Ok(a) = text.split('/').next().unwrap_or_default().parse() {
+                    addrs.push(a);
+                }
+            }
+        }
+        let configs = net.pointer("/IPAM/Config").and_then(Value::as_array);
+        for cfg in configs.into_iter().flatten() {
+            let Some(subnet) = cfg
+                .get("Subnet")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<IpNet>().ok())
+            else {
+                continue;
+            };
+            let held = self.subnets.entry(subnet).or_default();
+            let gateway = cfg.get("Gateway").and_then(Value::as_str);
+            let aux = cfg.get("AuxiliaryAddresses").and_then(Value::as_object);
+            let named = gateway.into_iter().chain(
+                aux.into_iter()
+                    .flat_map(|m| m.values().filter_map(Value::as_str)),
+            );
+            held.extend(named.filter_map(|a| a.split('/').next()?.parse::<IpAddr>().ok()));
+            held.extend(addrs.iter().filter(|a| subnet.contains(*a)));
+        }
+    }
+}
+
+/// What underlay holds for Docker that `view` does not show.
+fn orphans(engine: &Engine, view: &DockerView) -> engine::Result<BTreeSet<Orphan>> {
+    let mut out = BTreeSet::new();
+    for net in engine.networks()? {
+        if net.owner != Some(Owner::Docker) {
+            continue;
+        }
+        let Some(eps) = view.networks.get(&net.id) else {
+            out.insert(Orphan::Network {
+                id: net.id,
+                name: net.name,
+            });
+            continue;
+        };
+        for ep in net.endpoints.values().filter(|e| !eps.contains(&e.id)) {
+            out.insert(Orphan::Endpoint {
+                network: net.id.clone(),
+                endpoint: ep.id.clone(),
+                name: format!("{} on network {}", ep.name, net.name),
+            });
+        }
+    }
+    for doc in engine.pools().list()? {
+        let subnet = doc.subnet.subnet();
+        let Some(held) = view.subnets.get(&subnet) else {
+            out.insert(Orphan::Pool {
+                space: doc.space.clone(),
+                subnet,
+            });
+            continue;
+        };
+        let pool = engine::pools::Pools::id_of(&doc);
+        for ip in doc.held.keys().filter(|a| !held.contains(*a)) {
+            out.insert(Orphan::Address {
+                pool: pool.clone(),
+                ip: *ip,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Give back what two looks found missing, each logged.
+fn release(engine: &Engine, orphans: Vec<Orphan>) {
+    for o in orphans {
+        let (what, done) = match &o {
+            Orphan::Network { id, name } => (
+                format!(
+                    "network {name} ({}), which Docker no longer has",
+                    &id[..12.min(id.len())]
+                ),
+                engine.delete_runtime_network(id),
+            ),
+            Orphan::Endpoint {
+                network,
+                endpoint,
+                name,
+            } => (
+                format!(
+                    "endpoint {name} ({}), which Docker no longer has",
+                    &endpoint[..12.min(endpoint.len())]
+                ),
+                engine
+                    .detach(
+                        network,
+                        &AttachmentKey::Endpoint(endpoint.clone()),
+                        Detach::All,
+                    )
+                    .map(|_| ()),
+            ),
+            Orphan::Pool { space, subnet } => (
+                format!("pool {subnet} of {space}, which no network of Docker's has"),
+                engine.pools().drop_pool(space, *subnet).map(|_| ()),
+            ),
+            Orphan::Address { pool, ip } => (
+                format!(
+                    "address {ip} of pool {pool}, which no container or network of Docker's holds"
+                ),
+                engine.pools().release_address(pool, &ip.to_string()),
+            ),
+        };
+        match done {
+            Ok(()) => tracing::info!("docker reconcile: released {what}"),
+            Err(e) => tracing::warn!("docker reconcile: {what}: not released: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dockers_view_holds_gateways_aux_and_container_addresses_by_subnet() {
+        let mut v = DockerView::default();
+        v.add(
+            "n1",
+            &json!({
+                "IPAM": {"Driver": "underlay", "Config": [
+                    {"Subnet": "172.16.86.0/24", "Gateway": "172.16.86.1",
+                     "AuxiliaryAddresses": {"router2": "172.16.86.2"}},
+                    {"Subnet": "2001:db8::/64"}]},
+                "Containers": {"c1": {"EndpointID": "e1", "IPv4Address": "172.16.86.3/24",
+                                      "IPv6Address": "2001:db8::3/64"}}
+            }),
+        );
+        v.add("n2", &json!({"IPAM": {"Config": []}, "Containers": {}}));
+        assert_eq!(v.networks["n1"], BTreeSet::from(["e1".to_string()]));
+        assert!(v.networks["n2"].is_empty());
+        let s: IpNet = "172.16.86.0/24".parse().unwrap();
+        let want: BTreeSet<IpAddr> = ["172.16.86.1", "172.16.86.2", "172.16.86.3"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(v.subnets[&s], want);
+        let s6: IpNet = "2001:db8::/64".parse().unwrap();
+        assert_eq!(v.subnets[&s6].len(), 1);
+    }
+}
