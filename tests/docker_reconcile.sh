@@ -8,8 +8,10 @@
 #   2. containers removed while the underlay daemon is down (Docker's Leave, DeleteEndpoint and
 #      ReleaseAddress never arrive): the endpoint and the address are released by the
 #      daemon's next reconciles, and the address can be taken again;
-#   3. dockerd's data directory wiped while networks exist: a new dockerd creates networks on
-#      the same parents and subnets, and they work.
+#   3. `underlay network rm --force` refuses a network Docker still has; dockerd's data
+#      directory wiped while networks exist (the daemon down): `rm --force` and `prune` remove
+#      what Docker no longer has, the daemon's reconcile the pool, and a new dockerd creates
+#      networks on the same parents and subnets, and they work.
 #
 #   bash tests/docker_reconcile.sh [path/to/underlay]     # default: target/debug/underlay
 set -euo pipefail
@@ -21,6 +23,7 @@ FAILS=0
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 pass() { echo "ok: $*"; }
 eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi; }
+has() { if [[ $2 == *"$3"* ]]; then pass "$1"; else fail "$1: '$3' not in: $2"; fi; }
 run() { $D run -d --name "$@" >/dev/null; }
 ulnames() { UL network ls --format json | jq -r .Name | sort | tr '\n' ' '; }
 pools() { # every pool underlay holds for Docker: its subnet and the addresses requested of it
@@ -86,14 +89,25 @@ grep -q "docker reconcile: released address $ip_b1" "$UL_LOG" && pass "the daemo
 eq "a1's endpoint is released too" "$(until_eq 10 "UL network inspect own_net | jq '.[0].Containers | length'" 0)" 0
 
 echo "== 3. dockerd's data wiped while its networks exist"
+$D rm -f b2 >/dev/null
+$D network create -d underlay-macvlan --subnet=172.16.88.0/24 -o parent=eth0 own2 >/dev/null
+# (underlay asks Docker for the name after CreateNetwork.)
+for _ in $(seq 1 50); do UL network inspect own2 >/dev/null 2>&1 && break; sleep 0.1; done
+out=$(UL network rm --force own_net 2>&1 || true)
+has "underlay network rm --force refuses a network Docker still has" "$out" "Docker still has it: use \`docker network rm own_net\`"
+# Without the daemon (no reconcile): the CLI's own way out.
+underlay_stop
 dockerd_stop
 mount | awk '{print $3}' | grep -E "^($DK_DATA|$DK_EXEC)(/|$)" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 rm -rf "$DK_DATA"; mkdir -p "$DK_DATA"
 dockerd_start
 dk_image
-got=$(until_eq 15 ulnames "")
-eq "underlay lets go of the networks the new dockerd does not have" "$got" ""
-eq "and of their pools" "$(until_eq 10 pools "")" ""
+out=$(UL network rm own_net 2>&1 || true)
+has "plain rm still leaves Docker's network to Docker" "$out" "is managed by docker"
+eq "rm --force removes a network Docker no longer has" "$(UL network rm --force own_net)" own_net
+eq "prune removes the other one" "$(UL network prune -f | tr '\n' ' ')" "Deleted Networks: own2 "
+underlay_start "${RECONCILE[@]}"
+eq "the daemon's reconcile lets go of the pool no network of Docker's has" "$(until_eq 10 pools "")" ""
 $D network create -d underlay-macvlan --subnet=172.16.86.0/24 --gateway=172.16.86.1 \
   -o parent=eth0 own_again >/dev/null && pass "a new network on the same parent and subnet" || fail "own_again refused"
 $D network create -d macvlan --ipam-driver underlay --subnet=172.16.87.0/24 --gateway=172.16.87.1 \

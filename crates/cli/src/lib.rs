@@ -15,6 +15,7 @@ use engine::Engine;
 
 mod cluster;
 mod demo;
+mod docker_api;
 mod filter;
 mod format;
 mod lab;
@@ -164,13 +165,22 @@ pub enum NetworkCmd {
     /// Remove one or more networks.
     #[command(visible_alias = "remove")]
     Rm {
-        /// Do not error if a network does not exist.
+        /// Do not error if a network does not exist; remove a network of Docker's that
+        /// Docker no longer has (asked at --docker-host).
         #[arg(short, long)]
         force: bool,
+        /// Docker's API, asked by --force whether Docker still has a network of its own.
+        #[arg(
+            long,
+            env = "DOCKER_HOST",
+            default_value = "unix:///var/run/docker.sock"
+        )]
+        docker_host: String,
         #[arg(required = true)]
         networks: Vec<String>,
     },
-    /// Remove all networks without endpoints.
+    /// Remove all networks without endpoints, and networks of Docker's that Docker no
+    /// longer has.
     Prune {
         /// Provide filter values (e.g. "until=24h", "label=KEY=VALUE", "label!=KEY").
         #[arg(long)]
@@ -178,6 +188,13 @@ pub enum NetworkCmd {
         /// Do not prompt for confirmation.
         #[arg(short, long)]
         force: bool,
+        /// Docker's API, asked whether Docker still has each network of its own.
+        #[arg(
+            long,
+            env = "DOCKER_HOST",
+            default_value = "unix:///var/run/docker.sock"
+        )]
+        docker_host: String,
     },
     /// Bring the kernel back in line with the stored state (after a reboot or a crash).
     Restore {

@@ -148,8 +148,16 @@ pub fn run(engine: &Engine, cmd: NetworkCmd) -> Result<ExitCode, String> {
         }
         NetworkCmd::Inspect { format, networks } => inspect(engine, format.as_deref(), &networks)?,
         NetworkCmd::Ls(a) => ls(engine, a)?,
-        NetworkCmd::Rm { force, networks } => rm(engine, force, &networks)?,
-        NetworkCmd::Prune { filter, force } => prune(engine, &filter, force)?,
+        NetworkCmd::Rm {
+            force,
+            docker_host,
+            networks,
+        } => rm(engine, force, &docker_host, &networks)?,
+        NetworkCmd::Prune {
+            filter,
+            force,
+            docker_host,
+        } => prune(engine, &filter, force, &docker_host)?,
         NetworkCmd::Restore { check } => return restore(engine, check),
     }
     Ok(ExitCode::SUCCESS)
@@ -289,9 +297,18 @@ fn inspect(engine: &Engine, format: Option<&str>, networks: &[String]) -> Result
     Ok(())
 }
 
-fn rm(engine: &Engine, force: bool, networks: &[String]) -> Result<(), String> {
+fn rm(engine: &Engine, force: bool, docker: &str, networks: &[String]) -> Result<(), String> {
     let mut failed = Vec::new();
     for n in networks {
+        if force {
+            if let Some(outcome) = rm_forgotten(engine, docker, n) {
+                match outcome {
+                    Ok(()) => println!("{n}"),
+                    Err(err) => failed.push(err),
+                }
+                continue;
+            }
+        }
         match engine.remove_network(n) {
             Ok(_) => println!("{n}"),
             Err(err) if force && err.kind() == Kind::NotFound => {}
@@ -304,15 +321,47 @@ fn rm(engine: &Engine, force: bool, networks: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn prune(engine: &Engine, filter: &[String], force: bool) -> Result<(), String> {
+/// `rm --force` of a network Docker manages: removed when Docker no longer has it (its data
+/// lost), refused while it does or cannot be asked; None for a network that is not Docker's.
+fn rm_forgotten(engine: &Engine, docker: &str, n: &str) -> Option<Result<(), String>> {
+    let net = engine.network(n).ok()?;
+    if net.owner != Some(engine::Owner::Docker) {
+        return None;
+    }
+    Some(match crate::docker_api::has_network(docker, &net.id) {
+        Ok(false) => engine.delete_runtime_network(&net.id).map_err(e),
+        Ok(true) => Err(format!(
+            "network {} ({}) is managed by docker, and Docker still has it: use `docker network rm {}`",
+            net.name,
+            net.short_id(),
+            net.name
+        )),
+        Err(why) => Err(format!(
+            "network {} ({}) is managed by docker, and whether Docker still has it is unknown ({why}): start Docker or give --docker-host, then try again",
+            net.name,
+            net.short_id()
+        )),
+    })
+}
+
+fn prune(engine: &Engine, filter: &[String], force: bool, docker: &str) -> Result<(), String> {
     let filters = Filters::parse(filter, "network prune", PRUNE_KEYS)?;
     let until = filters.until(jiff::Timestamp::now())?;
     if !force && !confirm()? {
         return Ok(());
     }
-    let removed = engine
+    let mut removed = engine
         .prune(&|n| filters.prune_selects(n, until))
         .map_err(e)?;
+    // Docker's networks that Docker no longer has (where Docker can be asked).
+    for net in engine.networks().map_err(e)? {
+        let forgotten = net.owner == Some(engine::Owner::Docker)
+            && filters.prune_selects(&net, until)
+            && crate::docker_api::has_network(docker, &net.id) == Ok(false);
+        if forgotten && engine.delete_runtime_network(&net.id).is_ok() {
+            removed.push(net.name);
+        }
+    }
     if !removed.is_empty() {
         println!("Deleted Networks:");
         for n in removed {
