@@ -11,7 +11,10 @@
 #   3. `underlay network rm --force` refuses a network Docker still has; dockerd's data
 #      directory wiped while networks exist (the daemon down): `rm --force` and `prune` remove
 #      what Docker no longer has, the daemon's reconcile the pool, and a new dockerd creates
-#      networks on the same parents and subnets, and they work.
+#      networks on the same parents and subnets, and they work;
+#   4. underlay's state directory lost: the daemon makes Docker's network and the pool of its
+#      IPAM again from Docker's view (gateway, containers' addresses kept), and new containers
+#      start on both.
 #
 #   bash tests/docker_reconcile.sh [path/to/underlay]     # default: target/debug/underlay
 set -euo pipefail
@@ -118,6 +121,21 @@ eq "their containers get the first addresses" \
   "$($D inspect -f '{{(index .NetworkSettings.Networks "own_again").IPAddress}}' n1) $($D inspect -f '{{(index .NetworkSettings.Networks "ipam_again").IPAddress}}' n2)" \
   "172.16.86.2 172.16.87.2"
 if $D exec n1 ping -c 2 -w 3 172.16.86.1 >/dev/null 2>&1; then pass "and reach the router"; else fail "n1 cannot reach its router"; fi
+
+echo "== 4. underlay's state directory lost while Docker's networks and containers exist"
+ip_n2=$($D inspect -f '{{(index .NetworkSettings.Networks "ipam_again").IPAddress}}' n2)
+underlay_stop
+rm -rf "$UL_STATE"; mkdir -p "$UL_STATE"
+underlay_start "${RECONCILE[@]}"
+eq "the daemon makes Docker's network again" "$(until_eq 10 ulnames "own_again ")" "own_again "
+eq "and requests the pool again, with the gateway and n2's address" \
+  "$(until_eq 10 pools "172.16.87.0/24=$ip_n2 ")" "172.16.87.0/24=$ip_n2 "
+run n3 --net=own_again $DK_IMAGE sleep 600
+run n4 --net=ipam_again $DK_IMAGE sleep 600
+eq "new containers start on both, and n4 does not get n2's address or the gateway" \
+  "$($D inspect -f '{{.State.Running}}' n3) $($D inspect -f '{{(index .NetworkSettings.Networks "ipam_again").IPAddress}}' n4)" \
+  "true 172.16.87.3"
+if $D exec n3 ping -c 2 -w 3 172.16.86.1 >/dev/null 2>&1; then pass "n3 reaches the router"; else fail "n3 cannot reach its router"; fi
 
 echo
 if ((FAILS)); then echo "docker reconcile: $FAILS failed"; exit 1; fi

@@ -260,6 +260,50 @@ pub fn provisional_name(id: &str) -> String {
     format!("docker-{}", &id[..12.min(id.len())])
 }
 
+/// The request Docker's CreateNetwork would have made for a network as Docker's API shows it
+/// (`GET /networks/ID`), for one of underlay's drivers; None for another driver or a network
+/// without an id.
+pub(crate) fn create_request_from_inspect(net: &Value) -> Option<CreateRequest> {
+    let driver = match net.get("Driver").and_then(Value::as_str)? {
+        "underlay-macvlan" => Driver::Macvlan,
+        "underlay-ipvlan" => Driver::Ipvlan,
+        _ => return None,
+    };
+    let id = net.get("Id").and_then(Value::as_str)?;
+    // A field as Docker shows it, or `or` where it is missing or null.
+    let field = |v: &Value, k: &str, or: Value| match v.get(k) {
+        None | Some(Value::Null) => or,
+        Some(x) => x.clone(),
+    };
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    let configs = net.pointer("/IPAM/Config").and_then(Value::as_array);
+    for c in configs.into_iter().flatten() {
+        let subnet = c.get("Subnet").and_then(Value::as_str).unwrap_or_default();
+        let data = json!({
+            "Pool": subnet,
+            "Gateway": field(c, "Gateway", json!("")),
+            "AuxAddresses": field(c, "AuxiliaryAddresses", json!({})),
+        });
+        if subnet.contains(':') {
+            v6.push(data)
+        } else {
+            v4.push(data)
+        }
+    }
+    let body = json!({
+        "NetworkID": id,
+        "Options": {
+            GENERIC: field(net, "Options", json!({})),
+            INTERNAL: field(net, "Internal", json!(false)),
+            ENABLE_IPV6: field(net, "EnableIPv6", json!(false)),
+        },
+        "IPv4Data": v4,
+        "IPv6Data": v6,
+    });
+    let req: CreateNetwork = serde_json::from_value(body).ok()?;
+    Some(create_request(driver, &req))
+}
+
 fn create_request(driver: Driver, req: &CreateNetwork) -> CreateRequest {
     let empty = Map::new();
     let options = req.options.as_ref().unwrap_or(&empty);

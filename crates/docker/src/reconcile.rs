@@ -34,6 +34,10 @@ struct DockerView {
     /// Every subnet of Docker's networks (whatever their IPAM driver), with each address
     /// Docker holds in it: gateways, auxiliary addresses, containers' addresses.
     subnets: BTreeMap<IpNet, BTreeSet<IpAddr>>,
+    /// Docker's networks on underlay's drivers, as its API shows them.
+    ours: BTreeMap<String, Value>,
+    /// Docker's networks on underlay's IPAM driver, as its API shows them.
+    on_pools: BTreeMap<String, Value>,
 }
 
 /// Something underlay holds for Docker that Docker does not have.
@@ -56,6 +60,17 @@ enum Orphan {
         pool: String,
         ip: IpAddr,
     },
+    /// Not an orphan but its opposite: a network on underlay's driver that Docker has and
+    /// underlay has no record of (its state directory lost or replaced), made again.
+    Lacking {
+        id: String,
+        name: String,
+    },
+    /// The same for a pool of underlay's IPAM that a network of Docker's uses.
+    LackingPool {
+        network: String,
+        subnet: IpNet,
+    },
 }
 
 /// Reconcile every `every` for as long as the daemon runs.
@@ -73,8 +88,9 @@ pub async fn run(engine: Arc<Engine>, api: DockerApi, every: Duration) {
                 continue;
             }
         };
-        let e = engine.clone();
-        let now = match tokio::task::spawn_blocking(move || orphans(&e, &view)).await {
+        let view = Arc::new(view);
+        let (e, v) = (engine.clone(), view.clone());
+        let now = match tokio::task::spawn_blocking(move || orphans(&e, &v)).await {
             Ok(Ok(now)) => now,
             Ok(Err(e)) => {
                 tracing::warn!("docker reconcile: {e}");
@@ -88,7 +104,7 @@ pub async fn run(engine: Arc<Engine>, api: DockerApi, every: Duration) {
         let confirmed: Vec<Orphan> = now.intersection(&before).cloned().collect();
         let e = engine.clone();
         let released = confirmed.clone();
-        let _ = tokio::task::spawn_blocking(move || release(&e, released)).await;
+        let _ = tokio::task::spawn_blocking(move || release(&e, released, &view)).await;
         before = now.into_iter().filter(|o| !confirmed.contains(o)).collect();
     }
 }
@@ -111,6 +127,12 @@ async fn look(api: &DockerApi) -> Result<DockerView, String> {
             continue; // removed between the two questions: not Docker's any more
         };
         view.add(id, &net);
+        if net.pointer("/IPAM/Driver").and_then(Value::as_str) == Some("underlay") {
+            view.on_pools.insert(id.to_string(), net.clone());
+        }
+        if crate::api::create_request_from_inspect(&net).is_some() {
+            view.ours.insert(id.to_string(), net);
+        }
     }
     Ok(view)
 }
@@ -156,7 +178,17 @@ impl DockerView {
 /// What underlay holds for Docker that `view` does not show.
 fn orphans(engine: &Engine, view: &DockerView) -> engine::Result<BTreeSet<Orphan>> {
     let mut out = BTreeSet::new();
-    for net in engine.networks()? {
+    let networks = engine.networks()?;
+    for (id, net) in &view.ours {
+        if !networks.iter().any(|n| &n.id == id) {
+            let name = net.get("Name").and_then(Value::as_str).unwrap_or(id);
+            out.insert(Orphan::Lacking {
+                id: id.clone(),
+                name: name.to_string(),
+            });
+        }
+    }
+    for net in networks {
         if net.owner != Some(Owner::Docker) {
             continue;
         }
@@ -175,7 +207,18 @@ fn orphans(engine: &Engine, view: &DockerView) -> engine::Result<BTreeSet<Orphan
             });
         }
     }
-    for doc in engine.pools().list()? {
+    let pools = engine.pools().list()?;
+    for (id, net) in &view.on_pools {
+        for subnet in subnets_of(net) {
+            if !pools.iter().any(|d| d.subnet.subnet() == subnet) {
+                out.insert(Orphan::LackingPool {
+                    network: id.clone(),
+                    subnet,
+                });
+            }
+        }
+    }
+    for doc in pools {
         let subnet = doc.subnet.subnet();
         let Some(held) = view.subnets.get(&subnet) else {
             out.insert(Orphan::Pool {
@@ -195,9 +238,17 @@ fn orphans(engine: &Engine, view: &DockerView) -> engine::Result<BTreeSet<Orphan
     Ok(out)
 }
 
-/// Give back what two looks found missing, each logged.
-fn release(engine: &Engine, orphans: Vec<Orphan>) {
+/// Give back what two looks found missing (and make again what underlay lacks), each logged.
+fn release(engine: &Engine, orphans: Vec<Orphan>, view: &DockerView) {
     for o in orphans {
+        if let Orphan::Lacking { id, name } = &o {
+            remake(engine, id, name, view);
+            continue;
+        }
+        if let Orphan::LackingPool { network, subnet } = &o {
+            remake_pool(engine, &view.on_pools[network], *subnet);
+            continue;
+        }
         let (what, done) = match &o {
             Orphan::Network { id, name } => (
                 format!(
@@ -233,11 +284,117 @@ fn release(engine: &Engine, orphans: Vec<Orphan>) {
                 ),
                 engine.pools().release_address(pool, &ip.to_string()),
             ),
+            Orphan::Lacking { .. } | Orphan::LackingPool { .. } => continue,
         };
         match done {
             Ok(()) => tracing::info!("docker reconcile: released {what}"),
             Err(e) => tracing::warn!("docker reconcile: {what}: not released: {e}"),
         }
+    }
+}
+
+/// A network Docker has on underlay's driver and underlay has no record of, made again from
+/// what Docker's API shows (as Docker's CreateNetwork would have), or reported.
+fn remake(engine: &Engine, id: &str, name: &str, view: &DockerView) {
+    let short = &id[..12.min(id.len())];
+    let Some(req) = view
+        .ours
+        .get(id)
+        .and_then(crate::api::create_request_from_inspect)
+    else {
+        return;
+    };
+    let ipam = view.ours[id]
+        .pointer("/IPAM/Driver")
+        .and_then(Value::as_str);
+    match engine.ensure_network(&req) {
+        Ok(_) => {
+            let _ = engine.name_runtime_network(id, name, ipam);
+            tracing::warn!(
+                "docker reconcile: made network {name} ({short}) again: Docker has it and underlay had no record of it (its state directory lost or replaced?); containers attached before keep their links but are not underlay's any more"
+            );
+        }
+        Err(e) => tracing::warn!(
+            "docker reconcile: Docker has network {name} ({short}) and underlay has no record of it, and cannot make it again: {e}; `docker network rm {name}` and create it again"
+        ),
+    }
+}
+
+/// The subnets of a network as Docker's API shows it.
+fn subnets_of(net: &Value) -> Vec<IpNet> {
+    let configs = net.pointer("/IPAM/Config").and_then(Value::as_array);
+    configs
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("Subnet")?.as_str()?.parse().ok())
+        .collect()
+}
+
+/// A pool a network of Docker's uses and underlay has no record of, requested again as
+/// Docker requested it (the same pool id follows from its space, subnet and range), with
+/// the network's gateway, auxiliary addresses and every container's address and MAC.
+fn remake_pool(engine: &Engine, net: &Value, subnet: IpNet) {
+    let name = net.get("Name").and_then(Value::as_str).unwrap_or_default();
+    let configs = net.pointer("/IPAM/Config").and_then(Value::as_array);
+    let Some(cfg) = configs
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("Subnet").and_then(Value::as_str) == Some(subnet.to_string().as_str()))
+    else {
+        return;
+    };
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let scope = match net.pointer("/IPAM/Options/scope").and_then(Value::as_str) {
+        Some("local") => Some(engine::cluster::Scope::Local),
+        Some("global") => Some(engine::cluster::Scope::Global),
+        _ => None,
+    };
+    let pools = engine.pools();
+    let space = engine::pools::LOCAL_SPACE;
+    let v6 = subnet.addr().is_ipv6();
+    let made = pools
+        .request_pool(space, &subnet.to_string(), &text(cfg, "IPRange"), v6, scope)
+        .and_then(|(id, _)| {
+            let gw = Some(text(cfg, "Gateway")).filter(|g| !g.is_empty());
+            if let Some(g) = gw {
+                pools.request_address(
+                    &id,
+                    Some(g.split('/').next().unwrap_or_default()),
+                    true,
+                    None,
+                )?;
+            }
+            let aux = cfg.get("AuxiliaryAddresses").and_then(Value::as_object);
+            for a in aux
+                .into_iter()
+                .flat_map(|m| m.values().filter_map(Value::as_str))
+            {
+                pools.request_address(&id, Some(a), false, None)?;
+            }
+            let containers = net.get("Containers").and_then(Value::as_object);
+            for c in containers.into_iter().flat_map(|m| m.values()) {
+                let key = if v6 { "IPv6Address" } else { "IPv4Address" };
+                let addr = text(c, key);
+                let addr = addr.split('/').next().unwrap_or_default();
+                if addr.parse::<IpAddr>().is_ok_and(|a| subnet.contains(&a)) {
+                    let mac = Some(text(c, "MacAddress")).filter(|m| !m.is_empty());
+                    pools.request_address(&id, Some(addr), false, mac.as_deref())?;
+                }
+            }
+            Ok(id)
+        });
+    match made {
+        Ok(id) => tracing::warn!(
+            "docker reconcile: requested pool {id} again for network {name}: Docker uses it and underlay had no record of it (its state directory lost or replaced?)"
+        ),
+        Err(e) => tracing::warn!(
+            "docker reconcile: network {name} uses pool {subnet} of underlay's IPAM, which underlay has no record of and cannot request again: {e}"
+        ),
     }
 }
 
