@@ -1057,6 +1057,35 @@ mod tests {
     }
 
     #[test]
+    fn a_network_as_dockers_api_shows_it_makes_the_request_createnetwork_made() {
+        let net = json!({
+            "Name": "pub_net", "Id": NID, "Driver": "underlay-macvlan", "EnableIPv6": true,
+            "Internal": false,
+            "IPAM": {"Driver": "default", "Options": {}, "Config": [
+                {"Subnet": "172.16.86.0/24", "Gateway": "172.16.86.1",
+                 "AuxiliaryAddresses": {"router2": "172.16.86.2"}},
+                {"Subnet": "2001:db8:abc8::/64"}]},
+            "Options": {"parent": "eth0", "com.docker.network.driver.mtu": "1400"},
+        });
+        let r = create_request_from_inspect(&net).unwrap();
+        assert_eq!(r.id.as_deref(), Some(NID));
+        assert_eq!(r.driver, "macvlan");
+        assert!(r.ipv6 && !r.internal && r.external_ipam);
+        assert_eq!(r.subnets, vec!["172.16.86.0/24", "2001:db8:abc8::/64"]);
+        assert_eq!(r.gateways, vec!["172.16.86.1"]);
+        assert_eq!(
+            r.aux_addresses,
+            vec![("router2".into(), "172.16.86.2".into())]
+        );
+        assert!(r.options.contains(&("parent".into(), "eth0".into())));
+        assert!(r.options.contains(&("mtu".into(), "1400".into())));
+        // Docker's own drivers are not underlay's to make.
+        let mut other = net.clone();
+        other["Driver"] = json!("macvlan");
+        assert!(create_request_from_inspect(&other).is_none());
+    }
+
+    #[test]
     fn addresses_through_the_ipam_driver() {
         let fx = fx();
         let r = call(
