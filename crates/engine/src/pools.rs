@@ -83,6 +83,16 @@ impl PoolId {
         })
     }
 
+    /// The id of a pool document, without a range (which only narrows allocation).
+    fn of(doc: &PoolDoc) -> Self {
+        PoolId {
+            space: doc.space.clone(),
+            subnet: doc.subnet.subnet(),
+            range: None,
+            cluster: doc.cluster,
+        }
+    }
+
     fn render(&self) -> String {
         let prefix = if self.cluster { CLUSTER_PREFIX } else { "" };
         match self.range {
@@ -399,9 +409,9 @@ impl Pools<'_> {
                     "unknown pool id {pool_id:?}: no pool request holds it (was it released?)"
                 ))
             })?;
-        let held_for = |ip: IpAddr| doc.held.get(&ip).and_then(|h| h.mac.clone());
+        // Asked again for the address this endpoint (its MAC) holds: the same answer.
         if let (Some(ip), Some(m)) = (wanted, &mac) {
-            if held_for(ip).as_ref() == Some(m) {
+            if doc.held.get(&ip).and_then(|h| h.mac.as_ref()) == Some(m) {
                 return with_prefix(ip, &id);
             }
         }
@@ -466,13 +476,7 @@ impl Pools<'_> {
     /// The id a pool document answers to (every range of it: `release_address` does not look
     /// at the range).
     pub fn id_of(doc: &PoolDoc) -> String {
-        PoolId {
-            space: doc.space.clone(),
-            subnet: doc.subnet.subnet(),
-            range: None,
-            cluster: doc.cluster,
-        }
-        .render()
+        PoolId::of(doc).render()
     }
 
     /// A pool no network of the runtime uses any more (its data lost, or a release it never
@@ -486,12 +490,7 @@ impl Pools<'_> {
         };
         delete_pool(&mut *txn, &key)?;
         drop(txn);
-        let id = PoolId {
-            space: space.to_string(),
-            subnet,
-            range: None,
-            cluster: doc.cluster,
-        };
+        let id = PoolId::of(&doc);
         let held = doc.held.len();
         for (ip, h) in doc.held {
             self.cluster_release(&id, ip, Some(h));
@@ -534,11 +533,14 @@ impl Pools<'_> {
         for key in pool_keys(&*txn, "pools")? {
             let doc = txn.get(&key)?;
             let copy = txn.get(&copy_of(&key))?;
-            let readable =
-                |b: &Option<Vec<u8>>| b.as_deref().is_some_and(|b| decode_pool(&key, b).is_ok());
-            let intact = readable(&doc) && doc == copy;
+            // Intact (readable, and its copy the same): read once, kept as it is.
+            if doc.is_some() && doc == copy {
+                if let Some(Ok(pool)) = doc.as_deref().map(|b| decode_pool(&key, b)) {
+                    docs.push((key, pool));
+                    continue;
+                }
+            }
             match load_pool(&*txn, &key) {
-                Ok(Some(pool)) if intact => docs.push((key, pool)),
                 Ok(Some(pool)) => {
                     save_pool(txn, &key, &pool)?;
                     report.lines.push(format!(
