@@ -59,6 +59,26 @@ fn claims_id(space: &str, subnet: &IpNet) -> String {
     format!("pool-{}", pool_hex(space, subnet))
 }
 
+/// Where a pool's addresses are claimed, expecting its definition at `version`.
+fn pool_space(space: &str, subnet: &IpNet, version: u64) -> ClaimSpace {
+    ClaimSpace {
+        id: claims_id(space, subnet),
+        guard: def_key(space, subnet),
+        version,
+    }
+}
+
+/// This node's claim of a pool's `ip` for an endpoint Docker knows only by its MAC.
+fn pool_holder(c: &Cluster, ip: IpAddr, mac: Option<String>) -> ClaimHolder {
+    ClaimHolder {
+        node: c.node().to_string(),
+        endpoint: format!("docker-ipam-{ip}"),
+        container: "(docker)".to_string(),
+        mac,
+        since: crate::ids::now_rfc3339(),
+    }
+}
+
 /// A pool's space and subnet from the hex of a key under `pool-users/`.
 fn unhex(h: &str) -> Option<(String, IpNet)> {
     let text = String::from_utf8(hex::decode(h).ok()?).ok()?;
@@ -395,18 +415,8 @@ impl Pools<'_> {
                         .map_err(ipam_error)?
                 }
             };
-            let holder = ClaimHolder {
-                node: c.node().to_string(),
-                endpoint: format!("docker-ipam-{ip}"),
-                container: "(docker)".to_string(),
-                mac: mac.clone(),
-                since: crate::ids::now_rfc3339(),
-            };
-            let space = ClaimSpace {
-                id: cid.clone(),
-                guard: def_key(&id.space, &id.subnet),
-                version: v,
-            };
+            let holder = pool_holder(c, ip, mac.clone());
+            let space = pool_space(&id.space, &id.subnet, v);
             match c.claim(local, &space, &holder, &[ip])? {
                 Ok(claims) => {
                     doc.subnet.reserve(ip).map_err(ipam_error)?;
@@ -528,11 +538,7 @@ impl Pools<'_> {
             return Ok(());
         };
         let claims = c.claims(cid)?;
-        let space = ClaimSpace {
-            id: cid.to_string(),
-            guard: def_key(&doc.space, &subnet),
-            version: v,
-        };
+        let space = pool_space(&doc.space, &subnet, v);
         let mut changed = false;
         for (ip, held) in doc.held.iter_mut().filter(|(_, h)| h.claim.is_some()) {
             match claims.get(ip) {
@@ -546,13 +552,7 @@ impl Pools<'_> {
                 }
                 None => {}
             }
-            let holder = ClaimHolder {
-                node: c.node().to_string(),
-                endpoint: format!("docker-ipam-{ip}"),
-                container: "(docker)".to_string(),
-                mac: held.mac.clone(),
-                since: crate::ids::now_rfc3339(),
-            };
+            let holder = pool_holder(c, *ip, held.mac.clone());
             match c.claim(local, &space, &holder, &[*ip])? {
                 Ok(new) => {
                     held.claim = new.first().map(|c| c.version);
