@@ -579,6 +579,18 @@ mod etcd {
         assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     }
 
+    /// A store on `c` refused by etcd: at its opening or at its first read.
+    fn assert_refused(c: EtcdConfig) {
+        let e = match EtcdStore::open(c) {
+            Err(e) => e,
+            Ok(s) => s
+                .snapshot()
+                .and_then(|s| s.get("a").map(|_| ()))
+                .unwrap_err(),
+        };
+        assert!(matches!(e, Error::Cluster { .. }), "{e}");
+    }
+
     #[test]
     #[ignore = "needs etcd (Debian's etcd-server) and openssl: scripts/test.sh runs it"]
     fn an_etcd_with_client_certificates_is_reached_over_tls_and_refuses_others() {
@@ -589,24 +601,10 @@ mod etcd {
         let mut c = etcd.config("nocert");
         c.tls.as_mut().unwrap().cert = None;
         c.tls.as_mut().unwrap().key = None;
-        let e = match EtcdStore::open(c) {
-            Err(e) => e,
-            Ok(s) => s
-                .snapshot()
-                .and_then(|s| s.get("a").map(|_| ()))
-                .unwrap_err(),
-        };
-        assert!(matches!(e, Error::Cluster { .. }), "{e}");
+        assert_refused(c);
         let mut c = etcd.config("plain");
         c.tls = None;
-        let e = match EtcdStore::open(c) {
-            Err(e) => e,
-            Ok(s) => s
-                .snapshot()
-                .and_then(|s| s.get("a").map(|_| ()))
-                .unwrap_err(),
-        };
-        assert!(matches!(e, Error::Cluster { .. }), "{e}");
+        assert_refused(c);
         let mut c = etcd.config("half");
         c.tls.as_mut().unwrap().key = None;
         let e = EtcdStore::open(c).err().expect("refused");
