@@ -260,15 +260,20 @@ pub fn provisional_name(id: &str) -> String {
     format!("docker-{}", &id[..12.min(id.len())])
 }
 
+/// Which of underlay's drivers a network as Docker's API shows it is on, if any.
+pub(crate) fn underlay_driver(net: &Value) -> Option<Driver> {
+    match net.get("Driver").and_then(Value::as_str)? {
+        "underlay-macvlan" => Some(Driver::Macvlan),
+        "underlay-ipvlan" => Some(Driver::Ipvlan),
+        _ => None,
+    }
+}
+
 /// The request Docker's CreateNetwork would have made for a network as Docker's API shows it
 /// (`GET /networks/ID`), for one of underlay's drivers; None for another driver or a network
 /// without an id.
 pub(crate) fn create_request_from_inspect(net: &Value) -> Option<CreateRequest> {
-    let driver = match net.get("Driver").and_then(Value::as_str)? {
-        "underlay-macvlan" => Driver::Macvlan,
-        "underlay-ipvlan" => Driver::Ipvlan,
-        _ => return None,
-    };
+    let driver = underlay_driver(net)?;
     let id = net.get("Id").and_then(Value::as_str)?;
     // A field as Docker shows it, or `or` where it is missing or null.
     let field = |v: &Value, k: &str, or: Value| match v.get(k) {

@@ -130,7 +130,7 @@ async fn look(api: &DockerApi) -> Result<DockerView, String> {
         if net.pointer("/IPAM/Driver").and_then(Value::as_str) == Some("underlay") {
             view.on_pools.insert(id.to_string(), net.clone());
         }
-        if crate::api::create_request_from_inspect(&net).is_some() {
+        if crate::api::underlay_driver(&net).is_some() {
             view.ours.insert(id.to_string(), net);
         }
     }
