@@ -4,7 +4,7 @@
 # (after two looks in a row). With a real dockerd (Debian's docker.io 20.10, in tests/docker_lab.sh's lab):
 #
 #   1. dockerd stopped for several reconcile intervals: nothing is released, and everything
-#      works when it is back;
+#      works when it is back (its plugin activation makes the daemon look at once);
 #   2. containers removed while the underlay daemon is down (Docker's Leave, DeleteEndpoint and
 #      ReleaseAddress never arrive): the endpoint and the address are released by the
 #      daemon's next reconciles, and the address can be taken again;
@@ -71,6 +71,8 @@ eq "and its pools" "$(pools)" "$before_pools"
 dockerd_start
 $D start a1 b1 >/dev/null
 eq "after the restart the containers run again" "$($D inspect -f '{{.State.Running}}' a1) $($D inspect -f '{{.State.Running}}' b1)" "true true"
+grep -q "docker reconcile: Docker (re)connected" "$UL_LOG" && pass "the new dockerd's activation made the daemon look" \
+  || fail "no reconcile look after dockerd reconnected"
 sleep 3
 eq "and nothing Docker has was released" "$(ulnames) $(pools)" "own_net  172.16.87.0/24=172.16.87.2,172.16.87.3 "
 

@@ -64,6 +64,8 @@ struct Ctx {
     role: api::Role,
     socket: String,
     names: Option<tokio::sync::mpsc::UnboundedSender<api::Followup>>,
+    /// Told when a dockerd activates the socket, for the reconcile to look soon.
+    connected: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// Run the daemon until SIGTERM or SIGINT; the process's exit status.
@@ -118,9 +120,19 @@ async fn serve(mut config: Config) -> Result<(), String> {
         .docker_host
         .as_deref()
         .and_then(names::DockerApi::new);
-    if let (Some(api), Some(every)) = (api, config.docker_reconcile) {
-        tokio::spawn(reconcile::run(engine.clone(), api, every));
-    }
+    let connected = match (api, config.docker_reconcile) {
+        (Some(api), Some(every)) => {
+            let connected = Arc::new(tokio::sync::Notify::new());
+            tokio::spawn(reconcile::run(
+                engine.clone(),
+                api,
+                every,
+                connected.clone(),
+            ));
+            Some(connected)
+        }
+        _ => None,
+    };
     if let (true, Some(every)) = (engine.node_name().is_some(), config.reconcile_every) {
         tokio::spawn(reconcile_cluster(engine.clone(), every));
     }
@@ -132,6 +144,7 @@ async fn serve(mut config: Config) -> Result<(), String> {
             role: l.role,
             socket: l.name(),
             names: names.clone(),
+            connected: connected.clone(),
         });
         servers.push(serve_socket(l, ctx, &config, stop_rx.clone())?);
         tracing::info!("serving {} on {}", describe(l.role), l.path.display());
@@ -341,6 +354,9 @@ async fn call(
         tracing::warn!(socket = %ctx.socket, "{method} refused: {text}");
     } else if reply.status == 200 {
         log_change(&method, &body);
+    }
+    if let (true, Some(c)) = (method == "Plugin.Activate", &ctx.connected) {
+        c.notify_one();
     }
     if let (Some(f), Some(tx)) = (followup, &ctx.names) {
         let _ = tx.send(f);

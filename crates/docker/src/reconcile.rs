@@ -13,12 +13,20 @@
 //! Nothing is released on one look: only what two looks in a row, an interval apart, both
 //! found missing (an operation Docker is in the middle of shows by the second), and nothing
 //! at all while Docker's answer is unknown (down, slow, an error): a look that fails forgets
-//! what the one before found.
+//! what the one before found. A look whose answer takes longer than 20 s is unknown.
+//!
+//! The daemon looks when it starts, every interval, and soon after Docker (re)connects (a
+//! dockerd activates one of the plugin's sockets: it started, or was restarted): Docker's
+//! API is asked once a second until it answers, for up to a minute, and the interval starts
+//! again from that look.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use engine::{AttachmentKey, Detach, Engine, Owner};
 use ipnet::IpNet;
@@ -73,39 +81,119 @@ enum Orphan {
     },
 }
 
-/// Reconcile every `every` for as long as the daemon runs.
-pub async fn run(engine: Arc<Engine>, api: DockerApi, every: Duration) {
-    let mut before: BTreeSet<Orphan> = BTreeSet::new();
+/// How long one look may take: a Docker slower than this is a Docker whose view is unknown.
+const LOOK_TIMEOUT: Duration = Duration::from_secs(20);
+/// After Docker (re)connects, how long its API is asked, once a second, until it answers:
+/// dockerd activates its plugins while it starts, before its API serves.
+const CONNECT_PATIENCE: u32 = 60;
+
+/// Reconcile every `every` for as long as the daemon runs, and soon after Docker (re)connects
+/// (`connected` is notified when a dockerd activates one of the plugin's sockets).
+pub async fn run(engine: Arc<Engine>, api: DockerApi, every: Duration, connected: Arc<Notify>) {
+    let mut looks = Looks::new(every);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        let view = match look(&api).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::debug!("docker reconcile: Docker's view unknown, nothing released: {e}");
-                before.clear();
-                continue;
+        tokio::select! {
+            at = tick.tick() => {
+                one_look(&engine, &api, &mut looks, at).await;
             }
-        };
-        let view = Arc::new(view);
-        let (e, v) = (engine.clone(), view.clone());
-        let now = match tokio::task::spawn_blocking(move || orphans(&e, &v)).await {
-            Ok(Ok(now)) => now,
-            Ok(Err(e)) => {
-                tracing::warn!("docker reconcile: {e}");
-                continue;
+            () = connected.notified() => {
+                tracing::info!("docker reconcile: Docker (re)connected; looking at its view");
+                for _ in 0..CONNECT_PATIENCE {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if one_look(&engine, &api, &mut looks, Instant::now()).await {
+                        break;
+                    }
+                }
+                tick.reset();
             }
-            Err(e) => {
-                tracing::warn!("docker reconcile: {e}");
-                continue;
-            }
-        };
-        let confirmed: Vec<Orphan> = now.intersection(&before).cloned().collect();
+        }
+    }
+}
+
+/// One look at `at`: Docker's view compared with underlay's records, and what it confirms
+/// released (or made again). False when Docker's view is unknown.
+async fn one_look(engine: &Arc<Engine>, api: &DockerApi, looks: &mut Looks, at: Instant) -> bool {
+    let view = match tokio::time::timeout(LOOK_TIMEOUT, look(api)).await {
+        Ok(Ok(v)) => Arc::new(v),
+        Ok(Err(e)) => {
+            tracing::debug!("docker reconcile: Docker's view unknown, nothing released: {e}");
+            looks.unknown();
+            return false;
+        }
+        Err(_) => {
+            tracing::warn!(
+                "docker reconcile: Docker did not answer within {} s; nothing released",
+                LOOK_TIMEOUT.as_secs()
+            );
+            looks.unknown();
+            return false;
+        }
+    };
+    let (e, v) = (engine.clone(), view.clone());
+    let now = match tokio::task::spawn_blocking(move || orphans(&e, &v)).await {
+        Ok(Ok(now)) => now,
+        Ok(Err(e)) => {
+            tracing::warn!("docker reconcile: {e}");
+            return true;
+        }
+        Err(e) => {
+            tracing::warn!("docker reconcile: {e}");
+            return true;
+        }
+    };
+    let confirmed = looks.found(now, at);
+    if !confirmed.is_empty() {
         let e = engine.clone();
-        let released = confirmed.clone();
-        let _ = tokio::task::spawn_blocking(move || release(&e, released, &view)).await;
-        before = now.into_iter().filter(|o| !confirmed.contains(o)).collect();
+        let _ = tokio::task::spawn_blocking(move || release(&e, confirmed, &view)).await;
+    }
+    true
+}
+
+/// The two-look rule: what a look finds is acted on only when the look before it, at least
+/// an interval earlier, found it too. A look sooner than that after the last one (Docker
+/// reconnecting) can only take back what Docker shows again; a look whose answer is unknown
+/// forgets everything.
+struct Looks {
+    every: Duration,
+    before: BTreeSet<Orphan>,
+    at: Option<Instant>,
+}
+
+impl Looks {
+    fn new(every: Duration) -> Self {
+        Looks {
+            every,
+            before: BTreeSet::new(),
+            at: None,
+        }
+    }
+
+    fn unknown(&mut self) {
+        self.before.clear();
+        self.at = None;
+    }
+
+    /// What `now`, found by the look at `at`, confirms.
+    fn found(&mut self, now: BTreeSet<Orphan>, at: Instant) -> Vec<Orphan> {
+        match self.at {
+            Some(last) if at.duration_since(last) >= self.every => {
+                let confirmed: Vec<Orphan> = now.intersection(&self.before).cloned().collect();
+                self.before = now.into_iter().filter(|o| !confirmed.contains(o)).collect();
+                self.at = Some(at);
+                confirmed
+            }
+            Some(_) => {
+                self.before.retain(|o| now.contains(o));
+                Vec::new()
+            }
+            None => {
+                self.before = now;
+                self.at = Some(at);
+                Vec::new()
+            }
+        }
     }
 }
 
@@ -402,6 +490,46 @@ fn remake_pool(engine: &Engine, net: &Value, subnet: IpNet) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn pool(n: u8) -> Orphan {
+        Orphan::Pool {
+            space: "LocalDefault".into(),
+            subnet: format!("10.0.{n}.0/24").parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn two_looks_an_interval_apart_confirm_and_an_unknown_one_forgets() {
+        let every = Duration::from_secs(10);
+        let t0 = Instant::now();
+        let mut l = Looks::new(every);
+        assert!(l.found(BTreeSet::from([pool(1), pool(2)]), t0).is_empty());
+        // Docker reconnects a second later: shows pool 2 again, finds pool 3; confirms nothing.
+        assert!(l
+            .found(
+                BTreeSet::from([pool(1), pool(3)]),
+                t0 + Duration::from_secs(1)
+            )
+            .is_empty());
+        // An interval after the first look: pool 1, missing in all three, is confirmed; pool 3
+        // was only found by the early look and waits for the next one.
+        let got = l.found(BTreeSet::from([pool(1), pool(3)]), t0 + every);
+        assert_eq!(got, vec![pool(1)]);
+        let got = l.found(BTreeSet::from([pool(3)]), t0 + every * 2);
+        assert_eq!(got, vec![pool(3)]);
+        // A look whose answer is unknown forgets: the next finds, the one after confirms.
+        assert!(l
+            .found(BTreeSet::from([pool(4)]), t0 + every * 3)
+            .is_empty());
+        l.unknown();
+        assert!(l
+            .found(BTreeSet::from([pool(4)]), t0 + every * 4)
+            .is_empty());
+        assert_eq!(
+            l.found(BTreeSet::from([pool(4)]), t0 + every * 5),
+            vec![pool(4)]
+        );
+    }
 
     #[test]
     fn dockers_view_holds_gateways_aux_and_container_addresses_by_subnet() {
