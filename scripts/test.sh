@@ -23,6 +23,9 @@ bash tests/docker_cluster.sh target/debug/underlay
 # dockerd stopped, a container removed while underlay's daemon was down, dockerd's data wiped:
 # the daemon releases what Docker no longer has, and nothing while Docker cannot answer.
 bash tests/docker_reconcile.sh target/debug/underlay
+# Docker's own macvlan integration scenarios (moby 20.10) with the docker CLI against
+# underlay-macvlan; those that need dummy or 802.1Q links are in vm/tests/docker_macvlan.sh.
+bash tests/docker_macvlan.sh target/debug/underlay
 # install.sh, the systemd units (systemd-analyze verify) and the managed plugin's config.
 bash tests/packaging.sh target/debug/underlay
 # The same product on a stock Debian kernel in QEMU: ipvlan, 802.1Q and dummy parents, which

@@ -33,11 +33,8 @@ LAN=ul-dc-lan
 ETCD_URL=http://10.251.0.1:23890
 STORE=etcd://10.251.0.1:23890
 WORK=/tmp/ul-dc
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-pass() { echo "ok: $*"; }
-eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi; }
-has() { if [[ $2 == *"$3"* ]]; then pass "$1"; else fail "$1: '$3' not in: $2"; fi; }
+# shellcheck source=tests/checks.sh
+source "$ROOT/tests/checks.sh"
 
 # Host $1's docker CLI, paths and underlay CLI.
 dk() { local i=$1; shift; DOCKER_HOST=unix:///run/ul-dc$i.sock $D "$@"; }
@@ -278,6 +275,4 @@ done
 eq "no node holds an address" "$(endpoints)" '{"n1":0,"n2":0}'
 eq "no pool is left defined" "$(ul 1 cluster pools --format json | grep -c . || true)" 0
 
-echo
-if ((FAILS)); then echo "docker cluster: $FAILS failed"; exit 1; fi
-echo "docker cluster: all passed"
+checks_done "docker cluster"

@@ -23,19 +23,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 UL_BIN=$(realpath "${1:-$ROOT/target/debug/underlay}")
 # shellcheck source=tests/docker_lab.sh
 source "$ROOT/tests/docker_lab.sh"
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-pass() { echo "ok: $*"; }
-check() { # description, command...
-  local what=$1; shift
-  if "$@" >/dev/null; then pass "$what"; else fail "$what"; fi
-}
-eq() { # description, got, want
-  if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi
-}
-has() { # description, haystack, needle
-  if [[ $2 == *"$3"* ]]; then pass "$1"; else fail "$1: '$3' not in: $2"; fi
-}
+# shellcheck source=tests/checks.sh
+source "$ROOT/tests/checks.sh"
 # A reachable peer may need a moment (neighbour discovery): up to four one-second pings.
 pings() { $D exec "$1" ping -c 4 -w 4 -W 1 "$2" 2>&1 | grep -q ' 0% packet loss\|[1-4] packets received'; }
 silent() { ! $D exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; }

@@ -22,21 +22,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 UL_BIN=$(realpath "${1:-$ROOT/target/debug/underlay}")
 # shellcheck source=tests/docker_lab.sh
 source "$ROOT/tests/docker_lab.sh"
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-pass() { echo "ok: $*"; }
-eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi; }
-has() { if [[ $2 == *"$3"* ]]; then pass "$1"; else fail "$1: '$3' not in: $2"; fi; }
+# shellcheck source=tests/checks.sh
+source "$ROOT/tests/checks.sh"
 run() { $D run -d --name "$@" >/dev/null; }
 ulnames() { UL network ls --format json | jq -r .Name | sort | tr '\n' ' '; }
 pools() { # every pool underlay holds for Docker: its subnet and the addresses requested of it
   cat $UL_STATE/pools/*/* 2>/dev/null | jq -r '"\(.subnet.subnet)=\(.held // {} | keys | join(","))"' | sort | tr '\n' ' '
-}
-# Up to $1 seconds for "$2" (a command) to print "$3".
-until_eq() {
-  local secs=$1 want=$3 got
-  for _ in $(seq 1 $((secs * 5))); do got=$(eval "$2"); [ "$got" = "$want" ] && break; sleep 0.2; done
-  echo "$got"
 }
 RECONCILE=(--docker-reconcile 1)
 
@@ -139,6 +130,4 @@ eq "new containers start on both, and n4 does not get n2's address or the gatewa
   "true 172.16.87.3"
 if $D exec n3 ping -c 2 -w 3 172.16.86.1 >/dev/null 2>&1; then pass "n3 reaches the router"; else fail "n3 cannot reach its router"; fi
 
-echo
-if ((FAILS)); then echo "docker reconcile: $FAILS failed"; exit 1; fi
-echo "docker reconcile: all passed"
+checks_done "docker reconcile"

@@ -18,9 +18,8 @@ HOSTNS=ul-pod-host
 EXTNS=ul-pod-ext
 NET=ul-pod-net
 IMAGE=localhost/ul-pod-bb:latest
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-pass() { echo "ok: $*"; }
+# shellcheck source=tests/checks.sh
+source "$ROOT/tests/checks.sh"
 
 need=()
 for c in podman conmon runc; do command -v $c >/dev/null || need+=("$c"); done
