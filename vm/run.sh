@@ -26,6 +26,8 @@ command -v depmod >/dev/null || need+=(kmod)
 command -v cpio >/dev/null || need+=(cpio)
 command -v ip >/dev/null || need+=(iproute2)
 [ -x /usr/lib/cni/ipvlan ] || need+=(containernetworking-plugins)
+# Docker's engine, for vm/tests/docker_macvlan.sh (Docker's own macvlan scenarios).
+for c in dockerd containerd runc; do command -v $c >/dev/null || need+=(docker.io containerd runc); done
 if ((${#need[@]})); then
   echo "vm: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -101,6 +103,20 @@ for t in "$HERE"/tests/*.sh; do
   cp "$t" "$IR/tests/"; selected=$((selected + 1))
 done
 ((selected)) || { echo "vm: no test matches $*" >&2; exit 1; }
+MEM=1024
+if [ -e "$IR/tests/docker_macvlan.sh" ]; then
+  # Debian's Docker engine and a static busybox image for it (imported in the VM).
+  for c in dockerd containerd containerd-shim-runc-v2 runc; do copy_bin "$(command -v $c)" "$IR/usr/sbin/$c"; done
+  copy_bin /usr/bin/docker "$IR/usr/sbin/docker"
+  img=$(mktemp -d /tmp/underlay-vm-img.XXXXXX)
+  mkdir -p "$img"/bin "$img"/etc "$img"/proc "$img"/sys "$img"/dev "$img"/tmp
+  cp /bin/busybox "$img/bin/busybox"
+  for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$img/bin/$a"; done
+  echo "root:x:0:0:root:/:/bin/sh" > "$img/etc/passwd"
+  tar -C "$img" -cf "$IR/busybox-image.tar" .
+  rm -rf "$img"
+  MEM=2048   # the engine's binaries unpacked in the initramfs, and its containers
+fi
 cp "$HERE/init" "$IR/init"; chmod 755 "$IR/init"
 INITRD=$CACHE/initrd.cpio.gz
 (cd "$IR" && find . | cpio -o -H newc --quiet | gzip -1 > "$INITRD")
@@ -114,7 +130,7 @@ fi
 LOG=$CACHE/console.log
 echo "vm: booting $KVER (${accel[*]}), $selected test file(s)" >&2
 t0=$(date +%s)
-timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 1024 -smp 2 -nographic -no-reboot \
+timeout "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m "$MEM" -smp 2 -nographic -no-reboot \
   -nic none -kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$INITRD" \
   -append "console=ttyS0 quiet panic=-1 rdinit=/init UL_SCALE_N=${UL_SCALE_N:-4094}" > "$LOG" 2>&1 || true
 t1=$(date +%s)
