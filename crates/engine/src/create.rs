@@ -426,7 +426,8 @@ fn in_container_parent(driver: Driver, name: Option<&str>) -> Result<Parent> {
 
 /// The network a request describes, every check that needs neither the store nor the
 /// kernel passed: its id, and its parent as this host has it, still to be worked out (a
-/// network without parent is internal, on a dummy link); the options parsed; warnings.
+/// network without parent is internal, and an internal one has no parent: both are on a
+/// dummy link, as in Docker); the options parsed; warnings.
 pub(crate) fn described(req: &CreateRequest) -> Result<(Network, Options, Vec<String>)> {
     let driver = driver_of(&req.driver)?;
     check_network_name(&req.name)?;
@@ -444,8 +445,8 @@ pub(crate) fn described(req: &CreateRequest) -> Result<(Network, Options, Vec<St
         created: ids::now_rfc3339(),
         mode: opts.mode,
         parent: match &opts.parent {
-            Some(name) => Parent::Existing { name: name.clone() },
-            None => dummy_parent(driver, ""),
+            Some(name) if !req.internal => Parent::Existing { name: name.clone() },
+            _ => dummy_parent(driver, ""),
         },
         mtu: opts.mtu,
         internal: req.internal || no_parent,
@@ -509,6 +510,12 @@ impl Engine {
         net.parent = match &opts.parent {
             _ if req.parent_in_container => in_container_parent(driver, opts.parent.as_deref())?,
             None => dummy_parent(driver, &id),
+            Some(given) if req.internal => {
+                warnings.push(format!(
+                    "an internal network is isolated on a dummy link of its own, as in Docker: parent {given} is not used"
+                ));
+                dummy_parent(driver, &id)
+            }
             Some(given) => {
                 let (parent, renamed) = self.host_parent(&*txn, req, driver, given)?;
                 if let Some(name) = renamed {
@@ -783,7 +790,7 @@ impl Engine {
                     LinkKind::Dummy,
                     None,
                     &format!("failed to create dummy parent link {name}"),
-                    "this kernel lacks dummy link support: CONFIG_DUMMY / module dummy; give -o parent=IFACE instead",
+                    "this kernel lacks dummy link support: CONFIG_DUMMY / module dummy; a network without a parent and an internal network are on a dummy link of their own: give -o parent=IFACE without --internal instead",
                 )
             }
         }

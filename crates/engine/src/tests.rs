@@ -380,6 +380,39 @@ fn dummy_parent_for_a_network_without_parent() {
 }
 
 #[test]
+fn an_internal_network_is_on_a_dummy_link_whatever_its_parent() {
+    // As in Docker: --internal clears -o parent, the network is isolated on dm-<id12>.
+    let fx = fx!();
+    let created = fx
+        .create(&[
+            "int",
+            "macvlan",
+            "subnet=10.9.0.0/24",
+            "o=parent:eth0",
+            "internal",
+        ])
+        .unwrap();
+    let net = fx.engine.network("int").unwrap();
+    assert_eq!(net.parent.name(), format!("dm-{}", &created.id[..12]));
+    assert!(net.internal);
+    assert_eq!(
+        created.warnings,
+        vec!["an internal network is isolated on a dummy link of its own, as in Docker: parent eth0 is not used".to_string()]
+    );
+    // eth0 is not taken: a passthru network may still have it.
+    fx.create(&[
+        "pt",
+        "macvlan",
+        "subnet=10.10.0.0/24",
+        "o=parent:eth0",
+        "o=macvlan_mode:passthru",
+    ])
+    .unwrap();
+    fx.engine.remove_network("int").unwrap();
+    assert!(!fx.links("host").iter().any(|l| l.starts_with("dm-")));
+}
+
+#[test]
 fn missing_kernel_features_are_named_and_nothing_is_left() {
     let fx = fx!(FakeNetlink::with_unsupported(&["vlan", "dummy", "ipvlan"]));
     let host = fx.links("host");
@@ -1283,6 +1316,11 @@ fn handoff_routes_macs_and_addresses_follow_the_driver() {
             ],
         ))
         .unwrap_err(); // eth1 carries ipvlan already
+    assert_eq!(
+        fx.engine.network(pt).unwrap_err().kind(),
+        Kind::NotFound,
+        "refused networks leave nothing"
+    );
     fx.engine
         .ensure_network(&docker_req(
             pt,
@@ -1293,11 +1331,10 @@ fn handoff_routes_macs_and_addresses_follow_the_driver() {
                 "o=macvlan_mode:passthru",
             ],
         ))
-        .unwrap_err(); // eth0 has a bridge-mode macvlan network
+        .unwrap(); // the internal network is on a dummy link: eth0 is free
     assert_eq!(
-        fx.engine.network(pt).unwrap_err().kind(),
-        Kind::NotFound,
-        "refused networks leave nothing"
+        fx.engine.network(internal).unwrap().parent.name(),
+        format!("dm-{}", &internal[..12])
     );
 }
 
